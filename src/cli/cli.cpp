@@ -1,0 +1,38 @@
+#include "cli/cli.h"
+
+#include <cstdio>
+#include <exception>
+
+#include "common/error.h"
+
+namespace hearth::cli {
+
+int run(int argc, char** argv) {
+    CLI::App app{
+        "hearth: run Llama-family models from GGUF files on your own machine, on CPU or CUDA.\n"
+        "Every verb has its own help: hearth <verb> --help"};
+    app.set_version_flag("--version", "hearth 0.1.0");
+    app.require_subcommand(1);
+    app.footer(
+        "Examples:\n"
+        "  hearth make-test-model --preset tiny -o tiny.gguf    write a small random-weight Llama 3.1\n"
+        "  hearth quantize tiny.gguf tiny-q4_k_m.gguf Q4_K_M      quantize it like llama-quantize\n"
+        "  hearth show tiny-q4_k_m.gguf                           what is in a GGUF file");
+    add_show(app);
+    add_quantize(app);
+    add_make_test_model(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "error: out of memory\n");
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,67 @@
+#include "cli/progress.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+
+namespace hearth::cli {
+namespace {
+
+constexpr int kBarWidth = 30;
+constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
+
+}  // namespace
+
+std::string format_bytes(double bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int unit = 0;
+    while (bytes >= 1024.0 && unit < 4) {
+        bytes /= 1024.0;
+        ++unit;
+    }
+    return unit == 0 ? fmt::format("{:.0f} {}", bytes, units[unit]) : fmt::format("{:.2f} {}", bytes, units[unit]);
+}
+
+ProgressBar::ProgressBar(std::string label)
+    : label_(std::move(label)), terminal_(isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()) {}
+
+ProgressBar::~ProgressBar() {
+    if (terminal_ && !finished_ && total_ > 0) std::fputc('\n', stderr);
+}
+
+void ProgressBar::update(uint64_t done, uint64_t total) {
+    done_ = done;
+    total_ = total;
+    const auto now = std::chrono::steady_clock::now();
+    const double fraction = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
+    if (terminal_) {
+        if (done < total && now - last_draw_ < kRedrawInterval) return;
+        last_draw_ = now;
+        const int filled = static_cast<int>(fraction * kBarWidth);
+        const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0.0;
+        std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %s / %s  %s/s  ETA %.0fs \x1b[K", label_.c_str(),
+                     std::string(filled, '#').c_str(), std::string(kBarWidth - filled, ' ').c_str(), fraction * 100.0,
+                     format_bytes(done).c_str(), format_bytes(total).c_str(), format_bytes(rate).c_str(), eta);
+    } else {
+        const int decile = static_cast<int>(fraction * 10.0);
+        if (decile == last_decile_) return;
+        last_decile_ = decile;
+        std::fprintf(stderr, "%s: %3d%% of %s\n", label_.c_str(), decile * 10, format_bytes(total).c_str());
+    }
+    std::fflush(stderr);
+}
+
+void ProgressBar::finish() {
+    if (finished_) return;
+    finished_ = true;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (terminal_) std::fputc('\n', stderr);
+    std::fprintf(stderr, "%s: %s in %.1f s (%s/s)\n", label_.c_str(), format_bytes(total_).c_str(), seconds,
+                 format_bytes(seconds > 0 ? total_ / seconds : 0).c_str());
+}
+
+}  // namespace hearth::cli

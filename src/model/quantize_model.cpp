@@ -1,0 +1,122 @@
+#include "model/quantize_model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/error.h"
+#include "gguf/gguf.h"
+#include "quant/quant.h"
+#include "quant/rows.h"
+
+namespace hearth::model {
+namespace {
+
+constexpr uint32_t kQuantizationVersion = 2;  // GGML_QNT_VERSION
+
+bool is_float_type(quant::Type type) {
+    return type == quant::Type::F32 || type == quant::Type::F16 || type == quant::Type::BF16;
+}
+
+void refuse_same_file(const std::filesystem::path& input, const std::filesystem::path& output) {
+    std::error_code error;
+    if (std::filesystem::equivalent(input, output, error)) {
+        fail("quantize: output {} is the input file; choose another name", output.string());
+    }
+}
+
+quant::ModelShape model_shape_of(const gguf::File& file) {
+    const std::string arch = file.get_string("general.architecture") + ".";
+    quant::ModelShape shape;
+    shape.layer_count = file.get_int(arch + "block_count");
+    shape.head_count = file.find_int(arch + "attention.head_count").value_or(0);
+    shape.head_count_kv = file.find_int(arch + "attention.head_count_kv").value_or(shape.head_count);
+    shape.expert_count = file.find_int(arch + "expert_count").value_or(0);
+    shape.has_output_tensor = file.find_tensor("output.weight") != nullptr;
+    for (const gguf::TensorInfo& t : file.tensors()) {
+        if (t.name.find("attn_v.weight") != std::string::npos || t.name.find("attn_qkv.weight") != std::string::npos) {
+            ++shape.attention_v_count;
+        }
+    }
+    return shape;
+}
+
+// The input's metadata with the two keys llama-quantize rewrites moved to the end.
+void copy_metadata(const gguf::File& input, gguf::Writer& writer, quant::FileType file_type) {
+    for (const gguf::MetadataEntry& entry : input.metadata()) {
+        if (entry.key == "general.quantization_version" || entry.key == "general.file_type") continue;
+        writer.add_metadata(entry.key, entry.value);
+    }
+    writer.add_metadata("general.quantization_version", kQuantizationVersion);
+    writer.add_metadata("general.file_type", static_cast<uint32_t>(file_type));
+}
+
+void convert_tensor(const gguf::File& input, const gguf::TensorInfo& from, quant::Type to, int threads,
+                    std::span<uint8_t> out) {
+    const std::span<const uint8_t> source = input.tensor_data(from);
+    if (from.type == to) {
+        std::memcpy(out.data(), source.data(), source.size());
+        return;
+    }
+    if (!quant::can_dequantize(from.type)) {
+        fail("{}: tensor '{}' has type {}, which hearth cannot read", input.name(), from.name, quant::type_name(from.type));
+    }
+    if (!quant::can_quantize(to)) fail("quantize: hearth cannot write tensor type {}", quant::type_name(to));
+    const int64_t row_length = from.row_length();
+    const int64_t rows = from.row_count();
+    std::vector<float> values(static_cast<size_t>(row_length * rows));
+    quant::dequantize_rows(from.type, source.data(), values.data(), rows, row_length, threads);
+    quant::quantize_rows(to, values.data(), out.data(), rows, row_length, threads);
+}
+
+}  // namespace
+
+QuantizeReport quantize_model(const std::filesystem::path& input_path, const std::filesystem::path& output_path,
+                              const QuantizeOptions& options, const QuantizeLog& log,
+                              const QuantizeProgress& progress) {
+    if (!options.mix) fail("quantize: no quantization type given");
+    refuse_same_file(input_path, output_path);
+    const gguf::File input = gguf::File::open(input_path);
+
+    std::vector<const gguf::TensorInfo*> order;
+    for (const gguf::TensorInfo& t : input.tensors()) order.push_back(&t);
+    std::stable_sort(order.begin(), order.end(), [](const gguf::TensorInfo* a, const gguf::TensorInfo* b) {
+        return quant::llama_tensor_order_less(a->name, b->name);
+    });
+
+    quant::MixPlanner planner(*options.mix, model_shape_of(input), options.mix_options);
+    std::vector<quant::Type> types;
+    gguf::Writer writer;
+    copy_metadata(input, writer, options.mix->file_type);
+    QuantizeReport report;
+    for (const gguf::TensorInfo* t : order) {
+        const quant::Type to = planner.choose(t->name, t->shape, t->type);
+        if (to != t->type && !is_float_type(t->type) && !options.allow_requantize) {
+            fail("{}: tensor '{}' is already quantized ({}); pass --allow-requantize to quantize it again to {}",
+                 input.name(), t->name, quant::type_name(t->type), quant::type_name(to));
+        }
+        if (to != t->type && !quant::can_quantize(to)) {
+            fail("quantize: tensor '{}' would need type {}, which hearth cannot write", t->name, quant::type_name(to));
+        }
+        types.push_back(to);
+        writer.add_tensor({t->name, t->shape, to});
+        report.input_tensor_bytes += t->size_bytes;
+    }
+    report.tensor_count = static_cast<int64_t>(order.size());
+    report.fallback_count = planner.fallback_count();
+
+    writer.write(
+        output_path,
+        [&](size_t index, const gguf::TensorInfo& out_info, std::span<uint8_t> data) {
+            if (log) {
+                log(static_cast<int64_t>(index), report.tensor_count, out_info.name, quant::type_name(order[index]->type),
+                    quant::type_name(types[index]));
+            }
+            convert_tensor(input, *order[index], types[index], options.threads, data);
+            report.output_tensor_bytes += data.size();
+        },
+        progress);
+    return report;
+}
+
+}  // namespace hearth::model
