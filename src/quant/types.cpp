@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <limits>
 
 namespace hearth::quant {
 namespace {
@@ -79,7 +80,9 @@ std::optional<Type> type_from_name(std::string_view name) {
 std::optional<size_t> row_bytes(Type type, int64_t n) {
     const TypeInfo& info = type_info(type);
     if (n < 0 || n % info.block_elems != 0) return std::nullopt;
-    return static_cast<size_t>(n / info.block_elems) * info.block_bytes;
+    const uint64_t blocks = static_cast<uint64_t>(n / info.block_elems);
+    if (blocks > std::numeric_limits<uint64_t>::max() / info.block_bytes) return std::nullopt;  // no wrap-around
+    return static_cast<size_t>(blocks * info.block_bytes);
 }
 
 }  // namespace hearth::quant

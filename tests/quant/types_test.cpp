@@ -57,6 +57,7 @@ TEST(Types, RowBytesRejectsPartialBlocksAndNegativeLengths) {
     EXPECT_EQ(row_bytes(Type::Q4_K, 255), std::nullopt);
     EXPECT_EQ(row_bytes(Type::Q8_0, 33), std::nullopt);
     EXPECT_EQ(row_bytes(Type::F32, -1), std::nullopt);
+    EXPECT_EQ(row_bytes(Type::F64, int64_t{1} << 61), std::nullopt);  // 2^64 bytes would wrap to 0
 }
 
 }  // namespace
