@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 packages=(
     cmake ninja-build g++ make pkg-config ccache git ca-certificates
     nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev
+    libpcre2-dev libutf8proc-dev      # Unicode classes for pre-tokenizers
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-dev            # libFuzzer and sanitizer runtimes
-    python3 python3-numpy             # reference computations in tests
+    python3 python3-numpy python3-jinja2   # reference computations in tests
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)   # llama.cpp (node-llama-cpp) cross-checks
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -30,9 +31,12 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-# llama.cpp for cross-checks: node-llama-cpp's prebuilt CPU build (83 MB, no GPU builds).
-if [ "$preset" = release ] && [ ! -d tests/compat/node_modules/@node-llama-cpp/linux-x64 ]; then
+# Independent references for tests (tests/compat/package.json): llama.cpp's prebuilt CPU build
+# through node-llama-cpp (83 MB, no GPU builds), Hugging Face tokenizers, real tokenizer configs.
+stamp=tests/compat/node_modules/.hearth-installed-lock.json
+if [ "$preset" = release ] && ! cmp -s tests/compat/package-lock.json "$stamp"; then
     (cd tests/compat && npm ci --omit=optional --no-audit --no-fund --loglevel=error)
+    cp tests/compat/package-lock.json "$stamp"
 fi
 
 cmake --preset "$preset"

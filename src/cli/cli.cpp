@@ -21,6 +21,9 @@ int run(int argc, char** argv) {
     add_show(app);
     add_quantize(app);
     add_make_test_model(app);
+    add_tokenize(app);
+    add_detokenize(app);
+    add_chat_template(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -12,5 +12,8 @@ int run(int argc, char** argv);
 void add_show(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_make_test_model(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_detokenize(CLI::App& app);
+void add_chat_template(CLI::App& app);
 
 }  // namespace hearth::cli

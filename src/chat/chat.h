@@ -1,0 +1,3 @@
+// Chat templates: rendering a GGUF's Jinja `tokenizer.chat_template`, and parsing tool calls
+// out of model output. (Issue 3.)
+#pragma once
