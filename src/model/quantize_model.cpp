@@ -75,6 +75,11 @@ QuantizeReport quantize_model(const std::filesystem::path& input_path, const std
                               const QuantizeOptions& options, const QuantizeLog& log,
                               const QuantizeProgress& progress) {
     if (!options.mix) fail("quantize: no quantization type given");
+    if (options.mix->needs_importance_matrix) {
+        fail("quantize: {} needs an importance matrix (as in llama-quantize), which hearth does not take yet; "
+             "use Q2_K or Q3_K_S instead",
+             options.mix->name);
+    }
     refuse_same_file(input_path, output_path);
     const gguf::File input = gguf::File::open(input_path);
 

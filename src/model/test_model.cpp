@@ -231,6 +231,7 @@ void write_test_model(const TestModelOptions& options, const std::filesystem::pa
         fail("make-test-model: --output-scale must be a positive number, got {}", options.output_scale);
     }
     const quant::MixInfo& mix = options.mix ? *options.mix : *quant::find_mix("F16");
+    if (mix.needs_importance_matrix) fail("make-test-model: {} needs an importance matrix", mix.name);
     std::vector<TensorPlan> plan = plan_tensors(*options.preset);
     choose_types(plan, *options.preset, mix);
 

@@ -44,6 +44,9 @@ struct MixInfo {
     FileType file_type;
     Type default_type;  // the type most tensors get
     std::string_view description;
+    // llama.cpp refuses to write this mix without an importance matrix (Q2_K_S), and so do we
+    // until `quantize --imatrix` exists.
+    bool needs_importance_matrix = false;
 };
 
 // The mixes hearth can write, in llama-quantize's listing order (aliases included).
