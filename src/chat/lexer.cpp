@@ -90,7 +90,7 @@ class Lexer {
     }
 
     void lex_text_and_tag() {
-        const size_t tag_pos = source_.find('{', pos_) == std::string::npos ? std::string::npos : find_tag_start(pos_);
+        const size_t tag_pos = find_tag_start(pos_);
         if (tag_pos == std::string::npos) {
             emit_text(source_.substr(pos_));
             pos_ = source_.size();
@@ -103,7 +103,9 @@ class Lexer {
         if (sign) ++after;
         std::string text = source_.substr(pos_, tag_pos - pos_);
         if (tag == Tag::Block && lex_raw_block(text, sign, after)) return;
-        emit_text(strip_before_tag(std::move(text), sign, tag));
+        std::string kept = strip_before_tag(text, sign, tag);
+        emit_text(kept);
+        advance_lines(std::string_view(text).substr(kept.size()));
         pos_ = after;
         line_starting_ = false;
         if (tag == Tag::Comment) {
@@ -167,7 +169,10 @@ class Lexer {
         } else {
             return false;
         }
-        emit_text(strip_before_tag(text_before, sign, Tag::Block));
+        std::string kept = strip_before_tag(text_before, sign, Tag::Block);
+        emit_text(kept);
+        advance_lines(std::string_view(text_before).substr(kept.size()));
+        advance_lines(std::string_view(source_).substr(after, body - after));
         for (size_t end = source_.find("{%", body); end != std::string::npos; end = source_.find("{%", end + 1)) {
             size_t j = end + 2;
             const char end_sign = j < source_.size() && (source_[j] == '-' || source_[j] == '+') ? source_[j] : 0;
@@ -179,7 +184,10 @@ class Lexer {
             const auto length = block_end_at(j, "%}");
             if (!length) continue;
             line_starting_ = false;
-            emit_text(strip_before_tag(source_.substr(body, end - body), end_sign, Tag::Block));
+            const std::string raw_text = source_.substr(body, end - body);
+            std::string raw_kept = strip_before_tag(raw_text, end_sign, Tag::Block);
+            emit_text(raw_kept);
+            advance_lines(std::string_view(raw_text).substr(raw_kept.size()));
             line_starting_ = source_[j + *length - 1] == '\n';
             advance_lines(std::string_view(source_).substr(end, j + *length - end));
             pos_ = j + *length;

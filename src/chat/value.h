@@ -24,7 +24,7 @@ struct Dict;
 struct Callable;
 
 struct Undefined {
-    std::string name;  // what was looked up, for error messages ("'x' is undefined")
+    std::string name;  // the error its use raises: "'x' is undefined", "'dict object' has no attribute 'y'"
 };
 struct None {};
 

@@ -66,7 +66,7 @@ size_t contraction_length(const Scanner& s, size_t pos, bool ignore_case) {
         return ignore_case ? is_ascii_letter_ignoring_case(c, lower) : c.cp == static_cast<char32_t>(lower);
     };
     if (is(first, 's') || is(first, 't') || is(first, 'm') || is(first, 'd')) return 1;
-    const Char second = s.at(pos + 2);
+    const Char second = s.at(pos + 1 + first.length);
     if ((is(first, 'r') && is(second, 'e')) || (is(first, 'v') && is(second, 'e')) ||
         (is(first, 'l') && is(second, 'l'))) {
         return 2;
