@@ -39,9 +39,9 @@ class TextGenerator {
 
     // Words from syllables, so that the text has a large vocabulary of words as prose does.
     std::string word() {
-        static const char* syllables[] = {"the", "an", "ing", "tion", "re", "con", "ter", "al", "de", "com",
-                                          "pro", "ex", "per", "ment", "ly", "or", "in", "es", "ed", "ble",
-                                          "qu", "str", "ight", "ou", "ph", "sh", "ch", "th", "wh", "ab"};
+        static const char* syllables[] = {"the", "an",  "ing",  "tion", "re", "con", "ter", "al", "de", "com",
+                                          "pro", "ex",  "per",  "ment", "ly", "or",  "in",  "es", "ed", "ble",
+                                          "qu",  "str", "ight", "ou",   "ph", "sh",  "ch",  "th", "wh", "ab"};
         std::string w;
         const size_t n = 1 + below(3);
         for (size_t i = 0; i < n; ++i) w += syllables[below(std::size(syllables))];
@@ -56,25 +56,34 @@ class TextGenerator {
             out += word();
             if (below(12) == 0) out += ",";
             if (below(25) == 0) out += "'s";
-            if (below(30) == 0) out += " " + std::to_string(rng_() % 100000);
+            if (below(30) == 0) out.append(" ").append(std::to_string(rng_() % 100000));
         }
         out += below(5) == 0 ? "? " : ". ";
     }
 
     void append_code(std::string& out) {
-        static const char* lines[] = {"for (int i = 0; i < n; ++i) {\n", "    total += values[i] * 0.5f;\n",
-                                      "}\n", "def encode(self, text):\n", "        return [t.id for t in toks]\n",
-                                      "if (err != nullptr) { return -1; }\n", "\tconst auto it = map.find(key);\n",
-                                      "// TODO(hearth): handle the empty case\n", "x = {\"a\": 1, \"b\": [2, 3]}\n"};
+        static const char* lines[] = {"for (int i = 0; i < n; ++i) {\n",
+                                      "    total += values[i] * 0.5f;\n",
+                                      "}\n",
+                                      "def encode(self, text):\n",
+                                      "        return [t.id for t in toks]\n",
+                                      "if (err != nullptr) { return -1; }\n",
+                                      "\tconst auto it = map.find(key);\n",
+                                      "// TODO(hearth): handle the empty case\n",
+                                      "x = {\"a\": 1, \"b\": [2, 3]}\n"};
         const size_t n = 3 + below(10);
         for (size_t i = 0; i < n; ++i) out += lines[below(std::size(lines))];
     }
 
     void append_other_script(std::string& out) {
-        static const char* runs[] = {"我想在苹果公司工作，因为他们的产品很好。", "東京は日本の首都です。",
-                                     "Привет, как дела? Всё хорошо.", "مرحبا بالعالم، كيف حالك؟",
-                                     "नमस्ते दुनिया, आप कैसे हैं?", "한국어 텍스트도 조금 있습니다. ",
-                                     "Ça va très bien, merci! Größe über alles.", "🦙 🚀 👨‍👩‍👧 ✅ 😁 "};
+        static const char* runs[] = {"我想在苹果公司工作，因为他们的产品很好。",
+                                     "東京は日本の首都です。",
+                                     "Привет, как дела? Всё хорошо.",
+                                     "مرحبا بالعالم، كيف حالك؟",
+                                     "नमस्ते दुनिया, आप कैसे हैं?",
+                                     "한국어 텍스트도 조금 있습니다. ",
+                                     "Ça va très bien, merci! Größe über alles.",
+                                     "🦙 🚀 👨‍👩‍👧 ✅ 😁 "};
         out += runs[below(std::size(runs))];
     }
 
@@ -101,7 +110,8 @@ const std::string& mixed_text() {
 }
 
 const Tokenizer& llama3() {
-    static const Tokenizer tokenizer(hearth::tokenizer::llama31_vocabulary(), "built-in Llama 3.1 vocabulary");
+    static const Tokenizer tokenizer(hearth::tokenizer::llama31_vocabulary(),
+                                     "built-in Llama 3.1 vocabulary");
     return tokenizer;
 }
 

@@ -55,15 +55,20 @@ std::string escape_piece(std::string_view bytes) {
         const char c = bytes[pos];
         const auto byte = static_cast<uint8_t>(c);
         const size_t length = tokenizer::utf8_sequence_length(bytes, pos);
-        if (c == '\\' || c == '\'') out += fmt::format("\\{}", c);
-        else if (c == '\n') out += "\\n";
-        else if (c == '\t') out += "\\t";
-        else if (byte >= 0x20 && byte < 0x7F) out += c;
+        if (c == '\\' || c == '\'')
+            out += fmt::format("\\{}", c);
+        else if (c == '\n')
+            out += "\\n";
+        else if (c == '\t')
+            out += "\\t";
+        else if (byte >= 0x20 && byte < 0x7F)
+            out += c;
         else if (byte >= 0x80 && length > 0) {
             out.append(bytes.substr(pos, length));
             pos += length;
             continue;
-        } else out += fmt::format("\\x{:02x}", byte);
+        } else
+            out += fmt::format("\\x{:02x}", byte);
         ++pos;
     }
     return out;
@@ -72,7 +77,8 @@ std::string escape_piece(std::string_view bytes) {
 void tokenize(const TokenizeArgs& args) {
     const tokenizer::Tokenizer tok = load_tokenizer(args.model);
     const std::string text = args.file.empty() ? args.text : read_file(args.file);
-    const std::vector<int32_t> ids = tok.encode(text, {.add_bos = !args.no_bos, .parse_special = args.parse_special});
+    const std::vector<int32_t> ids =
+        tok.encode(text, {.add_bos = !args.no_bos, .parse_special = args.parse_special});
     if (args.json) {
         nlohmann::json pieces = nlohmann::json::array();
         for (const int32_t id : ids) pieces.push_back(std::string(tok.token_bytes(id)));
@@ -82,7 +88,8 @@ void tokenize(const TokenizeArgs& args) {
     } else if (args.ids_only) {
         std::puts(fmt::format("[{}]", fmt::join(ids, ", ")).c_str());
     } else {
-        for (const int32_t id : ids) std::puts(fmt::format("{:>7} -> '{}'", id, escape_piece(tok.token_bytes(id))).c_str());
+        for (const int32_t id : ids)
+            std::puts(fmt::format("{:>7} -> '{}'", id, escape_piece(tok.token_bytes(id))).c_str());
     }
 }
 
@@ -100,13 +107,16 @@ std::vector<int32_t> parse_ids(const std::vector<std::string>& words) {
             } catch (const std::exception&) {
                 used = 0;
             }
-            if (used != number.size() || value < 0 || value > INT32_MAX) fail("detokenize: '{}' is not a token id", number);
+            if (used != number.size() || value < 0 || value > INT32_MAX)
+                fail("detokenize: '{}' is not a token id", number);
             ids.push_back(static_cast<int32_t>(value));
             number.clear();
         };
         for (const char c : word) {
-            if (c == '[' || c == ']' || c == ',' || c == ' ') flush();
-            else number += c;
+            if (c == '[' || c == ']' || c == ',' || c == ' ')
+                flush();
+            else
+                number += c;
         }
         flush();
     }
@@ -126,7 +136,8 @@ void detokenize(const DetokenizeArgs& args) {
 void add_tokenize(CLI::App& app) {
     auto args = std::make_shared<TokenizeArgs>();
     CLI::App* cmd = app.add_subcommand("tokenize", "Text to token ids, with the model's own tokenizer");
-    cmd->add_option("-m,--model", args->model, "GGUF model (only its tokenizer metadata is read)")->required();
+    cmd->add_option("-m,--model", args->model, "GGUF model (only its tokenizer metadata is read)")
+        ->required();
     auto* text = cmd->add_option("--text", args->text, "Text to tokenize");
     auto* file = cmd->add_option("--file", args->file, "File whose bytes to tokenize");
     text->excludes(file);
@@ -146,7 +157,8 @@ void add_tokenize(CLI::App& app) {
 void add_detokenize(CLI::App& app) {
     auto args = std::make_shared<DetokenizeArgs>();
     CLI::App* cmd = app.add_subcommand("detokenize", "Token ids to text, with the model's own tokenizer");
-    cmd->add_option("-m,--model", args->model, "GGUF model (only its tokenizer metadata is read)")->required();
+    cmd->add_option("-m,--model", args->model, "GGUF model (only its tokenizer metadata is read)")
+        ->required();
     cmd->add_option("ids", args->ids, "Token ids: 1 2 3, 1,2,3 or [1, 2, 3]")->required();
     cmd->add_flag("--skip-special", args->skip_special, "Leave control tokens such as <|eot_id|> out");
     cmd->footer("Example:\n  hearth detokenize -m llama.gguf 9906 1917");

@@ -12,11 +12,14 @@ void MergeTable::reserve(size_t count) {
     slots_.assign(capacity, Slot{});
     size_ = 0;
     for (const Slot& slot : old) {
-        if (slot.key != kEmpty) insert(static_cast<int32_t>(slot.key >> 32), static_cast<int32_t>(slot.key), slot.merge);
+        if (slot.key != kEmpty)
+            insert(static_cast<int32_t>(slot.key >> 32), static_cast<int32_t>(slot.key), slot.merge);
     }
 }
 
-void MergeTable::grow() { reserve(std::max<size_t>(16, slots_.size())); }
+void MergeTable::grow() {
+    reserve(std::max<size_t>(16, slots_.size()));
+}
 
 size_t MergeTable::slot_index(uint64_t key) const {
     // Fibonacci hashing spreads the (left, right) pairs, whose ids are small and clustered.

@@ -35,7 +35,9 @@ constexpr std::array<int16_t, kAlphabetEnd> kInverse = make_inverse();
 
 }  // namespace
 
-char32_t byte_to_code_point(uint8_t byte) { return kAlphabet[byte]; }
+char32_t byte_to_code_point(uint8_t byte) {
+    return kAlphabet[byte];
+}
 
 std::string bytes_to_token_text(std::string_view bytes) {
     std::string text;

@@ -75,10 +75,10 @@ size_t contraction_length(const Scanner& s, size_t pos, bool ignore_case) {
 }
 
 struct SpaceRun {
-    size_t end = 0;              // first byte after the run
-    size_t last_start = 0;       // start of the run's last code point
+    size_t end = 0;                 // first byte after the run
+    size_t last_start = 0;          // start of the run's last code point
     size_t after_last_newline = 0;  // end of the last \r or \n in the run, 0 when none
-    size_t count = 0;            // code points
+    size_t count = 0;               // code points
 };
 
 SpaceRun scan_spaces(const Scanner& s, size_t pos) {
@@ -118,7 +118,7 @@ size_t next_llama3_piece(const Scanner& s, size_t pos, size_t max_digits) {
     if (first_other.length != 0 && first_other.cls == CharClass::Other) {
         return s.skip(s.skip(others, CharClass::Other), CharClass::Newline);
     }
-    const SpaceRun run = scan_spaces(s, pos);  // c is a space here
+    const SpaceRun run = scan_spaces(s, pos);                        // c is a space here
     if (run.after_last_newline != 0) return run.after_last_newline;  // \s*[\r\n]+
     return end_of_space_piece(run, s.size());
 }
@@ -138,14 +138,21 @@ size_t next_gpt2_piece(const Scanner& s, size_t pos) {
 }  // namespace
 
 void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<uint32_t>& piece_ends) {
-    if (text.size() > UINT32_MAX) fail("tokenizer: a text segment of {} bytes is over the 4 GiB limit", text.size());
+    if (text.size() > UINT32_MAX)
+        fail("tokenizer: a text segment of {} bytes is over the 4 GiB limit", text.size());
     const Scanner scanner(text);
     size_t pos = 0;
     while (pos < text.size()) {
         switch (kind) {
-            case PreTokenizer::Llama3: pos = next_llama3_piece(scanner, pos, 3); break;
-            case PreTokenizer::Qwen2: pos = next_llama3_piece(scanner, pos, 1); break;
-            case PreTokenizer::Gpt2: pos = next_gpt2_piece(scanner, pos); break;
+            case PreTokenizer::Llama3:
+                pos = next_llama3_piece(scanner, pos, 3);
+                break;
+            case PreTokenizer::Qwen2:
+                pos = next_llama3_piece(scanner, pos, 1);
+                break;
+            case PreTokenizer::Gpt2:
+                pos = next_gpt2_piece(scanner, pos);
+                break;
         }
         piece_ends.push_back(static_cast<uint32_t>(pos));
     }

@@ -15,7 +15,9 @@ std::vector<std::string> read_string_array(const gguf::File& file, std::string_v
     strings.reserve(array.items.size());
     for (size_t i = 0; i < array.items.size(); ++i) {
         const std::string* s = array.items[i].as_string();
-        if (!s) fail("{}: {}[{}] is a {}, expected a string", file.name(), key, i, value_type_name(array.items[i].type()));
+        if (!s)
+            fail("{}: {}[{}] is a {}, expected a string", file.name(), key, i,
+                 value_type_name(array.items[i].type()));
         strings.push_back(*s);
     }
     return strings;
@@ -26,7 +28,8 @@ std::vector<TokenType> read_token_types(const gguf::File& file, size_t token_cou
     if (!file.find(key)) return std::vector<TokenType>(token_count, TokenType::Normal);
     const gguf::Array& array = file.get_array(key);
     if (array.items.size() != token_count) {
-        fail("{}: {} has {} entries but tokenizer.ggml.tokens has {}", file.name(), key, array.items.size(), token_count);
+        fail("{}: {} has {} entries but tokenizer.ggml.tokens has {}", file.name(), key, array.items.size(),
+             token_count);
     }
     std::vector<TokenType> types(token_count);
     for (size_t i = 0; i < token_count; ++i) {
@@ -56,7 +59,9 @@ std::optional<bool> find_bool(const gguf::File& file, std::string_view key) {
 
 // llama.cpp's defaults when add_bos_token is absent: the Llama 3 family adds BOS, the others
 // named here do not.
-bool default_add_bos(std::string_view pre) { return pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3"; }
+bool default_add_bos(std::string_view pre) {
+    return pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3";
+}
 
 }  // namespace
 
@@ -74,11 +79,14 @@ Vocabulary read_vocabulary(const gguf::File& file) {
     }
     vocab.bos_token_id = read_token_id(file, "tokenizer.ggml.bos_token_id");
     vocab.eos_token_id = read_token_id(file, "tokenizer.ggml.eos_token_id");
-    vocab.add_bos_token = find_bool(file, "tokenizer.ggml.add_bos_token").value_or(default_add_bos(vocab.pre));
+    vocab.add_bos_token =
+        find_bool(file, "tokenizer.ggml.add_bos_token").value_or(default_add_bos(vocab.pre));
     vocab.chat_template = file.find_string("tokenizer.chat_template").value_or("");
     return vocab;
 }
 
-Tokenizer Tokenizer::from_gguf(const gguf::File& file) { return Tokenizer(read_vocabulary(file), file.name()); }
+Tokenizer Tokenizer::from_gguf(const gguf::File& file) {
+    return Tokenizer(read_vocabulary(file), file.name());
+}
 
 }  // namespace hearth::tokenizer

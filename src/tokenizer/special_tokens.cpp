@@ -6,8 +6,9 @@ namespace hearth::tokenizer {
 
 int32_t SpecialTokenMatcher::child(int32_t node, uint8_t byte) const {
     const auto& children = nodes_[node].children;
-    const auto it = std::lower_bound(children.begin(), children.end(), byte,
-                                     [](const std::pair<uint8_t, int32_t>& c, uint8_t b) { return c.first < b; });
+    const auto it =
+        std::lower_bound(children.begin(), children.end(), byte,
+                         [](const std::pair<uint8_t, int32_t>& c, uint8_t b) { return c.first < b; });
     return it != children.end() && it->first == byte ? it->second : -1;
 }
 
@@ -21,8 +22,9 @@ void SpecialTokenMatcher::add(std::string_view text, int32_t id, bool is_control
             next = static_cast<int32_t>(nodes_.size());
             nodes_.emplace_back();
             auto& children = nodes_[node].children;
-            children.insert(std::upper_bound(children.begin(), children.end(), std::make_pair(byte, int32_t{-1})),
-                            {byte, next});
+            children.insert(
+                std::upper_bound(children.begin(), children.end(), std::make_pair(byte, int32_t{-1})),
+                {byte, next});
         }
         node = next;
     }
@@ -34,7 +36,8 @@ void SpecialTokenMatcher::add(std::string_view text, int32_t id, bool is_control
     if (!is_control) starts_user_defined_[first] = true;
 }
 
-size_t SpecialTokenMatcher::longest_at(std::string_view text, size_t pos, bool match_control, int32_t* id) const {
+size_t SpecialTokenMatcher::longest_at(std::string_view text, size_t pos, bool match_control,
+                                       int32_t* id) const {
     size_t best = 0;
     int32_t node = 0;
     for (size_t i = pos; i < text.size(); ++i) {
@@ -50,7 +53,7 @@ size_t SpecialTokenMatcher::longest_at(std::string_view text, size_t pos, bool m
 }
 
 std::optional<SpecialTokenMatcher::Match> SpecialTokenMatcher::find(std::string_view text, size_t from,
-                                                                     bool match_control) const {
+                                                                    bool match_control) const {
     const bool* starts = match_control ? starts_any_ : starts_user_defined_;
     for (size_t pos = from; pos < text.size(); ++pos) {
         if (!starts[static_cast<uint8_t>(text[pos])]) continue;

@@ -39,13 +39,18 @@ PreTokenizer find_pre_tokenizer(const Vocabulary& vocab, const std::string& sour
     for (const auto& [name, kind] : kPreTokenizers) {
         if (vocab.pre == name) return kind;
     }
-    fail("{}: tokenizer.ggml.pre '{}' is not supported (hearth knows llama-bpe, qwen2 and gpt-2)", source, vocab.pre);
+    fail("{}: tokenizer.ggml.pre '{}' is not supported (hearth knows llama-bpe, qwen2 and gpt-2)", source,
+         vocab.pre);
 }
 
-bool is_special(TokenType type) { return type == TokenType::Control || type == TokenType::UserDefined; }
+bool is_special(TokenType type) {
+    return type == TokenType::Control || type == TokenType::UserDefined;
+}
 
 // Tokens BPE may produce: not the special ones (HF's added tokens) nor padding.
-bool is_ordinary(TokenType type) { return !is_special(type) && type != TokenType::Unused; }
+bool is_ordinary(TokenType type) {
+    return !is_special(type) && type != TokenType::Unused;
+}
 
 }  // namespace
 
@@ -99,14 +104,16 @@ void Tokenizer::State::build_byte_ids() {
         const char c = static_cast<char>(byte);
         const auto it = ids_by_bytes.find(std::string_view(&c, 1));
         if (it == ids_by_bytes.end()) {
-            fail("{}: the vocabulary has no token for byte 0x{:02X} (byte-level BPE needs all 256)", source, byte);
+            fail("{}: the vocabulary has no token for byte 0x{:02X} (byte-level BPE needs all 256)", source,
+                 byte);
         }
         byte_ids[byte] = it->second;
     }
 }
 
 void Tokenizer::State::build_merges(const std::vector<std::string>& merge_rules) {
-    if (merge_rules.empty()) fail("{}: tokenizer.ggml.merges is empty (byte-level BPE needs its merge rules)", source);
+    if (merge_rules.empty())
+        fail("{}: tokenizer.ggml.merges is empty (byte-level BPE needs its merge rules)", source);
     if (merge_rules.size() > INT32_MAX) fail("{}: {} merges is too many", source, merge_rules.size());
     std::unordered_map<std::string_view, int32_t> ids_by_text;  // merges spell tokens as the vocabulary does
     ids_by_text.reserve(texts.size());
@@ -115,7 +122,9 @@ void Tokenizer::State::build_merges(const std::vector<std::string>& merge_rules)
     }
     const auto id_of = [&](std::string_view text, size_t rank, std::string_view rule, std::string_view role) {
         const auto it = ids_by_text.find(text);
-        if (it == ids_by_text.end()) fail("{}: merge {} '{}' names {} '{}', which is not in the vocabulary", source, rank, rule, role, text);
+        if (it == ids_by_text.end())
+            fail("{}: merge {} '{}' names {} '{}', which is not in the vocabulary", source, rank, rule, role,
+                 text);
         return it->second;
     };
     merges.reserve(merge_rules.size());
@@ -140,7 +149,8 @@ Tokenizer::Tokenizer(const Vocabulary& vocab, std::string source) : state_(std::
     State& s = *state_;
     s.source = std::move(source);
     if (vocab.model != "gpt2") {
-        fail("{}: tokenizer.ggml.model '{}' is not supported (hearth reads byte-level BPE, 'gpt2')", s.source, vocab.model);
+        fail("{}: tokenizer.ggml.model '{}' is not supported (hearth reads byte-level BPE, 'gpt2')", s.source,
+             vocab.model);
     }
     s.pre = find_pre_tokenizer(vocab, s.source);
     s.ignore_merges = s.pre == PreTokenizer::Llama3;
@@ -151,7 +161,8 @@ Tokenizer::Tokenizer(const Vocabulary& vocab, std::string source) : state_(std::
         fail("{}: {} token types for {} tokens", s.source, vocab.token_types.size(), vocab.tokens.size());
     }
     s.texts = vocab.tokens;
-    s.types = vocab.token_types.empty() ? std::vector<TokenType>(s.texts.size(), TokenType::Normal) : vocab.token_types;
+    s.types = vocab.token_types.empty() ? std::vector<TokenType>(s.texts.size(), TokenType::Normal)
+                                        : vocab.token_types;
     s.check_id(vocab.bos_token_id, "tokenizer.ggml.bos_token_id");
     s.check_id(vocab.eos_token_id, "tokenizer.ggml.eos_token_id");
     s.bos = vocab.bos_token_id;
@@ -291,11 +302,21 @@ TokenType Tokenizer::token_type(int32_t id) const {
     return state_->types[static_cast<size_t>(id)];
 }
 
-size_t Tokenizer::vocab_size() const { return state_->texts.size(); }
-PreTokenizer Tokenizer::pre_tokenizer() const { return state_->pre; }
-int32_t Tokenizer::bos_id() const { return state_->bos; }
-int32_t Tokenizer::eos_id() const { return state_->eos; }
-bool Tokenizer::adds_bos() const { return state_->add_bos; }
+size_t Tokenizer::vocab_size() const {
+    return state_->texts.size();
+}
+PreTokenizer Tokenizer::pre_tokenizer() const {
+    return state_->pre;
+}
+int32_t Tokenizer::bos_id() const {
+    return state_->bos;
+}
+int32_t Tokenizer::eos_id() const {
+    return state_->eos;
+}
+bool Tokenizer::adds_bos() const {
+    return state_->add_bos;
+}
 
 StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer, DecodeOptions options)
     : tokenizer_(&tokenizer), options_(options) {}

@@ -24,14 +24,18 @@ CharClass class_from_utf8proc(char32_t cp) {
         case UTF8PROC_CATEGORY_LL:
         case UTF8PROC_CATEGORY_LT:
         case UTF8PROC_CATEGORY_LM:
-        case UTF8PROC_CATEGORY_LO: return CharClass::Letter;
+        case UTF8PROC_CATEGORY_LO:
+            return CharClass::Letter;
         case UTF8PROC_CATEGORY_ND:
         case UTF8PROC_CATEGORY_NL:
-        case UTF8PROC_CATEGORY_NO: return CharClass::Number;
+        case UTF8PROC_CATEGORY_NO:
+            return CharClass::Number;
         case UTF8PROC_CATEGORY_ZS:
         case UTF8PROC_CATEGORY_ZL:
-        case UTF8PROC_CATEGORY_ZP: return CharClass::Space;
-        default: return CharClass::Other;
+        case UTF8PROC_CATEGORY_ZP:
+            return CharClass::Space;
+        default:
+            return CharClass::Other;
     }
 }
 
@@ -85,9 +89,9 @@ Decoded decode_at(std::string_view text, size_t pos) {
 
 std::string utf8proc_nfc(std::string_view text) {
     utf8proc_uint8_t* result = nullptr;
-    const utf8proc_ssize_t n =
-        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
-                     &result, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+    const utf8proc_ssize_t n = utf8proc_map(
+        reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
+        &result, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
     if (n < 0) fail("tokenizer: NFC normalization failed: {}", utf8proc_errmsg(n));
     std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owned(result, &std::free);
     return std::string(reinterpret_cast<const char*>(result), static_cast<size_t>(n));

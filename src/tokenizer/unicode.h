@@ -19,7 +19,9 @@ enum class CharClass : uint8_t { Letter, Number, Space, Newline, Other };
 
 CharClass char_class(char32_t cp);
 
-inline bool is_space(CharClass c) { return c == CharClass::Space || c == CharClass::Newline; }
+inline bool is_space(CharClass c) {
+    return c == CharClass::Space || c == CharClass::Newline;
+}
 
 // True when NFC leaves the text unchanged because no code point in it can decompose, reorder
 // or compose; then normalize_nfc would only copy it.

@@ -33,7 +33,8 @@ size_t utf8_sequence_length(std::string_view text, size_t pos, size_t* subpart) 
     if (valid == 1 && lead.length > 1) {
         for (size_t i = 1; i < lead.length && pos + i < text.size(); ++i) {
             const uint8_t byte = byte_at(pos + i);
-            const bool ok = i == 1 ? byte >= lead.second_min && byte <= lead.second_max : (byte & 0xC0) == 0x80;
+            const bool ok =
+                i == 1 ? byte >= lead.second_min && byte <= lead.second_max : (byte & 0xC0) == 0x80;
             if (!ok) break;
             valid = i + 1;
         }
@@ -49,9 +50,12 @@ size_t utf8_sequence_length(std::string_view text, size_t pos, size_t* subpart) 
 char32_t utf8_decode(std::string_view text, size_t pos, size_t length) {
     const auto byte_at = [&](size_t i) { return static_cast<char32_t>(static_cast<uint8_t>(text[pos + i])); };
     switch (length) {
-        case 1: return byte_at(0);
-        case 2: return ((byte_at(0) & 0x1F) << 6) | (byte_at(1) & 0x3F);
-        case 3: return ((byte_at(0) & 0x0F) << 12) | ((byte_at(1) & 0x3F) << 6) | (byte_at(2) & 0x3F);
+        case 1:
+            return byte_at(0);
+        case 2:
+            return ((byte_at(0) & 0x1F) << 6) | (byte_at(1) & 0x3F);
+        case 3:
+            return ((byte_at(0) & 0x0F) << 12) | ((byte_at(1) & 0x3F) << 6) | (byte_at(2) & 0x3F);
         default:
             return ((byte_at(0) & 0x07) << 18) | ((byte_at(1) & 0x3F) << 12) | ((byte_at(2) & 0x3F) << 6) |
                    (byte_at(3) & 0x3F);

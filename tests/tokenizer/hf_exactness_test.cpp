@@ -22,9 +22,8 @@ struct ReferenceCase {
 
 std::vector<ReferenceCase> hf_reference(const std::string& tokenizer_json, const std::string& variant) {
     const std::filesystem::path out = testing::temp_dir() / fmt::format("hf-{}.json", variant);
-    const std::string command =
-        fmt::format("node '{}/tests/compat/tokenizer_hf_reference.mjs' '{}' {} '{}'", HEARTH_SOURCE_DIR, tokenizer_json,
-                    variant, out.string());
+    const std::string command = fmt::format("node '{}/tests/compat/tokenizer_hf_reference.mjs' '{}' {} '{}'",
+                                            HEARTH_SOURCE_DIR, tokenizer_json, variant, out.string());
     const int status = std::system(command.c_str());
     if (status != 0) throw std::runtime_error(fmt::format("'{}' exited with status {}", command, status));
     const nlohmann::json json = nlohmann::json::parse(testing::read_file(out));
@@ -39,15 +38,17 @@ std::vector<ReferenceCase> hf_reference(const std::string& tokenizer_json, const
 
 std::string describe(const ReferenceCase& c, const std::vector<int32_t>& got) {
     const std::string shown = c.text.size() > 300 ? c.text.substr(0, 300) + "..." : c.text;
-    return fmt::format("text (hex {}): {}\n  HF:     {}\n  hearth: {}", testing::to_hex(shown.substr(0, 120)), shown,
-                       fmt::join(c.ids, " "), fmt::join(got, " "));
+    return fmt::format("text (hex {}): {}\n  HF:     {}\n  hearth: {}", testing::to_hex(shown.substr(0, 120)),
+                       shown, fmt::join(c.ids, " "), fmt::join(got, " "));
 }
 
-void expect_same_ids(const Tokenizer& tokenizer, const std::vector<ReferenceCase>& cases, bool parse_special) {
+void expect_same_ids(const Tokenizer& tokenizer, const std::vector<ReferenceCase>& cases,
+                     bool parse_special) {
     ASSERT_GE(cases.size(), 5000u);
     size_t mismatches = 0;
     for (const ReferenceCase& c : cases) {
-        const std::vector<int32_t> got = tokenizer.encode(c.text, {.add_bos = false, .parse_special = parse_special});
+        const std::vector<int32_t> got =
+            tokenizer.encode(c.text, {.add_bos = false, .parse_special = parse_special});
         if (got == c.ids) continue;
         if (++mismatches <= 5) ADD_FAILURE() << describe(c, got);
     }

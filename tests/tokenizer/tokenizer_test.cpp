@@ -32,7 +32,8 @@ TEST(Tokenizer, Llama3FixtureCases) {
     const std::string separator = "\n__ggml_vocab_test__\n";
     size_t start = 0;
     size_t cases = 0;
-    for (size_t end; (end = inputs.find(separator, start)) != std::string::npos; start = end + separator.size()) {
+    for (size_t end; (end = inputs.find(separator, start)) != std::string::npos;
+         start = end + separator.size()) {
         const std::string text = inputs.substr(start, end - start);
         std::string expected;
         ASSERT_TRUE(std::getline(outputs, expected));
@@ -215,7 +216,8 @@ TEST(Tokenizer, MissingMergesKeyIsAnError) {
         Tokenizer::from_gguf(file);
         ADD_FAILURE() << "no error";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.merges is missing"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.merges is missing"), std::string::npos)
+            << e.what();
     }
 }
 

