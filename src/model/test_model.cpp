@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/parallel.h"
+#include "quant/fp16_rows.h"
 #include "quant/quant.h"
 #include "tokenizer/llama31_vocabulary.h"
 
@@ -87,17 +88,15 @@ void choose_types(std::vector<TensorPlan>& plan, const TestModelPreset& p, const
     for (TensorPlan* t : order) t->type = planner.choose(t->name, t->shape, t->type);
 }
 
-// Fills one row with the F16 model's values (generated, then rounded through f16).
-void generate_row(const TensorPlan& t, uint64_t stream, double output_scale, int64_t row, std::span<float> out,
-                  std::span<uint8_t> f16_scratch) {
-    const int64_t first = row * static_cast<int64_t>(out.size());
-    const double std = t.init == Init::Output ? kWeightStd * output_scale : kWeightStd;
-    for (size_t i = 0; i < out.size(); ++i) {
-        out[i] = static_cast<float>(std * standard_normal_sample(stream, first + static_cast<int64_t>(i)));
+// Writes one row of the F16 model's values (generated, then rounded to f16) as f16 bytes.
+void generate_f16_row(const TensorPlan& t, uint64_t stream, double output_scale, int64_t row, std::span<float> values,
+                      uint8_t* f16_out) {
+    const int64_t first = row * static_cast<int64_t>(values.size());
+    const float std = static_cast<float>(t.init == Init::Output ? kWeightStd * output_scale : kWeightStd);
+    for (size_t i = 0; i < values.size(); ++i) {
+        values[i] = std * standard_normal_sample(stream, first + static_cast<int64_t>(i));
     }
-    const int64_t n = static_cast<int64_t>(out.size());
-    quant::quantize_row(quant::Type::F16, out.data(), f16_scratch.data(), n);
-    quant::dequantize_row(quant::Type::F16, f16_scratch.data(), out.data(), n);
+    quant::fp32_to_fp16_row(values.data(), reinterpret_cast<uint16_t*>(f16_out), static_cast<int64_t>(values.size()));
 }
 
 void fill_vector_tensor(const TensorPlan& t, const TestModelPreset& p, uint64_t stream, std::span<uint8_t> data) {
@@ -119,14 +118,15 @@ void fill_matrix_tensor(const TensorPlan& t, uint64_t stream, const TestModelOpt
     const size_t stride = *quant::row_bytes(t.type, row_length);
     parallel_for(rows, options.threads, 16, [&](int64_t begin, int64_t end) {
         std::vector<float> row(row_length);
-        std::vector<uint8_t> f16(row_length * 2);
+        std::vector<uint16_t> f16(row_length);
         for (int64_t r = begin; r < end; ++r) {
-            generate_row(t, stream, options.output_scale, r, row, f16);
             if (t.type == quant::Type::F16) {
-                std::copy(f16.begin(), f16.end(), data.begin() + r * stride);
-            } else {
-                quant::quantize_row(t.type, row.data(), data.data() + r * stride, row_length);
+                generate_f16_row(t, stream, options.output_scale, r, row, data.data() + r * stride);
+                continue;
             }
+            generate_f16_row(t, stream, options.output_scale, r, row, reinterpret_cast<uint8_t*>(f16.data()));
+            quant::fp16_to_fp32_row(f16.data(), row.data(), row_length);
+            quant::quantize_row(t.type, row.data(), data.data() + r * stride, row_length);
         }
     });
 }
@@ -193,10 +193,13 @@ int64_t test_model_parameter_count(const TestModelPreset& preset) {
 
 float standard_normal_sample(uint64_t stream_seed, int64_t index) {
     const uint64_t bits = splitmix64(stream_seed + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull);
-    double sum = 0.0;
-    for (int k = 0; k < 4; ++k) sum += (static_cast<double>((bits >> (16 * k)) & 0xFFFF) + 0.5) / 65536.0;
-    // Four U(0,1) have mean 2 and variance 4/12.
-    return static_cast<float>((sum - 2.0) * std::sqrt(3.0));
+    // Four 16-bit uniforms u_k = (bits_k + 0.5) / 2^16 have mean 2 and variance 4/12 in sum, so
+    // (sum - 2)·√3 is standard. Summed as integers it is one exact int-to-float conversion and
+    // one multiply: (Σ bits_k + 2 - 2^17) · √3 / 2^16.
+    const int32_t sum = static_cast<int32_t>((bits & 0xFFFF) + ((bits >> 16) & 0xFFFF) + ((bits >> 32) & 0xFFFF) +
+                                             (bits >> 48));
+    constexpr float kScale = 1.7320508075688772f / 65536.0f;
+    return static_cast<float>(sum + 2 - 131072) * kScale;
 }
 
 std::vector<float> llama3_rope_factors(int64_t head_dim, double freq_base, double factor,

@@ -28,13 +28,19 @@ inline std::string read_file(const std::filesystem::path& path) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// A folder for this test process, removed when the process exits.
 inline std::filesystem::path temp_dir() {
-    static const std::filesystem::path dir = [] {
-        auto d = std::filesystem::temp_directory_path() / fmt::format("hearth-tokenizer-test-{}", getpid());
-        std::filesystem::create_directories(d);
-        return d;
-    }();
-    return dir;
+    struct Folder {
+        std::filesystem::path path =
+            std::filesystem::temp_directory_path() / fmt::format("hearth-tokenizer-test-{}", getpid());
+        Folder() { std::filesystem::create_directories(path); }
+        ~Folder() {
+            std::error_code ignored;
+            std::filesystem::remove_all(path, ignored);
+        }
+    };
+    static const Folder folder;
+    return folder.path;
 }
 
 inline std::string llama3_tokenizer_json_path() {
