@@ -169,6 +169,15 @@ class Writer {
     void write(const std::filesystem::path& path, const FillTensor& fill,
                const Progress& progress = {}) const;
 
+    // The same, but tensor data is produced a few rows at a time (whole rows, at most about
+    // `chunk_bytes` a call, one row at the least), so memory stays at one chunk and the chunk
+    // stays in cache between being produced and being written.
+    using FillRows = std::function<void(size_t index, const TensorInfo& tensor, int64_t first_row,
+                                        std::span<uint8_t> rows)>;
+    static constexpr size_t kDefaultChunkBytes = size_t{4} << 20;
+    void write_by_rows(const std::filesystem::path& path, const FillRows& fill, const Progress& progress = {},
+                       size_t chunk_bytes = kDefaultChunkBytes) const;
+
     // The tensor infos with offsets as write() will lay them out.
     std::vector<TensorInfo> layout() const;
     // The bytes write() puts before the tensor data section: header, metadata, tensor table

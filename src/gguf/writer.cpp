@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <unordered_set>
 #include <utility>
 
@@ -194,9 +196,12 @@ class TempFile {
         if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
     }
 
+    static constexpr size_t kWriteChunkBytes = size_t{8} << 20;
+
     void write(std::span<const uint8_t> bytes) {
         while (!bytes.empty()) {
-            const ssize_t written = ::write(fd_, bytes.data(), bytes.size());
+            // Pieces of 8 MiB: one huge write makes the kernel stage it all at once.
+            const ssize_t written = ::write(fd_, bytes.data(), std::min(bytes.size(), kWriteChunkBytes));
             if (written < 0 && errno == EINTR) continue;
             if (written < 0) fail_errno("cannot write");
             bytes = bytes.subspan(static_cast<size_t>(written));
@@ -266,6 +271,17 @@ std::vector<uint8_t> Writer::encode_header() const {
 
 void Writer::write(const std::filesystem::path& path, const FillTensor& fill,
                    const Progress& progress) const {
+    // One chunk per tensor: the whole tensor arrives in one call.
+    write_by_rows(
+        path,
+        [&](size_t index, const TensorInfo& tensor, int64_t, std::span<uint8_t> rows) {
+            if (fill) fill(index, tensor, rows);
+        },
+        progress, std::numeric_limits<size_t>::max());
+}
+
+void Writer::write_by_rows(const std::filesystem::path& path, const FillRows& fill, const Progress& progress,
+                           size_t chunk_bytes) const {
     const std::string who = path.string();
     const size_t alignment = file_alignment(metadata_, alignment_, who);
     const bool add_alignment_key =
@@ -280,13 +296,24 @@ void Writer::write(const std::filesystem::path& path, const FillTensor& fill,
     TempFile out(path);
     out.write(header);
     uint64_t bytes_done = header.size();
-    std::vector<uint8_t> buffer;  // one tensor and its padding: the writer's only large allocation
+    std::vector<uint8_t> buffer;  // one chunk: the writer's only large allocation
     for (size_t i = 0; i < tensors.size(); ++i) {
         const TensorInfo& tensor = tensors[i];
-        buffer.assign(format::align_up(tensor.size_bytes, alignment), 0);
-        if (fill) fill(i, tensor, std::span(buffer.data(), tensor.size_bytes));
+        const int64_t rows = std::max<int64_t>(tensor.row_count(), 1);
+        const uint64_t row_bytes = tensor.size_bytes / static_cast<uint64_t>(rows);
+        const int64_t rows_per_chunk =
+            static_cast<int64_t>(std::clamp<uint64_t>(chunk_bytes / std::max<uint64_t>(row_bytes, 1), 1, rows));
+        for (int64_t first = 0; first < rows; first += rows_per_chunk) {
+            const int64_t count = std::min(rows_per_chunk, rows - first);
+            buffer.assign(static_cast<size_t>(count) * row_bytes, 0);
+            if (fill) fill(i, tensor, first, std::span(buffer));
+            out.write(buffer);
+            bytes_done += buffer.size();
+        }
+        const uint64_t padding = format::align_up(tensor.size_bytes, alignment) - tensor.size_bytes;
+        buffer.assign(padding, 0);
         out.write(buffer);
-        bytes_done += buffer.size();
+        bytes_done += padding;
         if (progress) progress(bytes_done, bytes_total);
     }
     out.commit();

@@ -13,6 +13,8 @@ namespace hearth::model {
 namespace {
 
 constexpr uint32_t kQuantizationVersion = 2;  // GGML_QNT_VERSION
+// Rows converted per call: large enough to split over threads, small enough to stay in cache.
+constexpr size_t kQuantizeChunkBytes = size_t{4} << 20;
 
 bool is_float_type(quant::Type type) {
     return type == quant::Type::F32 || type == quant::Type::F16 || type == quant::Type::BF16;
@@ -51,19 +53,21 @@ void copy_metadata(const gguf::File& input, gguf::Writer& writer, quant::FileTyp
     writer.add_metadata("general.file_type", static_cast<uint32_t>(file_type));
 }
 
-void convert_tensor(const gguf::File& input, const gguf::TensorInfo& from, quant::Type to, int threads,
-                    std::span<uint8_t> out) {
-    const std::span<const uint8_t> source = input.tensor_data(from);
+// Rows [first_row, first_row + rows) of `from`, converted to `to`.
+void convert_rows(const gguf::File& input, const gguf::TensorInfo& from, quant::Type to, int threads,
+                  int64_t first_row, std::span<uint8_t> out) {
+    const int64_t row_length = from.row_length();
+    const size_t from_stride = *quant::row_bytes(from.type, row_length);
+    const std::span<const uint8_t> source = input.tensor_data(from).subspan(first_row * from_stride);
     if (from.type == to) {
-        std::memcpy(out.data(), source.data(), source.size());
+        std::memcpy(out.data(), source.data(), out.size());
         return;
     }
     if (!quant::can_dequantize(from.type)) {
         fail("{}: tensor '{}' has type {}, which hearth cannot read", input.name(), from.name, quant::type_name(from.type));
     }
     if (!quant::can_quantize(to)) fail("quantize: hearth cannot write tensor type {}", quant::type_name(to));
-    const int64_t row_length = from.row_length();
-    const int64_t rows = from.row_count();
+    const auto rows = static_cast<int64_t>(out.size() / *quant::row_bytes(to, row_length));
     std::vector<float> values(static_cast<size_t>(row_length * rows));
     quant::dequantize_rows(from.type, source.data(), values.data(), rows, row_length, threads);
     quant::quantize_rows(to, values.data(), out.data(), rows, row_length, threads);
@@ -110,17 +114,19 @@ QuantizeReport quantize_model(const std::filesystem::path& input_path, const std
     report.tensor_count = static_cast<int64_t>(order.size());
     report.fallback_count = planner.fallback_count();
 
-    writer.write(
+    size_t logged = order.size();
+    writer.write_by_rows(
         output_path,
-        [&](size_t index, const gguf::TensorInfo& out_info, std::span<uint8_t> data) {
-            if (log) {
+        [&](size_t index, const gguf::TensorInfo& out_info, int64_t first_row, std::span<uint8_t> rows) {
+            if (log && logged != index) {
+                logged = index;
                 log(static_cast<int64_t>(index), report.tensor_count, out_info.name, quant::type_name(order[index]->type),
                     quant::type_name(types[index]));
             }
-            convert_tensor(input, *order[index], types[index], options.threads, data);
-            report.output_tensor_bytes += data.size();
+            convert_rows(input, *order[index], types[index], options.threads, first_row, rows);
+            report.output_tensor_bytes += rows.size();
         },
-        progress);
+        progress, kQuantizeChunkBytes);
     return report;
 }
 

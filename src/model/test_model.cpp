@@ -37,11 +37,29 @@ struct TensorPlan {
     quant::Type type = quant::Type::F32;
 };
 
-uint64_t splitmix64(uint64_t x) {
+inline uint64_t splitmix64(uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     return x ^ (x >> 31);
+}
+
+// Element `index` of stream `stream_seed`: four 16-bit uniforms u_k = (bits_k + 0.5) / 2^16 have
+// mean 2 and variance 4/12 in sum, so (sum - 2)·√3 is standard. Summed as integers it is one
+// exact int-to-float conversion and one multiply: (Σ bits_k + 2 - 2^17) · √3 / 2^16.
+inline float normal_sample(uint64_t stream_seed, int64_t index) {
+    const uint64_t bits = splitmix64(stream_seed + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull);
+    const int32_t sum = static_cast<int32_t>((bits & 0xFFFF) + ((bits >> 16) & 0xFFFF) + ((bits >> 32) & 0xFFFF) +
+                                             (bits >> 48));
+    constexpr float kScale = 1.7320508075688772f / 65536.0f;
+    return static_cast<float>(sum + 2 - 131072) * kScale;
+}
+
+// scale · samples [first, first + n) of the stream. Integer hashing and two float multiplies
+// give the same bits in every lane width, so the AVX-512 clone writes the same file.
+__attribute__((target_clones("arch=x86-64-v4", "default"))) void fill_normal(uint64_t stream_seed, int64_t first,
+                                                                            float scale, float* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = scale * normal_sample(stream_seed, first + i);
 }
 
 uint64_t stream_seed_for(uint64_t seed, std::string_view tensor_name) {
@@ -93,9 +111,7 @@ void generate_f16_row(const TensorPlan& t, uint64_t stream, double output_scale,
                       uint8_t* f16_out) {
     const int64_t first = row * static_cast<int64_t>(values.size());
     const float std = static_cast<float>(t.init == Init::Output ? kWeightStd * output_scale : kWeightStd);
-    for (size_t i = 0; i < values.size(); ++i) {
-        values[i] = std * standard_normal_sample(stream, first + static_cast<int64_t>(i));
-    }
+    fill_normal(stream, first, std, values.data(), static_cast<int64_t>(values.size()));
     quant::fp32_to_fp16_row(values.data(), reinterpret_cast<uint16_t*>(f16_out), static_cast<int64_t>(values.size()));
 }
 
@@ -106,27 +122,30 @@ void fill_vector_tensor(const TensorPlan& t, const TestModelPreset& p, uint64_t 
                                      p.rope_original_context_length);
     } else {
         for (size_t i = 0; i < values.size(); ++i) {
-            values[i] = static_cast<float>(1.0 + kNormWeightStd * standard_normal_sample(stream, static_cast<int64_t>(i)));
+            values[i] = static_cast<float>(1.0 + kNormWeightStd * normal_sample(stream, static_cast<int64_t>(i)));
         }
     }
     quant::quantize_row(t.type, values.data(), data.data(), static_cast<int64_t>(values.size()));
 }
 
-void fill_matrix_tensor(const TensorPlan& t, uint64_t stream, const TestModelOptions& options, std::span<uint8_t> data) {
+// Rows [first_row, first_row + rows) of a matrix, in its planned type.
+void fill_matrix_rows(const TensorPlan& t, uint64_t stream, const TestModelOptions& options, int64_t first_row,
+                      std::span<uint8_t> data) {
     const int64_t row_length = t.shape[0];
-    const int64_t rows = t.shape[1];
     const size_t stride = *quant::row_bytes(t.type, row_length);
+    const auto rows = static_cast<int64_t>(data.size() / stride);
     parallel_for(rows, options.threads, 16, [&](int64_t begin, int64_t end) {
         std::vector<float> row(row_length);
         std::vector<uint16_t> f16(row_length);
         for (int64_t r = begin; r < end; ++r) {
+            uint8_t* out = data.data() + r * stride;
             if (t.type == quant::Type::F16) {
-                generate_f16_row(t, stream, options.output_scale, r, row, data.data() + r * stride);
+                generate_f16_row(t, stream, options.output_scale, first_row + r, row, out);
                 continue;
             }
-            generate_f16_row(t, stream, options.output_scale, r, row, reinterpret_cast<uint8_t*>(f16.data()));
+            generate_f16_row(t, stream, options.output_scale, first_row + r, row, reinterpret_cast<uint8_t*>(f16.data()));
             quant::fp16_to_fp32_row(f16.data(), row.data(), row_length);
-            quant::quantize_row(t.type, row.data(), data.data() + r * stride, row_length);
+            quant::quantize_row(t.type, row.data(), out, row_length);
         }
     });
 }
@@ -191,16 +210,7 @@ int64_t test_model_parameter_count(const TestModelPreset& preset) {
     return count;
 }
 
-float standard_normal_sample(uint64_t stream_seed, int64_t index) {
-    const uint64_t bits = splitmix64(stream_seed + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull);
-    // Four 16-bit uniforms u_k = (bits_k + 0.5) / 2^16 have mean 2 and variance 4/12 in sum, so
-    // (sum - 2)·√3 is standard. Summed as integers it is one exact int-to-float conversion and
-    // one multiply: (Σ bits_k + 2 - 2^17) · √3 / 2^16.
-    const int32_t sum = static_cast<int32_t>((bits & 0xFFFF) + ((bits >> 16) & 0xFFFF) + ((bits >> 32) & 0xFFFF) +
-                                             (bits >> 48));
-    constexpr float kScale = 1.7320508075688772f / 65536.0f;
-    return static_cast<float>(sum + 2 - 131072) * kScale;
-}
+float standard_normal_sample(uint64_t stream_seed, int64_t index) { return normal_sample(stream_seed, index); }
 
 std::vector<float> llama3_rope_factors(int64_t head_dim, double freq_base, double factor,
                                        int64_t original_context_length) {
@@ -241,15 +251,15 @@ void write_test_model(const TestModelOptions& options, const std::filesystem::pa
     gguf::Writer writer;
     add_metadata(writer, options, mix);
     for (const TensorPlan& t : plan) writer.add_tensor({t.name, t.shape, t.type});
-    writer.write(
+    writer.write_by_rows(
         path,
-        [&](size_t index, const gguf::TensorInfo&, std::span<uint8_t> data) {
+        [&](size_t index, const gguf::TensorInfo&, int64_t first_row, std::span<uint8_t> rows) {
             const TensorPlan& t = plan[index];
             const uint64_t stream = stream_seed_for(options.seed, t.name);
             if (t.shape.size() == 1) {
-                fill_vector_tensor(t, *options.preset, stream, data);
+                fill_vector_tensor(t, *options.preset, stream, rows);
             } else {
-                fill_matrix_tensor(t, stream, options, data);
+                fill_matrix_rows(t, stream, options, first_row, rows);
             }
         },
         progress);
