@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up hearth and runs its main job on the built-in default model: a tiny Llama 3.1
-# (real architecture and tokenizer, random weights) written, quantized to Q4_K_M and shown.
+# (real architecture and tokenizer, random weights) written, quantized to Q4_K_M and shown,
+# then its tokenizer and chat template at work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh release
@@ -9,3 +10,6 @@ mkdir -p models
 "$hearth" make-test-model --preset tiny --seed 42 -o models/tiny-f16.gguf
 "$hearth" quantize models/tiny-f16.gguf models/tiny-q4_k_m.gguf Q4_K_M
 "$hearth" show models/tiny-q4_k_m.gguf
+"$hearth" tokenize -m models/tiny-q4_k_m.gguf --json --text "Hello from hearth! 🔥"
+printf '[{"role":"system","content":"You are terse."},{"role":"user","content":"Hi?"}]' >models/messages.json
+"$hearth" chat-template -m models/tiny-q4_k_m.gguf --messages models/messages.json

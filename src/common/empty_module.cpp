@@ -1,1 +1,0 @@
-// Stands in for the sources of a module that has none yet, so its library target exists.
