@@ -177,7 +177,7 @@ Value filter_tojson(Renderer& r, const Value& input, CallArgs& args) {
         if (indent->is_string()) options.indent = indent->as_string();
         else if (indent->is_int() || indent->is_bool()) options.indent = std::string(static_cast<size_t>(std::clamp<int64_t>(indent->is_bool() ? indent->as_bool() : indent->as_int(), 0, 1000)), ' ');
         else runtime_error("tojson indent must be an integer or a string");
-        options.item_separator = ",";
+        options.item_separator = std::string(1, ',');  // string(const char*) trips GCC 12 -Wrestrict (bug 105329)
     }
     if (const Value* separators = arg(args, 2, "separators"); separators && !separators->is_none()) {
         if (!separators->is_list() || separators->as_list().items.size() != 2 || !separators->as_list().items[0].is_string() ||

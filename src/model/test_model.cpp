@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cpu_features.h"
 #include "common/error.h"
 #include "common/parallel.h"
 #include "quant/fp16_rows.h"
@@ -56,10 +57,23 @@ inline float normal_sample(uint64_t stream_seed, int64_t index) {
 }
 
 // scale · samples [first, first + n) of the stream. Integer hashing and two float multiplies
-// give the same bits in every lane width, so the AVX-512 clone writes the same file.
-__attribute__((target_clones("arch=x86-64-v4", "default"))) void fill_normal(uint64_t stream_seed, int64_t first,
-                                                                            float scale, float* out, int64_t n) {
+// give the same bits in every lane width, so the AVX-512 build of the loop writes the same file.
+void fill_normal_portable(uint64_t stream_seed, int64_t first, float scale, float* out, int64_t n) {
     for (int64_t i = 0; i < n; ++i) out[i] = scale * normal_sample(stream_seed, first + i);
+}
+
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) void fill_normal_avx512(uint64_t stream_seed,
+                                                                                       int64_t first, float scale,
+                                                                                       float* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = scale * normal_sample(stream_seed, first + i);
+}
+
+void fill_normal(uint64_t stream_seed, int64_t first, float scale, float* out, int64_t n) {
+    if (cpu_features().avx512) {
+        fill_normal_avx512(stream_seed, first, scale, out, n);
+    } else {
+        fill_normal_portable(stream_seed, first, scale, out, n);
+    }
 }
 
 uint64_t stream_seed_for(uint64_t seed, std::string_view tensor_name) {

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include "common/cpu_features.h"
 #include "quant/fp16.h"
 
 namespace hearth::quant {
@@ -9,10 +10,7 @@ namespace {
 
 constexpr int64_t kLanes = 8;  // one 256-bit register of f32
 
-bool cpu_has_f16c() {
-    static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    return has;
-}
+bool cpu_has_f16c() { return cpu_features().f16c; }
 
 // F16C rounds to nearest even like the reference; only NaN payloads differ (the reference
 // makes every NaN 0x7e00 as ggml does), so lanes holding a NaN take the scalar path.
