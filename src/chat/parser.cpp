@@ -3,6 +3,7 @@
 // unary - + < primary with postfix (. [] ()) and filters / tests.
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -467,7 +468,9 @@ class Parser {
         const Token token = next();
         auto node = make(ExprKind::Literal, token.line);
         if (token.type == TokenType::Float) {
-            node->literal = std::stod(token.text);
+            // strtod, like Python's float(), gives inf past the double range and 0 below it
+            // (std::stod would throw). hearth never changes the C locale, so '.' is the point.
+            node->literal = std::strtod(token.text.c_str(), nullptr);
             return node;
         }
         int64_t value = 0;
