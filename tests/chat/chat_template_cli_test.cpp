@@ -7,23 +7,15 @@
 #include <fstream>
 
 #include "chat/chat_template.h"
+#include "common/run_command.h"
 #include "jinja_reference.h"
 
 namespace hearth::chat {
 namespace {
 
-struct CommandResult {
-    int status;
-    std::string output;
-};
-
-CommandResult run_command(const std::string& command) {
-    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-    if (!pipe) return {-1, ""};
-    std::string output;
-    char buffer[4096];
-    for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
-    return {::pclose(pipe), output};
+// hearth's errors go to stderr; the tests read them with the output.
+hearth::testing::CommandResult run_command(const std::string& command) {
+    return hearth::testing::run_command(command + " 2>&1");
 }
 
 class ChatTemplateCli : public ::testing::Test {
@@ -34,7 +26,7 @@ class ChatTemplateCli : public ::testing::Test {
         dir_ = std::filesystem::temp_directory_path() / ("hearth-chat-cli-" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir_);
         model_ = (dir_ / "tiny.gguf").string();
-        model_made_ = run_command(std::string(HEARTH_BINARY) + " make-test-model --preset tiny -o " + model_).status == 0;
+        model_made_ = run_command(std::string(HEARTH_BINARY) + " make-test-model --preset tiny -o " + model_).exit_code == 0;
     }
     static void TearDownTestSuite() {
         if (!dir_.empty()) std::filesystem::remove_all(dir_);
@@ -61,7 +53,7 @@ TEST_F(ChatTemplateCli, PrintsTheRenderedPromptWithToolsAndWithoutGenerationProm
     const std::string tools = write("tools.json", data["tools"].dump());
     const auto result = run_command(std::string(HEARTH_BINARY) + " chat-template -m " + model_ + " --messages " + messages +
                                     " --tools " + tools + " --no-generation-prompt");
-    ASSERT_EQ(result.status, 0) << result.output;
+    ASSERT_EQ(result.exit_code, 0) << result.output;
 
     ChatTemplateOptions options;
     options.add_generation_prompt = false;
@@ -75,7 +67,7 @@ TEST_F(ChatTemplateCli, PrintsTheRenderedPromptWithToolsAndWithoutGenerationProm
 TEST_F(ChatTemplateCli, GenerationPromptIsOnByDefault) {
     const std::string messages = write("m.json", R"([{"role": "user", "content": "Hi"}])");
     const auto result = run_command(std::string(HEARTH_BINARY) + " chat-template -m " + model_ + " --messages " + messages);
-    ASSERT_EQ(result.status, 0) << result.output;
+    ASSERT_EQ(result.exit_code, 0) << result.output;
     const std::string tail = "<|start_header_id|>assistant<|end_header_id|>\n\n";
     ASSERT_GE(result.output.size(), tail.size());
     EXPECT_EQ(result.output.substr(result.output.size() - tail.size()), tail);
@@ -84,12 +76,12 @@ TEST_F(ChatTemplateCli, GenerationPromptIsOnByDefault) {
 TEST_F(ChatTemplateCli, MalformedMessagesGiveAClearError) {
     const std::string missing_role = write("bad.json", R"([{"content": "Hi"}])");
     auto result = run_command(std::string(HEARTH_BINARY) + " chat-template -m " + model_ + " --messages " + missing_role);
-    EXPECT_NE(result.status, 0);
+    EXPECT_NE(result.exit_code, 0);
     EXPECT_NE(result.output.find("messages[0]: missing \"role\""), std::string::npos) << result.output;
 
     const std::string not_json = write("broken.json", "[{");
     result = run_command(std::string(HEARTH_BINARY) + " chat-template -m " + model_ + " --messages " + not_json);
-    EXPECT_NE(result.status, 0);
+    EXPECT_NE(result.exit_code, 0);
     EXPECT_NE(result.output.find("is not valid JSON"), std::string::npos) << result.output;
 }
 

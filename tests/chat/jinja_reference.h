@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/chat_template.h"
+#include "common/run_command.h"
 
 namespace hearth::chat::testing {
 
@@ -35,14 +36,12 @@ inline nlohmann::ordered_json run_jinja_reference(const nlohmann::ordered_json& 
     std::ofstream(path, std::ios::binary) << requests.dump();
     const std::string command =
         "/usr/bin/python3 " HEARTH_SOURCE_DIR "/tests/chat/jinja_reference.py '" + path.string() + "'";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) throw std::runtime_error("cannot run " + command);
-    std::string output;
-    char buffer[65536];
-    for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
-    const int status = ::pclose(pipe);
+    const hearth::testing::CommandResult result = hearth::testing::run_command(command);
     std::filesystem::remove(path);
-    if (status != 0) throw std::runtime_error("jinja_reference.py failed (status " + std::to_string(status) + ")");
+    if (result.exit_code != 0) {
+        throw std::runtime_error("jinja_reference.py failed (exit code " + std::to_string(result.exit_code) + ")");
+    }
+    const std::string& output = result.output;
     return nlohmann::ordered_json::parse(output);
 }
 

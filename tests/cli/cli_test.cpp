@@ -1,32 +1,22 @@
 // Runs the hearth binary as a user would and checks what it prints and how it exits.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/run_command.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-    int exit_code;
-    std::string output;  // stdout and stderr together
-};
+using Result = hearth::testing::CommandResult;
 
 Result run_hearth(const std::string& arguments) {
-    const std::string command = std::string(HEARTH_BINARY) + " " + arguments + " 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    EXPECT_NE(pipe, nullptr);
-    std::string output;
-    std::array<char, 4096> buffer;
-    while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-    const int status = pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+    return hearth::testing::run_command(std::string(HEARTH_BINARY) + " " + arguments + " 2>&1");
 }
 
 class CliTest : public ::testing::Test {
