@@ -180,13 +180,20 @@ void Sampler::load_penalized_logits(std::span<const float> logits) {
     if (logits.size() != static_cast<size_t>(vocab_size_)) {
         fail("sampler: got {} logits but the vocabulary has {} tokens", logits.size(), vocab_size_);
     }
-    // Branch-free passes first (they vectorize); the message is built only on failure.
-    bool any_invalid = false;
-    bool any_allowed = false;
+    // One branch-free pass over the bit patterns (integer compares vectorize where the float
+    // ones did not); the message is built only on failure. NaN: magnitude above +inf's pattern.
+    constexpr uint32_t kPositiveInfinityBits = 0x7f800000u;
+    constexpr uint32_t kNegativeInfinityBits = 0xff800000u;
+    uint32_t invalid_bits = 0;
+    uint32_t allowed_bits = 0;
     for (const float logit : logits) {
-        any_invalid |= std::isnan(logit) | (logit == kInfinity);
-        any_allowed |= logit != -kInfinity;
+        const uint32_t bits = std::bit_cast<uint32_t>(logit);
+        invalid_bits |= static_cast<uint32_t>((bits & 0x7fffffffu) > kPositiveInfinityBits) |
+                        static_cast<uint32_t>(bits == kPositiveInfinityBits);
+        allowed_bits |= static_cast<uint32_t>(bits != kNegativeInfinityBits);
     }
+    const bool any_invalid = invalid_bits != 0;
+    const bool any_allowed = allowed_bits != 0;
     if (any_invalid) {
         const auto bad = std::find_if(logits.begin(), logits.end(),
                                       [](float logit) { return std::isnan(logit) || logit == kInfinity; });
