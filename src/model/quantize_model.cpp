@@ -16,10 +16,6 @@ constexpr uint32_t kQuantizationVersion = 2;  // GGML_QNT_VERSION
 // Rows converted per call: large enough to split over threads, small enough to stay in cache.
 constexpr size_t kQuantizeChunkBytes = size_t{4} << 20;
 
-bool is_float_type(quant::Type type) {
-    return type == quant::Type::F32 || type == quant::Type::F16 || type == quant::Type::BF16;
-}
-
 void refuse_same_file(const std::filesystem::path& input, const std::filesystem::path& output) {
     std::error_code error;
     if (std::filesystem::equivalent(input, output, error)) {
@@ -100,7 +96,7 @@ QuantizeReport quantize_model(const std::filesystem::path& input_path, const std
     QuantizeReport report;
     for (const gguf::TensorInfo* t : order) {
         const quant::Type to = planner.choose(t->name, t->shape, t->type);
-        if (to != t->type && !is_float_type(t->type) && !options.allow_requantize) {
+        if (to != t->type && quant::is_quantized(t->type) && !options.allow_requantize) {
             fail("{}: tensor '{}' is already quantized ({}); pass --allow-requantize to quantize it again to {}",
                  input.name(), t->name, quant::type_name(t->type), quant::type_name(to));
         }

@@ -58,21 +58,21 @@ inline float normal_sample(uint64_t stream_seed, int64_t index) {
 
 // scale · samples [first, first + n) of the stream. Integer hashing and two float multiplies
 // give the same bits in every lane width, so the AVX-512 build of the loop writes the same file.
-void fill_normal_portable(uint64_t stream_seed, int64_t first, float scale, float* out, int64_t n) {
+inline void fill_normal_loop(uint64_t stream_seed, int64_t first, float scale, float* out, int64_t n) {
     for (int64_t i = 0; i < n; ++i) out[i] = scale * normal_sample(stream_seed, first + i);
 }
 
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) void fill_normal_avx512(uint64_t stream_seed,
                                                                                        int64_t first, float scale,
                                                                                        float* out, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) out[i] = scale * normal_sample(stream_seed, first + i);
+    fill_normal_loop(stream_seed, first, scale, out, n);
 }
 
 void fill_normal(uint64_t stream_seed, int64_t first, float scale, float* out, int64_t n) {
     if (cpu_features().avx512) {
         fill_normal_avx512(stream_seed, first, scale, out, n);
     } else {
-        fill_normal_portable(stream_seed, first, scale, out, n);
+        fill_normal_loop(stream_seed, first, scale, out, n);
     }
 }
 

@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
+
+#include "common/strings.h"
 
 namespace hearth::quant {
 namespace {
@@ -66,11 +67,6 @@ bool use_more_bits(int64_t layer, int64_t layer_count) {
     return layer < layer_count / 8 || layer >= 7 * layer_count / 8 || (layer - layer_count / 8) % 3 == 2;
 }
 
-bool is_quantized(Type type) {
-    return type != Type::F32 && type != Type::F16 && type != Type::BF16 && type != Type::F64 &&
-           type != Type::I8 && type != Type::I16 && type != Type::I32 && type != Type::I64;
-}
-
 // Number of dimensions ignoring trailing 1s, as ggml_n_dims counts them.
 size_t effective_dims(std::span<const int64_t> shape) {
     size_t dims = shape.size();
@@ -86,12 +82,6 @@ int layer_of(std::string_view name) {
     auto [end, error] = std::from_chars(first, last, layer);
     if (error != std::errc() || end == last || *end != '.') return -1;
     return layer;
-}
-
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
-           });
 }
 
 }  // namespace

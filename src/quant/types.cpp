@@ -1,9 +1,9 @@
 #include "quant/types.h"
 
-#include <algorithm>
 #include <array>
-#include <cctype>
 #include <limits>
+
+#include "common/strings.h"
 
 namespace hearth::quant {
 namespace {
@@ -50,13 +50,6 @@ constexpr std::array kTypes = {
     TypeInfo{Type::Q2_0, "q2_0", 64, 18},
 };
 
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
 }  // namespace
 
 std::span<const TypeInfo> all_types() { return kTypes; }
@@ -75,6 +68,11 @@ std::optional<Type> type_from_name(std::string_view name) {
         if (equal_ignoring_case(info.name, name)) return info.type;
     }
     return std::nullopt;
+}
+
+bool is_quantized(Type type) {
+    const TypeInfo& info = type_info(type);
+    return info.block_elems > 1;  // plain floats and ints are one element per "block"
 }
 
 std::optional<size_t> row_bytes(Type type, int64_t n) {

@@ -69,6 +69,9 @@ inline std::string_view type_name(Type type) { return type_info(type).name; }
 // Case-insensitive: "Q4_K", "q4_k" and "q4_K" all name Q4_K.
 std::optional<Type> type_from_name(std::string_view name);
 
+// Whether the type stores blocks of scaled integers (Q4_K, IQ4_XS...) rather than plain numbers.
+bool is_quantized(Type type);
+
 // Bytes of a row of n elements; nullopt when n is not a whole number of blocks or the size overflows.
 std::optional<size_t> row_bytes(Type type, int64_t n);
 
