@@ -1,0 +1,73 @@
+// Matrix products against weights in their GGUF block formats, the op that decides CPU speed.
+// Decoding reads every weight once per token, so a matmul must stream the blocks as they lie in
+// the file (no dequantized copy) at memory speed; prompt processing reuses each block across
+// many tokens and is bounded by arithmetic instead.
+//
+// The method (as llama.cpp's, with our own kernels): each token's activation row is prepared
+// once for the weight type (quantized to Q8_K for the K-quants, to 32-value int8 blocks for
+// the 32-block types, kept f32 for float weights), then every weight row is dotted with it in
+// integer arithmetic on the blocks. The ISA (scalar, AVX2, AVX-512 with VNNI when present) is
+// chosen at run time; tests force each one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "backend/cpu/thread_pool.h"
+#include "quant/types.h"
+
+namespace hearth::cpu {
+
+// Instruction sets a kernel may be written for. Avx512 means F+BW+DQ+VL; its kernels use VNNI
+// when the CPU has it (cpu_features().avx512_vnni) and plain AVX-512 otherwise.
+enum class Isa { Scalar, Avx2, Avx512 };
+
+std::string_view isa_name(Isa isa);
+// The widest ISA this CPU supports.
+Isa best_isa();
+// Every ISA this CPU can run (Scalar first), for tests that compare them all.
+std::vector<Isa> supported_isas();
+
+// A weight matrix as it lies in the GGUF file: `rows` rows of `cols` values of `type`, each row
+// `row_bytes` long, rows contiguous. y = W x means y[r] = dot(row r, x).
+struct WeightMatrix {
+    quant::Type type = quant::Type::F32;
+    const uint8_t* data = nullptr;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    size_t row_bytes = 0;
+};
+
+// Whether matmul supports this weight type (every type quant::can_dequantize supports). Only
+// F32, F16, BF16 and the quantized types with a row length that is a whole number of blocks.
+bool can_matmul(quant::Type type);
+
+// Bytes of one activation row of `cols` values prepared for `weight_type`.
+size_t prepared_row_bytes(quant::Type weight_type, int64_t cols, Isa isa = best_isa());
+
+// Prepares `tokens` activation rows x[t * cols + i] for weight_type into `prepared`
+// (tokens * prepared_row_bytes bytes).
+void prepare_activations(quant::Type weight_type, const float* x, int64_t tokens, int64_t cols,
+                         uint8_t* prepared, Isa isa = best_isa());
+
+// The kernel on prepared activations: y[t * y_stride + r] for weight rows r in
+// [row_begin, row_end) and tokens t in [0, tokens). Each y element is bit-identical whatever
+// [row_begin, row_end) and `tokens` are, so results do not depend on how rows are split across
+// threads.
+void matmul_prepared(const WeightMatrix& w, const uint8_t* prepared, int64_t tokens, int64_t row_begin,
+                     int64_t row_end, float* y, int64_t y_stride, Isa isa = best_isa());
+
+// y[t * w.rows + r] = dot(W row r, x row t) for all rows and tokens: prepares the activations
+// (into `scratch`, grown as needed) and splits weight rows across the pool's threads. Results are
+// bit-identical for any thread count.
+void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t tokens, float* y,
+            std::vector<uint8_t>& scratch, Isa isa = best_isa());
+
+// The scalar reference: each weight row dequantized with quant::dequantize_row (bit-exact with
+// llama.cpp), dotted with the f32 activations in double. Tests hold every kernel against it.
+void matmul_reference(const WeightMatrix& w, const float* x, int64_t tokens, float* y);
+
+}  // namespace hearth::cpu

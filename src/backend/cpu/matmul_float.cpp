@@ -1,0 +1,8 @@
+// Placeholder until the float kernels land: no kernel, so matmul uses the generic one.
+#include "backend/cpu/matmul_kernels.h"
+
+namespace hearth::cpu::detail {
+
+const MatmulKernel* find_float_kernel(quant::Type, Isa) { return nullptr; }
+
+}  // namespace hearth::cpu::detail
