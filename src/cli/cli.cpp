@@ -24,6 +24,7 @@ int run(int argc, char** argv) {
     add_tokenize(app);
     add_detokenize(app);
     add_chat_template(app);
+    add_run(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

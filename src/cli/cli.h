@@ -15,5 +15,6 @@ void add_make_test_model(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_detokenize(CLI::App& app);
 void add_chat_template(CLI::App& app);
+void add_run(CLI::App& app);
 
 }  // namespace hearth::cli

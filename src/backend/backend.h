@@ -1,0 +1,106 @@
+// The seam between the model and the hardware: the coarse ops a transformer block is written in.
+// model/ calls them in order (the Llama block reads top to bottom in model/llama.cpp); each
+// backend implements them its own way: the CPU one splits rows across a thread pool, the CUDA one
+// fuses and captures them. Nothing here knows about Llama, requests or tokens' text.
+//
+// Every op works on a batch of tokens at once: rows of an Activations are tokens.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "quant/types.h"
+
+namespace hearth::backend {
+
+// A weight tensor as it lies in the GGUF file (rows of `cols` values of `type`, each row
+// `row_bytes` long). `data` points into the file's mmap; a backend may keep its own copy.
+struct Weight {
+    std::string name;
+    quant::Type type = quant::Type::F32;
+    const uint8_t* data = nullptr;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    size_t row_bytes = 0;
+};
+
+// `rows` tokens of `cols` f32 values each, row-major, in the backend's memory.
+struct Activations {
+    float* data = nullptr;
+    int64_t rows = 0;
+    int64_t cols = 0;
+
+    // The first n rows (tokens) of the same memory.
+    Activations first(int64_t n) const { return {data, n, cols}; }
+    float* row(int64_t i) const { return data + i * cols; }
+};
+
+// Rotary position embedding as llama.cpp's "normal" mode computes it: in each head, adjacent
+// pairs (2i, 2i+1) of the first rotary_dims values rotate by
+// theta_i = freq_scale * position * freq_base^(-2i / rotary_dims) / freq_factors[i].
+struct RopeParams {
+    int64_t head_dim = 0;
+    int64_t rotary_dims = 0;
+    double freq_base = 10000.0;
+    double freq_scale = 1.0;
+    const float* freq_factors = nullptr;  // rotary_dims / 2 values (Llama 3's rope_freqs), or none
+};
+
+struct KvCacheShape {
+    int64_t layers = 0;
+    int64_t kv_heads = 0;
+    int64_t head_dim = 0;
+    int64_t capacity = 0;  // positions
+    quant::Type type = quant::Type::F16;  // F16 or Q8_0
+
+    // Bytes the cache holds when full.
+    size_t bytes() const {
+        const size_t row = quant::row_bytes(type, head_dim).value_or(0);
+        return 2 * static_cast<size_t>(layers * kv_heads * capacity) * row;
+    }
+};
+
+// Keys and values of one sequence, for every layer. Position p of the sequence lives in slot p.
+class KvCache {
+  public:
+    virtual ~KvCache() = default;
+    virtual const KvCacheShape& shape() const = 0;
+};
+
+class Backend {
+  public:
+    virtual ~Backend() = default;
+    virtual std::string_view name() const = 0;
+
+    // Memory for activations, valid until the backend is destroyed.
+    virtual Activations allocate(int64_t rows, int64_t cols) = 0;
+    virtual std::unique_ptr<KvCache> create_kv_cache(const KvCacheShape& shape) = 0;
+    // Whether matmul and embed accept weights of this type.
+    virtual bool supports(quant::Type weight_type) const = 0;
+
+    // out row t = row tokens[t] of the embedding table, as f32.
+    virtual void embed(const Weight& table, std::span<const int32_t> tokens, Activations out) = 0;
+    // out = x / sqrt(mean(x^2) + epsilon) * weight, per row. `weight` is F32.
+    virtual void rmsnorm(Activations x, const Weight& weight, float epsilon, Activations out) = 0;
+    // out[t][r] = dot(weight row r, x row t).
+    virtual void matmul(const Weight& weight, Activations x, Activations out) = 0;
+    // Rotates every head of every row in place; row t is at positions[t].
+    virtual void rope(Activations x, std::span<const int32_t> positions, const RopeParams& rope) = 0;
+    // Stores k and v (rows at positions[t]) into `layer` of the cache, then causal grouped-query
+    // attention: query head h of row t attends to kv head h / (heads / kv_heads) at cache
+    // positions [0, positions[t]], with scores scaled by `scale`.
+    virtual void attention(KvCache& cache, int64_t layer, Activations q, Activations k, Activations v,
+                           std::span<const int32_t> positions, float scale, Activations out) = 0;
+    // gate = silu(gate) * up, elementwise.
+    virtual void swiglu(Activations gate, Activations up) = 0;
+    // x += y, elementwise.
+    virtual void add(Activations x, Activations y) = 0;
+    // Copies activations to host memory (rows * cols floats).
+    virtual void read(Activations x, float* host) = 0;
+};
+
+}  // namespace hearth::backend

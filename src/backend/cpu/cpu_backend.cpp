@@ -1,0 +1,63 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <cstring>
+
+#include "backend/cpu/kv_cache.h"
+#include "backend/cpu/ops.h"
+#include "common/error.h"
+#include "quant/quant.h"
+
+namespace hearth::cpu {
+
+CpuBackend::CpuBackend(int threads, Isa isa) : pool_(threads), isa_(isa) {}
+
+backend::Activations CpuBackend::allocate(int64_t rows, int64_t cols) {
+    allocations_.push_back(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(rows * cols)));
+    return {allocations_.back().get(), rows, cols};
+}
+
+std::unique_ptr<backend::KvCache> CpuBackend::create_kv_cache(const backend::KvCacheShape& shape) {
+    return std::make_unique<CpuKvCache>(shape);
+}
+
+bool CpuBackend::supports(quant::Type weight_type) const { return can_matmul(weight_type); }
+
+void CpuBackend::embed(const backend::Weight& table, std::span<const int32_t> tokens, backend::Activations out) {
+    pool_.run(static_cast<int64_t>(tokens.size()), [&](int64_t begin, int64_t end, int) {
+        for (int64_t t = begin; t < end; ++t)
+            quant::dequantize_row(table.type, table.data + tokens[t] * table.row_bytes, out.row(t), table.cols);
+    });
+}
+
+void CpuBackend::rmsnorm(backend::Activations x, const backend::Weight& weight, float epsilon, backend::Activations out) {
+    cpu::rmsnorm(pool_, x.data, x.rows, x.cols, reinterpret_cast<const float*>(weight.data), epsilon, out.data);
+}
+
+void CpuBackend::matmul(const backend::Weight& weight, backend::Activations x, backend::Activations out) {
+    const WeightMatrix w{weight.type, weight.data, weight.rows, weight.cols, weight.row_bytes};
+    cpu::matmul(pool_, w, x.data, x.rows, out.data, matmul_scratch_, isa_);
+}
+
+void CpuBackend::rope(backend::Activations x, std::span<const int32_t> positions, const backend::RopeParams& rope) {
+    cpu::rope(pool_, x.data, x.rows, x.cols, positions, rope);
+}
+
+void CpuBackend::attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
+                           backend::Activations v, std::span<const int32_t> positions, float scale,
+                           backend::Activations out) {
+    auto& cpu_cache = dynamic_cast<CpuKvCache&>(cache);
+    const int64_t heads = q.cols / cpu_cache.shape().head_dim;
+    cpu::attention(pool_, cpu_cache, layer, q.data, k.data, v.data, q.rows, heads, positions, scale, out.data);
+}
+
+void CpuBackend::swiglu(backend::Activations gate, backend::Activations up) {
+    cpu::swiglu(pool_, gate.data, up.data, gate.rows * gate.cols);
+}
+
+void CpuBackend::add(backend::Activations x, backend::Activations y) { cpu::add(pool_, x.data, y.data, x.rows * x.cols); }
+
+void CpuBackend::read(backend::Activations x, float* host) {
+    std::memcpy(host, x.data, static_cast<size_t>(x.rows * x.cols) * sizeof(float));
+}
+
+}  // namespace hearth::cpu

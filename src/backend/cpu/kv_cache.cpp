@@ -1,0 +1,169 @@
+#include "backend/cpu/kv_cache.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common/error.h"
+#include "quant/fp16_rows.h"
+#include "quant/q8_0.h"
+
+namespace hearth::cpu {
+
+CpuKvCache::CpuKvCache(const backend::KvCacheShape& shape) : shape_(shape) {
+    if (shape.type != quant::Type::F16 && shape.type != quant::Type::Q8_0)
+        fail("KV cache type {} is not supported (f16 or q8_0)", quant::type_name(shape.type));
+    const auto row = quant::row_bytes(shape.type, shape.head_dim);
+    if (!row) fail("KV cache: a head of {} values does not fit {} blocks", shape.head_dim, quant::type_name(shape.type));
+    row_bytes_ = *row;
+    mapped_bytes_ = shape.bytes();
+    if (mapped_bytes_ == 0) return;
+    // MAP_NORESERVE: pages are committed when first written, as the context fills.
+    void* memory = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (memory == MAP_FAILED)
+        fail("cannot reserve {:.1f} GiB of address space for the KV cache", mapped_bytes_ / double(1 << 30));
+    memory_ = static_cast<uint8_t*>(memory);
+}
+
+CpuKvCache::~CpuKvCache() {
+    if (memory_) munmap(memory_, mapped_bytes_);
+}
+
+uint8_t* CpuKvCache::row(int64_t layer, int which, int64_t kv_head, int64_t position) const {
+    const int64_t index = ((layer * 2 + which) * shape_.kv_heads + kv_head) * shape_.capacity + position;
+    return memory_ + static_cast<size_t>(index) * row_bytes_;
+}
+
+void CpuKvCache::store(int64_t layer, const float* k, const float* v, int64_t rows, std::span<const int32_t> positions) {
+    const int64_t head_dim = shape_.head_dim;
+    for (int64_t t = 0; t < rows; ++t) {
+        for (int64_t g = 0; g < shape_.kv_heads; ++g) {
+            const float* kt = k + (t * shape_.kv_heads + g) * head_dim;
+            const float* vt = v + (t * shape_.kv_heads + g) * head_dim;
+            uint8_t* key_row = row(layer, 0, g, positions[t]);
+            uint8_t* value_row = row(layer, 1, g, positions[t]);
+            if (shape_.type == quant::Type::F16) {
+                quant::fp32_to_fp16_row(kt, reinterpret_cast<uint16_t*>(key_row), head_dim);
+                quant::fp32_to_fp16_row(vt, reinterpret_cast<uint16_t*>(value_row), head_dim);
+            } else {
+                quant::quantize_row_q8_0(kt, reinterpret_cast<quant::BlockQ8_0*>(key_row), head_dim);
+                quant::quantize_row_q8_0(vt, reinterpret_cast<quant::BlockQ8_0*>(value_row), head_dim);
+            }
+        }
+    }
+}
+
+void CpuKvCache::read_rows(const uint8_t* rows, int64_t first, int64_t count, float* out) const {
+    const uint8_t* start = rows + static_cast<size_t>(first) * row_bytes_;
+    if (shape_.type == quant::Type::F16) {
+        quant::fp16_to_fp32_row(reinterpret_cast<const uint16_t*>(start), out, count * shape_.head_dim);
+    } else {
+        quant::dequantize_row_q8_0(reinterpret_cast<const quant::BlockQ8_0*>(start), out, count * shape_.head_dim);
+    }
+}
+
+namespace {
+
+// Positions converted to f32 at a time: 64 rows of 128 values of K and of V, 64 KiB, in L2.
+constexpr int64_t kKeyBlock = 64;
+// Query tokens that share one conversion of a key block during prompt processing.
+constexpr int64_t kQueryTile = 16;
+
+float dot(const float* a, const float* b, int64_t n) {
+    float partial[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) partial[k] += a[i + k] * b[i + k];
+    for (; i < n; ++i) partial[0] += a[i] * b[i];
+    return ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+}
+
+// The running state of one (query token, head): the online softmax of Milakov and Gimelshein.
+struct SoftmaxState {
+    float max_score;
+    float total;
+    float* accumulator;  // head_dim values: sum of weight * value
+};
+
+// Folds keys/values [0, count) of a block into the state.
+void fold_block(SoftmaxState& state, const float* query, const float* keys, const float* values, int64_t count,
+                int64_t head_dim, float scale, float* scores) {
+    float block_max = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < count; ++j) {
+        scores[j] = dot(query, keys + j * head_dim, head_dim) * scale;
+        block_max = std::max(block_max, scores[j]);
+    }
+    const float new_max = std::max(state.max_score, block_max);
+    const float correction = std::exp(state.max_score - new_max);  // 0 on the first block
+    state.total *= correction;
+    for (int64_t i = 0; i < head_dim; ++i) state.accumulator[i] *= correction;
+    for (int64_t j = 0; j < count; ++j) {
+        const float weight = std::exp(scores[j] - new_max);
+        state.total += weight;
+        const float* value = values + j * head_dim;
+        for (int64_t i = 0; i < head_dim; ++i) state.accumulator[i] += weight * value[i];
+    }
+    state.max_score = new_max;
+}
+
+}  // namespace
+
+void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* q, const float* k, const float* v,
+               int64_t rows, int64_t heads, std::span<const int32_t> positions, float scale, float* out) {
+    const backend::KvCacheShape& shape = cache.shape();
+    const int64_t head_dim = shape.head_dim, kv_heads = shape.kv_heads;
+    const int64_t group = heads / kv_heads;
+    cache.store(layer, k, v, rows, positions);
+
+    const int64_t tiles = (rows + kQueryTile - 1) / kQueryTile;
+    pool.run_dynamic(tiles * kv_heads, 1, [&](int64_t begin, int64_t end, int) {
+        thread_local std::vector<float> keys, values, scores, accumulators;
+        keys.resize(kKeyBlock * head_dim);
+        values.resize(kKeyBlock * head_dim);
+        scores.resize(kKeyBlock);
+        accumulators.resize(kQueryTile * group * head_dim);
+        for (int64_t task = begin; task < end; ++task) {
+            const int64_t g = task % kv_heads;
+            const int64_t first_row = task / kv_heads * kQueryTile;
+            const int64_t tile_rows = std::min(kQueryTile, rows - first_row);
+            std::vector<SoftmaxState> states(tile_rows * group);
+            int64_t visible_max = 0;
+            for (int64_t r = 0; r < tile_rows; ++r) {
+                visible_max = std::max<int64_t>(visible_max, positions[first_row + r] + 1);
+                for (int64_t h = 0; h < group; ++h) {
+                    float* accumulator = accumulators.data() + (r * group + h) * head_dim;
+                    std::fill(accumulator, accumulator + head_dim, 0.0f);
+                    states[r * group + h] = {-std::numeric_limits<float>::infinity(), 0.0f, accumulator};
+                }
+            }
+            for (int64_t block = 0; block < visible_max; block += kKeyBlock) {
+                const int64_t block_rows = std::min(kKeyBlock, visible_max - block);
+                cache.read_rows(cache.keys(layer, g), block, block_rows, keys.data());
+                cache.read_rows(cache.values(layer, g), block, block_rows, values.data());
+                for (int64_t r = 0; r < tile_rows; ++r) {
+                    const int64_t visible = positions[first_row + r] + 1;
+                    if (visible <= block) continue;
+                    const int64_t count = std::min(block_rows, visible - block);
+                    for (int64_t h = 0; h < group; ++h) {
+                        const float* query = q + ((first_row + r) * heads + g * group + h) * head_dim;
+                        fold_block(states[r * group + h], query, keys.data(), values.data(), count, head_dim, scale,
+                                   scores.data());
+                    }
+                }
+            }
+            for (int64_t r = 0; r < tile_rows; ++r) {
+                for (int64_t h = 0; h < group; ++h) {
+                    const SoftmaxState& state = states[r * group + h];
+                    float* o = out + ((first_row + r) * heads + g * group + h) * head_dim;
+                    const float inverse_total = 1.0f / state.total;
+                    for (int64_t i = 0; i < head_dim; ++i) o[i] = state.accumulator[i] * inverse_total;
+                }
+            }
+        }
+    });
+}
+
+}  // namespace hearth::cpu

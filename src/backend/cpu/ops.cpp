@@ -1,0 +1,92 @@
+// The fast elementwise ops. They cost O(tokens * width) against matmul's O(tokens * width^2),
+// so they are plain f32 loops the compiler vectorizes, split across threads by rows.
+#include "backend/cpu/ops.h"
+
+#include <cmath>
+
+namespace hearth::cpu {
+namespace {
+
+// Elementwise work below this many values runs on the calling thread: waking workers costs more.
+constexpr int64_t kParallelElements = 1 << 14;
+constexpr int64_t kElementChunk = 1 << 12;
+
+// Eight independent partial sums, so the loop vectorizes without reassociation.
+float sum_of_squares(const float* x, int64_t n) {
+    float partial[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) partial[k] += x[i + k] * x[i + k];
+    for (; i < n; ++i) partial[0] += x[i] * x[i];
+    return ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+}
+
+void rmsnorm_row(const float* x, int64_t cols, const float* weight, float epsilon, float* out) {
+    const float mean_square = sum_of_squares(x, cols) / static_cast<float>(cols);
+    const float inverse_rms = 1.0f / std::sqrt(mean_square + epsilon);
+    for (int64_t i = 0; i < cols; ++i) out[i] = x[i] * inverse_rms * weight[i];
+}
+
+template <class Fn>
+void for_element_chunks(ThreadPool& pool, int64_t count, const Fn& fn) {
+    if (count < kParallelElements) {
+        fn(0, count);
+        return;
+    }
+    const int64_t chunks = (count + kElementChunk - 1) / kElementChunk;
+    pool.run(chunks, [&](int64_t begin, int64_t end, int) {
+        fn(begin * kElementChunk, std::min(count, end * kElementChunk));
+    });
+}
+
+}  // namespace
+
+void rmsnorm(ThreadPool& pool, const float* x, int64_t rows, int64_t cols, const float* weight, float epsilon,
+             float* out) {
+    pool.run(rows, [&](int64_t begin, int64_t end, int) {
+        for (int64_t t = begin; t < end; ++t) rmsnorm_row(x + t * cols, cols, weight, epsilon, out + t * cols);
+    });
+}
+
+void rope(ThreadPool& pool, float* x, int64_t rows, int64_t cols, std::span<const int32_t> positions,
+          const backend::RopeParams& rope) {
+    const int64_t pairs = rope.rotary_dims / 2;
+    pool.run(rows, [&](int64_t begin, int64_t end, int) {
+        thread_local std::vector<float> cosines, sines;
+        cosines.resize(pairs);
+        sines.resize(pairs);
+        for (int64_t t = begin; t < end; ++t) {
+            // The angles are computed in double once per row and shared by its heads: at
+            // position 131071 an f32 angle would be off by ~0.01 rad.
+            for (int64_t i = 0; i < pairs; ++i) {
+                double inverse_frequency = std::pow(rope.freq_base, -2.0 * static_cast<double>(i) / rope.rotary_dims);
+                if (rope.freq_factors) inverse_frequency /= rope.freq_factors[i];
+                const double theta = rope.freq_scale * positions[t] * inverse_frequency;
+                cosines[i] = static_cast<float>(std::cos(theta));
+                sines[i] = static_cast<float>(std::sin(theta));
+            }
+            for (int64_t head = 0; head < cols / rope.head_dim; ++head) {
+                float* h = x + t * cols + head * rope.head_dim;
+                for (int64_t i = 0; i < pairs; ++i) {
+                    const float x0 = h[2 * i], x1 = h[2 * i + 1];
+                    h[2 * i] = x0 * cosines[i] - x1 * sines[i];
+                    h[2 * i + 1] = x0 * sines[i] + x1 * cosines[i];
+                }
+            }
+        }
+    });
+}
+
+void swiglu(ThreadPool& pool, float* gate, const float* up, int64_t count) {
+    for_element_chunks(pool, count, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    });
+}
+
+void add(ThreadPool& pool, float* x, const float* y, int64_t count) {
+    for_element_chunks(pool, count, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) x[i] += y[i];
+    });
+}
+
+}  // namespace hearth::cpu

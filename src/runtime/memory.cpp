@@ -1,0 +1,49 @@
+#include "runtime/memory.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "backend/backend.h"
+
+namespace hearth::runtime {
+
+MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& h, int64_t context_length,
+                               quant::Type kv_type, int64_t batch_size) {
+    MemoryEstimate estimate;
+    for (const gguf::TensorInfo& tensor : file.tensors()) estimate.weights += tensor.size_bytes;
+    const backend::KvCacheShape kv{h.layer_count, h.head_count_kv, h.head_dim(), context_length, kv_type};
+    estimate.kv_cache = kv.bytes();
+    // The workspace of model::Llama::make_workspace: hidden, normed, q, attention (dim each),
+    // k and v (kv_dim), gate and up (ffn), one row of logits; plus the prepared activations
+    // (at most ~1.1 bytes a value for Q8 formats, 4 for float weights).
+    const uint64_t kv_dim = h.head_count_kv * h.head_dim();
+    const uint64_t per_token_floats = 4 * h.embedding_length + 2 * kv_dim + 2 * h.feed_forward_length;
+    const uint64_t prepared_bytes = 4 * static_cast<uint64_t>(std::max(h.embedding_length, h.feed_forward_length));
+    estimate.compute = batch_size * (per_token_floats * sizeof(float) + prepared_bytes) + h.vocab_size * sizeof(float);
+    return estimate;
+}
+
+uint64_t available_memory_bytes() {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string line;
+    while (std::getline(meminfo, line)) {
+        if (line.rfind("MemAvailable:", 0) == 0) {
+            std::istringstream fields(line.substr(13));
+            uint64_t kib = 0;
+            fields >> kib;
+            return kib * 1024;
+        }
+    }
+    return 0;
+}
+
+std::string format_bytes(uint64_t bytes) {
+    if (bytes >= 1'000'000'000) return fmt::format("{:.2f} GB", bytes / 1e9);
+    if (bytes >= 1'000'000) return fmt::format("{:.1f} MB", bytes / 1e6);
+    return fmt::format("{:.1f} KB", bytes / 1e3);
+}
+
+}  // namespace hearth::runtime

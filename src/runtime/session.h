@@ -1,0 +1,42 @@
+// One conversation's state on a loaded model: the KV cache and the tokens in it. Prompts go
+// through the model in batches of LoadOptions::batch_size tokens (matrix-matrix kernels);
+// generated tokens one at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "runtime/model_loader.h"
+
+namespace hearth::runtime {
+
+class Session {
+  public:
+    explicit Session(const LoadedModel& model);
+
+    // Appends tokens to the context and returns the logits after the last one (vocab floats,
+    // valid until the next call). Throws hearth::Error, leaving the session as it was, when the
+    // tokens would not fit the context. `progress(done, total)` is called after each batch.
+    std::span<const float> evaluate(std::span<const int32_t> tokens,
+                                    const std::function<void(int64_t, int64_t)>& progress = {});
+
+    const std::vector<int32_t>& tokens() const { return tokens_; }
+    int64_t context_length() const { return cache_->shape().capacity; }
+    int64_t remaining() const { return context_length() - static_cast<int64_t>(tokens_.size()); }
+    // Forgets the conversation (the cache is overwritten from position 0).
+    void clear() { tokens_.clear(); }
+    // Keeps the first n tokens (n <= tokens().size()).
+    void truncate(int64_t n);
+
+  private:
+    const LoadedModel& model_;
+    std::unique_ptr<backend::KvCache> cache_;
+    model::LlamaWorkspace workspace_;
+    std::vector<float> logits_;
+    std::vector<int32_t> tokens_;
+};
+
+}  // namespace hearth::runtime
