@@ -25,6 +25,7 @@ int run(int argc, char** argv) {
     add_detokenize(app);
     add_chat_template(app);
     add_run(app);
+    add_bench(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

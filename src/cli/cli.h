@@ -16,5 +16,6 @@ void add_tokenize(CLI::App& app);
 void add_detokenize(CLI::App& app);
 void add_chat_template(CLI::App& app);
 void add_run(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace hearth::cli

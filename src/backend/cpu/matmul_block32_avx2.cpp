@@ -1,0 +1,90 @@
+// The 32-value-block kernels for AVX2 + FMA (+ F16C for the fp16 scales): products by
+// maddubs (u8 x s8 pairs to s16, exact since |w| <= 128 and |x| <= 127 keep a pair sum below
+// 2^15) then madd with ones to s32 lanes.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "backend/cpu/matmul_block32.h"
+#include "common/cpu_features.h"
+
+#define HEARTH_BLOCK32_TARGET "avx2,fma,f16c"
+
+namespace hearth::cpu::detail {
+namespace {
+
+struct SimdCore {
+    // 2 rows x 4 tokens: 8 accumulators, 4 weight registers and one activation fit the 16 ymm.
+    static constexpr int kTileRows = 2;
+    static constexpr int kTileTokens = 4;
+
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i dot_lanes(__m256i unsigned_w, __m256i signed_x) {
+        const __m256i pairs = _mm256_maddubs_epi16(unsigned_w, signed_x);
+        return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+    }
+
+    // Byte j takes mask byte j / 8 (shuffle within each 128-bit lane of the broadcast mask),
+    // then tests its bit j % 8.
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i q5_high_bits(uint32_t mask) {
+        const __m256i spread = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(static_cast<int>(mask)),
+            _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
+                             3, 3));
+        const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+        return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+    }
+};
+
+}  // namespace
+}  // namespace hearth::cpu::detail
+
+#include "backend/cpu/matmul_block32_simd.h"
+
+namespace hearth::cpu::detail {
+namespace {
+
+__attribute__((target(HEARTH_BLOCK32_TARGET))) float largest_magnitude_of_block(const float* values) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 largest = _mm256_setzero_ps();
+    for (int j = 0; j < kBlock32; j += 8) largest = _mm256_max_ps(largest, _mm256_andnot_ps(sign, _mm256_loadu_ps(values + j)));
+    __m128 half = _mm_max_ps(_mm256_castps256_ps128(largest), _mm256_extractf128_ps(largest, 1));
+    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
+    half = _mm_max_ss(half, _mm_movehdup_ps(half));
+    return _mm_cvtss_f32(half);
+}
+
+}  // namespace
+
+// Same bytes as prepare_block32_row_scalar: max is exact in any order, d and 1/d are the same
+// scalar operations, and vcvtps2dq rounds ties to even like nearbyint.
+__attribute__((target(HEARTH_BLOCK32_TARGET))) void prepare_block32_row_avx2(const float* x, int64_t cols,
+                                                                             uint8_t* out) {
+    auto* blocks = reinterpret_cast<Block32Activation*>(out);
+    for (int64_t b = 0; b < cols / kBlock32; ++b) {
+        const float* values = x + b * kBlock32;
+        const float d = largest_magnitude_of_block(values) / 127;
+        const __m256 inverse_d = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+        __m256i q[4];
+        for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(values + 8 * k), inverse_d));
+        // packs interleave the 128-bit lanes; the permute puts the dwords back in element order.
+        const __m256i words = _mm256_packs_epi32(q[0], q[1]);
+        const __m256i words_high = _mm256_packs_epi32(q[2], q[3]);
+        const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(words, words_high),
+                                                          _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(blocks[b].qs), bytes);
+        const __m256i sums = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
+        blocks[b].d = d;
+        blocks[b].sum = d * static_cast<float>(_mm_cvtsi128_si32(sum));
+    }
+}
+
+const MatmulKernel* find_block32_kernel_avx2(quant::Type type) {
+    if (!cpu_features().avx2 || !cpu_features().fma || !cpu_features().f16c) return nullptr;
+    return find_simd_kernel(type);
+}
+
+}  // namespace hearth::cpu::detail

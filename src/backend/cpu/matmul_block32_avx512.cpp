@@ -1,0 +1,41 @@
+// The 32-value-block kernels for AVX-512 with VNNI: one vpdpbusd (u8 x s8, four products into
+// each s32 lane) replaces AVX2's maddubs + madd, the 5th bits of Q5 come straight from a mask
+// register, and 32 vector registers hold a 4 x 4 tile. The vectors stay 256 bits wide (VL): a
+// block is 32 bytes, and Zen 4 splits 512-bit operations in two anyway. Without VNNI the AVX2
+// kernels serve (matmul.cpp falls back to the narrower ISA).
+#include <immintrin.h>
+
+#include "backend/cpu/matmul_block32.h"
+#include "common/cpu_features.h"
+
+#define HEARTH_BLOCK32_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c"
+
+namespace hearth::cpu::detail {
+namespace {
+
+struct SimdCore {
+    static constexpr int kTileRows = 4;
+    static constexpr int kTileTokens = 4;
+
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i dot_lanes(__m256i unsigned_w, __m256i signed_x) {
+        return _mm256_dpbusd_epi32(_mm256_setzero_si256(), unsigned_w, signed_x);
+    }
+
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i q5_high_bits(uint32_t mask) {
+        return _mm256_maskz_mov_epi8(mask, _mm256_set1_epi8(0x10));
+    }
+};
+
+}  // namespace
+}  // namespace hearth::cpu::detail
+
+#include "backend/cpu/matmul_block32_simd.h"
+
+namespace hearth::cpu::detail {
+
+const MatmulKernel* find_block32_kernel_avx512(quant::Type type) {
+    if (!cpu_features().avx512_vnni) return nullptr;
+    return find_simd_kernel(type);
+}
+
+}  // namespace hearth::cpu::detail

@@ -1,0 +1,210 @@
+// The 32-value-block kernels on 256-bit vectors, written once for the AVX2 and the AVX-512 file.
+// The including file defines HEARTH_BLOCK32_TARGET (the target attribute string of every
+// function here) and, before the include, a struct SimdCore with
+//   kTileRows, kTileTokens   the prompt tile: weight rows x tokens sharing each loaded block
+//   dot_lanes(abs_w, signed_x)  eight int32 lanes, lane k = sum of 4 products abs_w * signed_x
+//   q5_high_bits(mask)       32 bytes, 0x10 where bit j of the mask is set
+// Everything lives in an unnamed namespace: each including file gets its own copy, compiled for
+// its own ISA.
+//
+// The arithmetic of one output element y[t][r] is the same in every tile shape: per block, one
+// FMA of (dw * dx) times the int32 lanes into that element's own f32 lanes, then one fixed
+// horizontal sum, then the minimum terms. Tile and tail therefore give identical bits.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "backend/cpu/matmul_block32.h"
+#include "quant/iq4_grid.h"
+#include "quant/iq4_nl.h"
+#include "quant/mxfp4.h"
+#include "quant/q4_0.h"
+#include "quant/q4_1.h"
+#include "quant/q5_0.h"
+#include "quant/q5_1.h"
+#include "quant/q8_0.h"
+
+#ifndef HEARTH_BLOCK32_TARGET
+#error "define HEARTH_BLOCK32_TARGET before including matmul_block32_simd.h"
+#endif
+
+namespace hearth::cpu::detail {
+namespace {
+
+#define HEARTH_B32 __attribute__((target(HEARTH_BLOCK32_TARGET)))
+
+using quant::BlockIQ4NL;
+using quant::BlockMXFP4;
+using quant::BlockQ4_0;
+using quant::BlockQ4_1;
+using quant::BlockQ5_0;
+using quant::BlockQ5_1;
+using quant::BlockQ8_0;
+
+// A decoded weight block: signed levels (for the sign trick), their magnitudes, scale, minimum.
+struct WeightBlock {
+    __m256i levels;
+    __m256i magnitudes;
+    float d;
+    float m;
+};
+
+HEARTH_B32 inline WeightBlock make_block(__m256i levels, float d, float m = 0.0f) {
+    return {levels, _mm256_abs_epi8(levels), d, m};
+}
+
+HEARTH_B32 inline float half_to_float(uint16_t half) { return _cvtsh_ss(half); }
+
+// Nibble-packed bytes (byte j: element j low, element j + 16 high) to 32 bytes 0..15 in order.
+HEARTH_B32 inline __m256i unpack_nibbles(const uint8_t qs[16]) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+HEARTH_B32 inline __m256i q5_levels(const uint8_t qs[16], const uint8_t qh[4]) {
+    return _mm256_or_si256(unpack_nibbles(qs), SimdCore::q5_high_bits(quant::load_high_bits(qh)));
+}
+
+// 32 table entries picked by the nibbles: IQ4_NL's grid or MXFP4's doubled values.
+HEARTH_B32 inline __m256i lookup_nibbles(const uint8_t qs[16], const int8_t table[16]) {
+    const __m256i lookup = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table)));
+    return _mm256_shuffle_epi8(lookup, unpack_nibbles(qs));
+}
+
+HEARTH_B32 inline WeightBlock decode(const BlockQ8_0& block) {
+    return make_block(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs)), half_to_float(block.d));
+}
+
+HEARTH_B32 inline WeightBlock decode(const BlockQ4_0& block) {
+    return make_block(_mm256_sub_epi8(unpack_nibbles(block.qs), _mm256_set1_epi8(8)), half_to_float(block.d));
+}
+
+HEARTH_B32 inline WeightBlock decode(const BlockQ4_1& block) {
+    return make_block(unpack_nibbles(block.qs), half_to_float(block.d), half_to_float(block.m));
+}
+
+HEARTH_B32 inline WeightBlock decode(const BlockQ5_0& block) {
+    return make_block(_mm256_sub_epi8(q5_levels(block.qs, block.qh), _mm256_set1_epi8(16)), half_to_float(block.d));
+}
+
+HEARTH_B32 inline WeightBlock decode(const BlockQ5_1& block) {
+    return make_block(q5_levels(block.qs, block.qh), half_to_float(block.d), half_to_float(block.m));
+}
+
+HEARTH_B32 inline WeightBlock decode(const BlockIQ4NL& block) {
+    return make_block(lookup_nibbles(block.qs, quant::kIq4Grid), half_to_float(block.d));
+}
+
+HEARTH_B32 inline WeightBlock decode(const BlockMXFP4& block) {
+    return make_block(lookup_nibbles(block.qs, kMxfp4DoubledValues), mxfp4_half_scale(block.e));
+}
+
+template <class Block>
+constexpr bool kHasMinimum = std::is_same_v<Block, BlockQ4_1> || std::is_same_v<Block, BlockQ5_1>;
+
+// Lanes summed in one fixed order: halves, then pairs, then the last two.
+HEARTH_B32 inline float horizontal_sum(__m256 v) {
+    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+    return _mm_cvtss_f32(sum);
+}
+
+// y[t][r] for kRows weight rows x kTokens tokens over every block of the row.
+template <class Block, int kRows, int kTokens>
+HEARTH_B32 void dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t blocks, const uint8_t* prepared,
+                         size_t prepared_stride, float* y, int64_t y_stride) {
+    __m256 scaled_dots[kRows][kTokens];
+    float minimum_terms[kRows][kTokens];
+    for (int r = 0; r < kRows; ++r) {
+        for (int t = 0; t < kTokens; ++t) {
+            scaled_dots[r][t] = _mm256_setzero_ps();
+            minimum_terms[r][t] = 0.0f;
+        }
+    }
+    for (int64_t b = 0; b < blocks; ++b) {
+        WeightBlock w[kRows];
+        for (int r = 0; r < kRows; ++r)
+            w[r] = decode(reinterpret_cast<const Block*>(weight_rows + r * row_bytes)[b]);
+        for (int t = 0; t < kTokens; ++t) {
+            const auto& x = reinterpret_cast<const Block32Activation*>(prepared + t * prepared_stride)[b];
+            const __m256i x_levels = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
+            for (int r = 0; r < kRows; ++r) {
+                // |w| * (x * sign w) = w * x, with |w| unsigned as maddubs/dpbusd want it.
+                const __m256i lanes = SimdCore::dot_lanes(w[r].magnitudes, _mm256_sign_epi8(x_levels, w[r].levels));
+                const __m256 scale = _mm256_set1_ps(w[r].d * x.d);
+                scaled_dots[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), scale, scaled_dots[r][t]);
+                if constexpr (kHasMinimum<Block>) minimum_terms[r][t] += w[r].m * x.sum;
+            }
+        }
+    }
+    for (int r = 0; r < kRows; ++r)
+        for (int t = 0; t < kTokens; ++t) y[t * y_stride + r] = horizontal_sum(scaled_dots[r][t]) + minimum_terms[r][t];
+}
+
+// Weight rows are walked in slabs that stay in L2 while every token passes over them; within a
+// slab, tiles of kTileRows x kTileTokens reuse each loaded weight block kTileTokens times and
+// each activation block kTileRows times. Decoding (one token) streams the rows kTileRows at a
+// time.
+constexpr size_t kSlabBytes = size_t{256} << 10;
+
+template <class Block>
+HEARTH_B32 void rows_simd(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
+                          int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
+    constexpr int kRows = SimdCore::kTileRows;
+    constexpr int kTokens = SimdCore::kTileTokens;
+    const int64_t blocks = w.cols / kBlock32;
+    const int64_t slab_rows = std::max<int64_t>(kRows, static_cast<int64_t>(kSlabBytes / w.row_bytes) / kRows * kRows);
+    for (int64_t slab_begin = row_begin; slab_begin < row_end; slab_begin += slab_rows) {
+        const int64_t slab_end = std::min(row_end, slab_begin + slab_rows);
+        for (int64_t t = 0; t < tokens; t += kTokens) {
+            const bool full_tokens = t + kTokens <= tokens;
+            const uint8_t* x = prepared + t * prepared_stride;
+            for (int64_t r = slab_begin; r < slab_end; r += kRows) {
+                const uint8_t* weights = w.data + r * w.row_bytes;
+                float* out = y + t * y_stride + r;
+                const bool full_rows = r + kRows <= slab_end;
+                if (full_rows && full_tokens) {
+                    dot_tile<Block, kRows, kTokens>(weights, w.row_bytes, blocks, x, prepared_stride, out, y_stride);
+                    continue;
+                }
+                const int64_t tile_tokens = std::min<int64_t>(kTokens, tokens - t);
+                for (int64_t tt = 0; tt < tile_tokens; ++tt) {
+                    const uint8_t* xt = x + tt * prepared_stride;
+                    if (full_rows) {
+                        dot_tile<Block, kRows, 1>(weights, w.row_bytes, blocks, xt, prepared_stride, out + tt * y_stride,
+                                                  y_stride);
+                        continue;
+                    }
+                    for (int64_t rr = 0; rr < slab_end - r; ++rr) {
+                        dot_tile<Block, 1, 1>(weights + rr * w.row_bytes, w.row_bytes, blocks, xt, prepared_stride,
+                                              out + tt * y_stride + rr, y_stride);
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <class Block>
+constexpr MatmulKernel kSimdKernel{block32_prepared_row_bytes, prepare_block32_row_avx2, rows_simd<Block>};
+
+const MatmulKernel* find_simd_kernel(quant::Type type) {
+    switch (type) {
+        case quant::Type::Q8_0: return &kSimdKernel<BlockQ8_0>;
+        case quant::Type::Q4_0: return &kSimdKernel<BlockQ4_0>;
+        case quant::Type::Q4_1: return &kSimdKernel<BlockQ4_1>;
+        case quant::Type::Q5_0: return &kSimdKernel<BlockQ5_0>;
+        case quant::Type::Q5_1: return &kSimdKernel<BlockQ5_1>;
+        case quant::Type::IQ4_NL: return &kSimdKernel<BlockIQ4NL>;
+        case quant::Type::MXFP4: return &kSimdKernel<BlockMXFP4>;
+        default: return nullptr;
+    }
+}
+
+#undef HEARTH_B32
+
+}  // namespace
+}  // namespace hearth::cpu::detail

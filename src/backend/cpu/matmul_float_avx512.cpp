@@ -1,0 +1,59 @@
+// The float-weight kernels for AVX-512: 16 f32 lanes and 32 registers, so a 4 x 4 tile of
+// accumulators fits beside its 4 weight vectors.
+#include <immintrin.h>
+
+#include "backend/cpu/matmul_float.h"
+#include "common/cpu_features.h"
+
+#define HEARTH_FLOAT_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"
+
+namespace hearth::cpu::detail {
+namespace {
+
+#define HEARTH_FLT_AVX512 __attribute__((target(HEARTH_FLOAT_TARGET)))
+
+struct SimdFloat {
+    using Vec = __m512;
+    static constexpr int kLanes = 16;
+    static constexpr int kTileRows = 4;
+    static constexpr int kTileTokens = 4;
+    // The zero-masked forms with every lane on: GCC 12 warns (falsely) that the unmasked
+    // intrinsics read an uninitialized register.
+    static constexpr __mmask16 kAllLanes = 0xffff;
+
+    HEARTH_FLT_AVX512 static __m512 zero() { return _mm512_setzero_ps(); }
+    HEARTH_FLT_AVX512 static __m512 load(F32Weights, const float* w) { return _mm512_loadu_ps(w); }
+    HEARTH_FLT_AVX512 static __m512 load(F16Weights, const uint16_t* w) {
+        return _mm512_maskz_cvtph_ps(kAllLanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
+    }
+    HEARTH_FLT_AVX512 static __m512 load(BF16Weights, const uint16_t* w) {
+        const __m512i wide = _mm512_maskz_cvtepu16_epi32(kAllLanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
+        return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAllLanes, wide, 16));
+    }
+    HEARTH_FLT_AVX512 static __m512 load_activations(const float* x) { return _mm512_loadu_ps(x); }
+    HEARTH_FLT_AVX512 static __m512 fmadd(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+    // Halves down to one lane, in one fixed order.
+    HEARTH_FLT_AVX512 static float horizontal_sum(__m512 v) {
+        const __m256 half = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1));
+        __m128 sum = _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
+        sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+        sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+        return _mm_cvtss_f32(sum);
+    }
+};
+
+#undef HEARTH_FLT_AVX512
+
+}  // namespace
+}  // namespace hearth::cpu::detail
+
+#include "backend/cpu/matmul_float_simd.h"
+
+namespace hearth::cpu::detail {
+
+const MatmulKernel* find_float_kernel_avx512(quant::Type type) {
+    if (!cpu_features().avx512) return nullptr;
+    return find_float_simd_kernel(type);
+}
+
+}  // namespace hearth::cpu::detail

@@ -1,0 +1,124 @@
+// The float-weight kernels on f32 vectors, written once for the AVX2 and the AVX-512 file. The
+// including file defines HEARTH_FLOAT_TARGET (the target attribute string of every function
+// here) and, before the include, a struct SimdFloat with
+//   Vec, kLanes              the f32 vector and its width
+//   kTileRows, kTileTokens   the prompt tile: weight rows x tokens sharing each loaded vector
+//   load(F32Weights / F16Weights / BF16Weights, pointer)  kLanes weights widened to f32
+//   load_activations(pointer), zero(), fmadd(a, b, c) = a * b + c, horizontal_sum(v)
+// Everything lives in an unnamed namespace: each including file compiles its own copy.
+//
+// One output element is always computed the same way, whatever tile it falls in: one FMA per
+// kLanes columns into its own vector, a fixed horizontal sum, then the leftover columns
+// (cols % kLanes) in scalar order. Tile and tail therefore give identical bits.
+#include <algorithm>
+#include <type_traits>
+
+#include "backend/cpu/matmul_float.h"
+#include "quant/fp16.h"
+
+#ifndef HEARTH_FLOAT_TARGET
+#error "define HEARTH_FLOAT_TARGET before including matmul_float_simd.h"
+#endif
+
+namespace hearth::cpu::detail {
+namespace {
+
+#define HEARTH_FLT __attribute__((target(HEARTH_FLOAT_TARGET)))
+
+template <class Weights>
+HEARTH_FLT inline float widen_one(typename Weights::Element value) {
+    if constexpr (std::is_same_v<Weights, F16Weights>) return quant::fp16_to_fp32(value);
+    else if constexpr (std::is_same_v<Weights, BF16Weights>) return quant::bf16_to_fp32(value);
+    else return value;
+}
+
+template <class Weights, int kRows, int kTokens>
+HEARTH_FLT void float_dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t cols, const uint8_t* prepared,
+                               size_t prepared_stride, float* y, int64_t y_stride) {
+    using Element = typename Weights::Element;
+    using Vec = typename SimdFloat::Vec;
+    constexpr int64_t kLanes = SimdFloat::kLanes;
+    const Element* w[kRows];
+    const float* x[kTokens];
+    for (int r = 0; r < kRows; ++r) w[r] = reinterpret_cast<const Element*>(weight_rows + r * row_bytes);
+    for (int t = 0; t < kTokens; ++t) x[t] = reinterpret_cast<const float*>(prepared + t * prepared_stride);
+    Vec sums[kRows][kTokens];
+    for (int r = 0; r < kRows; ++r)
+        for (int t = 0; t < kTokens; ++t) sums[r][t] = SimdFloat::zero();
+    const int64_t vector_cols = cols / kLanes * kLanes;
+    for (int64_t i = 0; i < vector_cols; i += kLanes) {
+        Vec weights[kRows];
+        for (int r = 0; r < kRows; ++r) weights[r] = SimdFloat::load(Weights{}, w[r] + i);
+        for (int t = 0; t < kTokens; ++t) {
+            const Vec activations = SimdFloat::load_activations(x[t] + i);
+            for (int r = 0; r < kRows; ++r) sums[r][t] = SimdFloat::fmadd(weights[r], activations, sums[r][t]);
+        }
+    }
+    for (int r = 0; r < kRows; ++r) {
+        for (int t = 0; t < kTokens; ++t) {
+            float sum = SimdFloat::horizontal_sum(sums[r][t]);
+            for (int64_t i = vector_cols; i < cols; ++i) sum += widen_one<Weights>(w[r][i]) * x[t][i];
+            y[t * y_stride + r] = sum;
+        }
+    }
+}
+
+// Weight rows in slabs that stay in L2 while every token passes over them (see the block32
+// kernels); decoding streams kTileRows rows at a time.
+constexpr size_t kFloatSlabBytes = size_t{256} << 10;
+
+template <class Weights>
+HEARTH_FLT void float_rows_simd(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride,
+                                int64_t tokens, int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
+    constexpr int kRows = SimdFloat::kTileRows;
+    constexpr int kTokens = SimdFloat::kTileTokens;
+    const int64_t slab_rows =
+        std::max<int64_t>(kRows, static_cast<int64_t>(kFloatSlabBytes / std::max<size_t>(1, w.row_bytes)) / kRows * kRows);
+    for (int64_t slab_begin = row_begin; slab_begin < row_end; slab_begin += slab_rows) {
+        const int64_t slab_end = std::min(row_end, slab_begin + slab_rows);
+        for (int64_t t = 0; t < tokens; t += kTokens) {
+            const bool full_tokens = t + kTokens <= tokens;
+            const uint8_t* x = prepared + t * prepared_stride;
+            for (int64_t r = slab_begin; r < slab_end; r += kRows) {
+                const uint8_t* weights = w.data + r * w.row_bytes;
+                float* out = y + t * y_stride + r;
+                const bool full_rows = r + kRows <= slab_end;
+                if (full_rows && full_tokens) {
+                    float_dot_tile<Weights, kRows, kTokens>(weights, w.row_bytes, w.cols, x, prepared_stride, out,
+                                                            y_stride);
+                    continue;
+                }
+                const int64_t tile_tokens = std::min<int64_t>(kTokens, tokens - t);
+                for (int64_t tt = 0; tt < tile_tokens; ++tt) {
+                    const uint8_t* xt = x + tt * prepared_stride;
+                    if (full_rows) {
+                        float_dot_tile<Weights, kRows, 1>(weights, w.row_bytes, w.cols, xt, prepared_stride,
+                                                          out + tt * y_stride, y_stride);
+                        continue;
+                    }
+                    for (int64_t rr = 0; rr < slab_end - r; ++rr) {
+                        float_dot_tile<Weights, 1, 1>(weights + rr * w.row_bytes, w.row_bytes, w.cols, xt,
+                                                      prepared_stride, out + tt * y_stride + rr, y_stride);
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <class Weights>
+constexpr MatmulKernel kFloatSimdKernel{float_prepared_row_bytes, prepare_float_row, float_rows_simd<Weights>};
+
+const MatmulKernel* find_float_simd_kernel(quant::Type type) {
+    switch (type) {
+        case quant::Type::F32: return &kFloatSimdKernel<F32Weights>;
+        case quant::Type::F16: return &kFloatSimdKernel<F16Weights>;
+        case quant::Type::BF16: return &kFloatSimdKernel<BF16Weights>;
+        default: return nullptr;
+    }
+}
+
+#undef HEARTH_FLT
+
+}  // namespace
+}  // namespace hearth::cpu::detail
