@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up hearth and runs its main job on the built-in default model: a tiny Llama 3.1
 # (real architecture and tokenizer, random weights) written, quantized to Q4_K_M and shown,
-# then its tokenizer and chat template at work.
+# its tokenizer and chat template at work, then `hearth run` answering a prompt (random weights
+# answer gibberish, at full speed) and `hearth bench` measuring it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh release
@@ -13,3 +14,5 @@ mkdir -p models
 "$hearth" tokenize -m models/tiny-q4_k_m.gguf --json --text "Hello from hearth! 🔥"
 printf '[{"role":"system","content":"You are terse."},{"role":"user","content":"Hi?"}]' >models/messages.json
 "$hearth" chat-template -m models/tiny-q4_k_m.gguf --messages models/messages.json
+"$hearth" run -m models/tiny-q4_k_m.gguf --verbose --seed 42 -n 32 "Why is the sky blue?"
+"$hearth" bench -m models/tiny-q4_k_m.gguf -p 512 -n 128 -r 3
