@@ -2,7 +2,10 @@
 // on seeded random inputs, odd shapes included, and bit-identical across thread counts.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
 #include <vector>
@@ -183,6 +186,32 @@ TEST(KvCache, RefusesTypesItCannotHold) {
     const backend::KvCacheShape odd_q8_0{1, 1, 20, 16, quant::Type::Q8_0};  // 20 is not a whole Q8_0 block
     EXPECT_THROW(CpuKvCache cache(q4_k), Error);
     EXPECT_THROW(CpuKvCache cache(odd_q8_0), Error);  // 20 is not a whole Q8_0 block
+}
+
+// Resident memory of this process, from /proc/self/statm.
+size_t resident_bytes() {
+    FILE* statm = std::fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (statm) {
+        if (std::fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(statm);
+    }
+    return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+TEST(KvCache, FullLlama31ContextCostsOnlyWhatIsWritten) {
+    // Llama 3.1 8B at its full 131072 tokens: 16 GiB of f16 keys and values when full.
+    const backend::KvCacheShape shape{32, 8, 128, 131072, quant::Type::F16};
+    ASSERT_EQ(shape.bytes(), size_t{16} << 30);
+    const size_t before = resident_bytes();
+    CpuKvCache cache(shape);
+    const auto k = random_values(8 * 128, 16), v = random_values(8 * 128, 17);
+    const int32_t late_position[] = {131071};
+    cache.store(31, k.data(), v.data(), 1, late_position);  // the last slot of the last layer
+    std::vector<float> back(128);
+    cache.read_rows(cache.keys(31, 7), 131071, 1, back.data());
+    EXPECT_NEAR(back[5], k[7 * 128 + 5], 1e-2 * std::abs(k[7 * 128 + 5]) + 1e-3);
+    EXPECT_LT(resident_bytes() - before, size_t{64} << 20);  // a few pages, not 16 GiB
 }
 
 }  // namespace
