@@ -1,0 +1,394 @@
+// AVX2 + FMA K-quant kernels. The integer method is the scalar kernels'
+// (matmul_k_quants_scalar.cpp); here one ymm holds the 32 levels of one group of 32 values as
+// unsigned bytes, and per token:
+//   pairs = maddubs(levels, x)          32 u8 x s8 products, summed in pairs to int16
+//   sum  += madd(pairs, scales)         times the sub-block's scale, summed in pairs to int32
+// The int16 pairs never saturate: levels are at most 63 and |x| at most 127, so a pair is at
+// most 2 * 63 * 127 = 16002.
+//
+// A weight block is unpacked once and used for a tile of kTileTokens tokens. Each token's f32
+// accumulator sees the same operations in the same order whether it sits in a full tile or is a
+// tail token handled alone, so results do not depend on the tiling.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "backend/cpu/matmul_kernels.h"
+#include "quant/iq4_grid.h"
+#include "quant/iq4_xs.h"
+#include "quant/q2_k.h"
+#include "quant/q3_k.h"
+#include "quant/q4_k.h"
+#include "quant/q5_k.h"
+#include "quant/q6_k.h"
+#include "quant/q8_k.h"
+
+// A target attribute, not a function: every function here is compiled for AVX2 + FMA + F16C.
+#define HEARTH_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace hearth::cpu::detail::k_quants {
+
+// Shared with matmul_k_quants.cpp (see there).
+using TileFn = void (*)(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared,
+                        size_t prepared_stride, int tokens, float* y, int64_t y_stride);
+size_t q8_k_row_bytes(int64_t cols);
+void quantize_row_to_q8_k(const float* x, int64_t cols, uint8_t* out);
+void for_each_tile(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
+                   int64_t row_begin, int64_t row_end, float* y, int64_t y_stride, int tile_tokens,
+                   TileFn tile);
+
+namespace {
+
+using quant::BlockQ8K;
+
+// Tokens per tile: with 16 ymm registers the unpacked block lives in L1 (stack) and the tile's
+// accumulators and the current group in registers.
+constexpr int kTileTokens = 4;
+
+HEARTH_AVX2 inline float fp16_to_f32(uint16_t half) {
+    return _cvtsh_ss(half);
+}
+
+HEARTH_AVX2 inline __m256i load_256(const void* p) {
+    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// 8 bytes as 8 int32 lanes each holding the byte twice, as int16 (v | v << 16): the int16
+// multiplier madd wants for every pair in a sub-block.
+HEARTH_AVX2 inline __m256i bytes_to_int16_pairs(uint64_t bytes) {
+    const __m256i wide = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes)));
+    return _mm256_or_si256(wide, _mm256_slli_epi32(wide, 16));
+}
+
+// Q4_K / Q5_K scales and mins: the 12 packed bytes (scale_min_k4.h) to 8 scale bytes and 8 min
+// bytes, four sub-blocks at a time with 32-bit shifts: the high 2 bits of scales/mins 4-7 sit in
+// the top 2 bits of bytes 0-3/4-7, their low 4 bits in the nibbles of bytes 8-11. (The AVX-512
+// file has the same helper: these files share no header.)
+struct ScaleMinBytes {
+    uint64_t scales;
+    uint64_t mins;
+};
+
+inline ScaleMinBytes unpack_scale_min_k4_bytes(const uint8_t packed[12]) {
+    uint32_t words[3];
+    std::memcpy(words, packed, sizeof(words));
+    constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kBits45 = 0x30303030;
+    const uint32_t scales_low = words[0] & kLow6;
+    const uint32_t mins_low = words[1] & kLow6;
+    const uint32_t scales_high = (words[2] & kLow4) | ((words[0] >> 2) & kBits45);
+    const uint32_t mins_high = ((words[2] >> 4) & kLow4) | ((words[1] >> 2) & kBits45);
+    return {scales_low | (uint64_t{scales_high} << 32), mins_low | (uint64_t{mins_high} << 32)};
+}
+
+// Same from 8 signed bytes.
+HEARTH_AVX2 inline __m256i signed_bytes_to_int16_pairs(uint64_t bytes) {
+    const __m256i wide = _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes)));
+    return _mm256_or_si256(_mm256_and_si256(wide, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(wide, 16));
+}
+
+// One weight block unpacked for the tile: 8 groups of 32 levels (0..63, or |level| for signed
+// formats) and their scale pairs.
+struct Unpacked {
+    __m256i levels[8];
+    __m256i signs[8];  // signed formats: the levels with their signs
+    __m256i scales[8];
+    // Offsets (Q3_K, Q6_K): -offset * scale_j per Q8_K group sum, added to the integer sum.
+    __m256i bias;
+    // Mins (Q2_K, Q4_K, Q5_K): min of the sub-block of each Q8_K group sum, times -dmin * x.d.
+    __m256i mins;
+    float d;
+    float dmin;
+};
+
+// Scale vectors of 8 sub-blocks of 32 (Q4_K, Q5_K): group j is sub-block j.
+HEARTH_AVX2 inline void scales_of_32s(__m256i pairs, __m256i scales[8]) {
+    for (int j = 0; j < 8; ++j) scales[j] = _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(j));
+}
+
+// Scale vectors of 16 sub-blocks of 16 (Q2_K, Q3_K, Q6_K) from their signed bytes: group g
+// holds sub-blocks 2g (int32 lanes 0-3) and 2g + 1 (lanes 4-7).
+HEARTH_AVX2 inline void scales_of_16s(__m128i scale_bytes, __m256i scales[8]) {
+    const __m256i scales16 = _mm256_cvtepi8_epi16(scale_bytes);
+    // unpacklo/hi work within 128-bit lanes: pairs[0] = scales 0-3, 8-11; pairs[1] = 4-7, 12-15.
+    const __m256i pairs[2] = {_mm256_unpacklo_epi16(scales16, scales16),
+                              _mm256_unpackhi_epi16(scales16, scales16)};
+    for (int g = 0; g < 8; ++g) {
+        const int first = 2 * g;  // sub-blocks first, first + 1 (both in the same group of 4)
+        const __m256i source = pairs[(first / 4) % 2];
+        const int lane = (first % 4) + 4 * (first / 8);
+        scales[g] = _mm256_permutevar8x32_epi32(
+            source, _mm256_setr_epi32(lane, lane, lane, lane, lane + 1, lane + 1, lane + 1, lane + 1));
+    }
+}
+
+// Levels of values 32g + [0, 32) in the Q2_K layout (low 2 bits of Q3_K): value 128h + 32k + l
+// is bits 2k, 2k+1 of qs[32h + l].
+HEARTH_AVX2 inline __m256i two_bit_levels(const uint8_t qs[64], int g) {
+    const __m256i bytes = load_256(qs + 32 * (g / 4));
+    return _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * (g % 4)), _mm256_set1_epi8(3));
+}
+
+// Adds `amount` to the levels of values 32g + [0, 32) whose bit g is set in the 32-byte mask
+// (Q5_K's 5th bit, Q3_K's 3rd).
+HEARTH_AVX2 inline __m256i add_high_bit(__m256i levels, const uint8_t mask[32], int g, char amount) {
+    const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << g));
+    const __m256i is_set = _mm256_cmpeq_epi8(_mm256_and_si256(load_256(mask), bit), bit);
+    return _mm256_add_epi8(levels, _mm256_and_si256(is_set, _mm256_set1_epi8(amount)));
+}
+
+struct Q4K {
+    using Block = quant::BlockQ4K;
+    static constexpr bool kHasMins = true;
+    static constexpr bool kHasBias = false;
+    static constexpr bool kSigned = false;
+
+    // Byte l of chunk c holds value 64c + l (low nibble) and 64c + 32 + l (high nibble).
+    HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
+        const __m256i low4 = _mm256_set1_epi8(0x0f);
+        for (int c = 0; c < 4; ++c) {
+            const __m256i bytes = load_256(block.qs + 32 * c);
+            u.levels[2 * c] = _mm256_and_si256(bytes, low4);
+            u.levels[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
+        }
+        const ScaleMinBytes bytes = unpack_scale_min_k4_bytes(block.header.scales);
+        scales_of_32s(bytes_to_int16_pairs(bytes.scales), u.scales);
+        u.mins = bytes_to_int16_pairs(bytes.mins);
+        u.d = fp16_to_f32(block.header.d);
+        u.dmin = fp16_to_f32(block.header.dmin);
+    }
+};
+
+struct Q5K {
+    using Block = quant::BlockQ5K;
+    static constexpr bool kHasMins = true;
+    static constexpr bool kHasBias = false;
+    static constexpr bool kSigned = false;
+
+    // As Q4_K, plus the 5th bit of value 32j + l (sub-block j) in bit j of qh[l].
+    HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
+        const __m256i low4 = _mm256_set1_epi8(0x0f);
+        for (int c = 0; c < 4; ++c) {
+            const __m256i bytes = load_256(block.qs + 32 * c);
+            u.levels[2 * c] = add_high_bit(_mm256_and_si256(bytes, low4), block.qh, 2 * c, 16);
+            u.levels[2 * c + 1] =
+                add_high_bit(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4), block.qh, 2 * c + 1, 16);
+        }
+        const ScaleMinBytes bytes = unpack_scale_min_k4_bytes(block.header.scales);
+        scales_of_32s(bytes_to_int16_pairs(bytes.scales), u.scales);
+        u.mins = bytes_to_int16_pairs(bytes.mins);
+        u.d = fp16_to_f32(block.header.d);
+        u.dmin = fp16_to_f32(block.header.dmin);
+    }
+};
+
+struct Q6K {
+    using Block = quant::BlockQ6K;
+    static constexpr bool kHasMins = false;
+    static constexpr bool kHasBias = true;
+    static constexpr bool kSigned = false;
+
+    // Group 4h + k (values 128h + 32k + l): low 4 bits from ql[64h + 32(k % 2) + l] (low nibble
+    // for k < 2, high for k >= 2), high 2 bits from bits 2k, 2k+1 of qh[32h + l], moved to bits
+    // 4, 5 with 16-bit shifts (what crosses a byte boundary is masked off).
+    HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
+        const __m256i low4 = _mm256_set1_epi8(0x0f);
+        const __m256i bits45 = _mm256_set1_epi8(0x30);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i ql0 = load_256(block.ql + 64 * h);
+            const __m256i ql1 = load_256(block.ql + 64 * h + 32);
+            const __m256i qh = load_256(block.qh + 32 * h);
+            __m256i* levels = u.levels + 4 * h;
+            levels[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                                        _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
+            levels[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                                        _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
+            levels[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                                        _mm256_and_si256(qh, bits45));
+            levels[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                        _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
+        }
+        const __m128i scale_bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
+        scales_of_16s(scale_bytes, u.scales);
+        const __m256i scales16 = _mm256_cvtepi8_epi16(scale_bytes);
+        // The stored level is q + 32: subtract 32 * scale_j * bsum_j.
+        u.bias = _mm256_mullo_epi16(scales16, _mm256_set1_epi16(-32));
+        u.d = fp16_to_f32(block.d);
+        u.dmin = 0;
+    }
+};
+
+struct Q3K {
+    using Block = quant::BlockQ3K;
+    static constexpr bool kHasMins = false;
+    static constexpr bool kHasBias = true;
+    static constexpr bool kSigned = false;
+
+    // 16 six-bit scales stored + 32: low 4 bits in the nibbles of bytes 0-7 (scales 0-7 low,
+    // 8-15 high), high 2 bits of scale j at bit 2(j / 4) of byte 8 + j % 4; four at a time.
+    HEARTH_AVX2 static inline __m128i scales(const uint8_t packed[12]) {
+        uint32_t words[3];
+        std::memcpy(words, packed, sizeof(words));
+        constexpr uint32_t kLow4 = 0x0f0f0f0f, kBits45 = 0x30303030;
+        // Built in registers: four 4-byte stores read back as 16 bytes would stall store forwarding.
+        return _mm_setr_epi32(static_cast<int>((words[0] & kLow4) | ((words[2] << 4) & kBits45)),
+                              static_cast<int>((words[1] & kLow4) | ((words[2] << 2) & kBits45)),
+                              static_cast<int>(((words[0] >> 4) & kLow4) | (words[2] & kBits45)),
+                              static_cast<int>(((words[1] >> 4) & kLow4) | ((words[2] >> 2) & kBits45)));
+    }
+
+    HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
+        // Level q in 0..7 (value q - 4): 2 low bits, plus 4 where the hmask bit is set.
+        for (int g = 0; g < 8; ++g)
+            u.levels[g] = add_high_bit(two_bit_levels(block.qs, g), block.hmask, g, 4);
+        const __m128i scale_bytes = _mm_sub_epi8(scales(block.scales), _mm_set1_epi8(32));
+        scales_of_16s(scale_bytes, u.scales);
+        u.bias = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(scale_bytes), _mm256_set1_epi16(-4));
+        u.d = fp16_to_f32(block.d);
+        u.dmin = 0;
+    }
+};
+
+struct Q2K {
+    using Block = quant::BlockQ2K;
+    static constexpr bool kHasMins = true;
+    static constexpr bool kHasBias = false;
+    static constexpr bool kSigned = false;
+
+    HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
+        for (int g = 0; g < 8; ++g) u.levels[g] = two_bit_levels(block.qs, g);
+        // Byte j: scale of sub-block j in the low nibble, min in the high nibble.
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
+        const __m128i low4 = _mm_set1_epi8(0x0f);
+        scales_of_16s(_mm_and_si128(bytes, low4), u.scales);
+        u.mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(bytes, 4), low4));
+        u.d = fp16_to_f32(block.d);
+        u.dmin = fp16_to_f32(block.dmin);
+    }
+};
+
+struct IQ4XS {
+    using Block = quant::BlockIQ4XS;
+    static constexpr bool kHasMins = false;
+    static constexpr bool kHasBias = false;
+    static constexpr bool kSigned = true;
+
+    // Grid levels are signed (-127..113), so the kernel multiplies |level| by x with the sign of
+    // the level moved onto x; no level is 0, so no x is zeroed.
+    HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
+        const __m256i grid =
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(quant::kIq4Grid)));
+        const __m128i low4 = _mm_set1_epi8(0x0f);
+        for (int j = 0; j < 8; ++j) {
+            // Sub-block j: byte l holds value l (low nibble) and 16 + l (high nibble).
+            const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs + 16 * j));
+            const __m256i indices =
+                _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), low4), _mm_and_si128(bytes, low4));
+            u.signs[j] = _mm256_shuffle_epi8(grid, indices);
+            u.levels[j] = _mm256_abs_epi8(u.signs[j]);
+        }
+        uint8_t scale_bytes[8];
+        for (int j = 0; j < 8; ++j) {
+            const int low = (block.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f;
+            const int high = (block.scales_h >> (2 * j)) & 3;
+            scale_bytes[j] = static_cast<uint8_t>((low | (high << 4)) - 32);
+        }
+        uint64_t packed;
+        std::memcpy(&packed, scale_bytes, sizeof(packed));
+        scales_of_32s(signed_bytes_to_int16_pairs(packed), u.scales);
+        u.d = fp16_to_f32(block.d);
+        u.dmin = 0;
+    }
+};
+
+// The f32 accumulator of one token after one more block.
+template <class Format>
+HEARTH_AVX2 inline __m256 accumulate_block(const Unpacked& u, const BlockQ8K& x, __m256 acc) {
+    __m256i sum = _mm256_setzero_si256();
+    for (int g = 0; g < 8; ++g) {
+        __m256i xg = load_256(x.qs + 32 * g);
+        if constexpr (Format::kSigned) xg = _mm256_sign_epi8(xg, u.signs[g]);
+        const __m256i pairs = _mm256_maddubs_epi16(u.levels[g], xg);
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, u.scales[g]));
+    }
+    const __m256i bsums = load_256(x.bsums);
+    if constexpr (Format::kHasBias) sum = _mm256_add_epi32(sum, _mm256_madd_epi16(bsums, u.bias));
+    const __m256 x_scale = _mm256_set1_ps(x.d);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(_mm256_set1_ps(u.d), x_scale), acc);
+    if constexpr (Format::kHasMins) {
+        const __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(bsums, u.mins));
+        acc = _mm256_fnmadd_ps(mins, _mm256_mul_ps(_mm256_set1_ps(u.dmin), x_scale), acc);
+    }
+    return acc;
+}
+
+HEARTH_AVX2 inline float horizontal_sum(__m256 v) {
+    const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 dual = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+    return _mm_cvtss_f32(_mm_add_ss(dual, _mm_movehdup_ps(dual)));
+}
+
+template <class Format, int kTokens>
+HEARTH_AVX2 void tile_of(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared,
+                         size_t prepared_stride, float* y, int64_t y_stride) {
+    const auto* w = reinterpret_cast<const typename Format::Block*>(weight_row);
+    __m256 acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+        Unpacked u;
+        Format::unpack(w[b], u);
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) {
+            const auto* x = reinterpret_cast<const BlockQ8K*>(prepared + t * prepared_stride);
+            acc[t] = accumulate_block<Format>(u, x[b], acc[t]);
+        }
+    }
+    for (int t = 0; t < kTokens; ++t) y[t * y_stride] = horizontal_sum(acc[t]);
+}
+
+template <class Format>
+void tile(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared, size_t prepared_stride,
+          int tokens, float* y, int64_t y_stride) {
+    if (tokens == kTileTokens) {
+        tile_of<Format, kTileTokens>(weight_row, blocks, prepared, prepared_stride, y, y_stride);
+        return;
+    }
+    for (int t = 0; t < tokens; ++t) {
+        tile_of<Format, 1>(weight_row, blocks, prepared + t * prepared_stride, prepared_stride,
+                           y + t * y_stride, y_stride);
+    }
+}
+
+template <class Format>
+void rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
+          int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
+    for_each_tile(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride, kTileTokens,
+                  &tile<Format>);
+}
+
+template <class Format>
+constexpr MatmulKernel kKernel{q8_k_row_bytes, quantize_row_to_q8_k, rows<Format>};
+
+}  // namespace
+
+const MatmulKernel* find_avx2_kernel(quant::Type type) {
+    using quant::Type;
+    switch (type) {
+        case Type::Q4_K:
+            return &kKernel<Q4K>;
+        case Type::Q5_K:
+            return &kKernel<Q5K>;
+        case Type::Q6_K:
+            return &kKernel<Q6K>;
+        case Type::Q3_K:
+            return &kKernel<Q3K>;
+        case Type::Q2_K:
+            return &kKernel<Q2K>;
+        case Type::IQ4_XS:
+            return &kKernel<IQ4XS>;
+        default:
+            return nullptr;
+    }
+}
+
+}  // namespace hearth::cpu::detail::k_quants

@@ -1,0 +1,329 @@
+// The K-quant matmul kernels (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS) on every ISA this CPU runs,
+// through the public API, against matmul_reference.
+//
+// Tolerances. The kernels quantize each activation row to Q8_K, then compute exactly in
+// integers; only the f32 application of the super-block scales rounds. So:
+//  - against the reference on the Q8_K-dequantized activations x' the error is f32 rounding
+//    only: |y - ref(x')| <= 1e-5 * sum_i |w_i x'_i| (a few dozen roundings of 2^-24 each at
+//    most). A single swapped nibble in a 4096-long row moves y by about |w x| ~ sum/4096, far
+//    above that; the negative test checks that it is caught.
+//  - against the reference on the f32 activations the Q8_K rounding adds at most half a step
+//    per value: |x_i - x'_i| <= max|x in its block| / 254, so
+//    |y - ref(x)| <= sum_i |w_i| * step_i / 2 + the f32 term.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/matmul_kernels.h"
+#include "backend/cpu/thread_pool.h"
+#include "quant/q8_k.h"
+#include "quant/quant.h"
+#include "quant/types.h"
+
+namespace hearth::cpu {
+
+namespace detail::k_quants {
+// matmul_k_quants_avx512.cpp: the AVX-512 kernel with or without VNNI, whatever this CPU has.
+const MatmulKernel* find_avx512_kernel(quant::Type type, bool vnni);
+}  // namespace detail::k_quants
+
+namespace {
+
+using quant::Type;
+
+constexpr Type kTypes[] = {Type::Q4_K, Type::Q6_K, Type::Q5_K, Type::Q3_K, Type::Q2_K, Type::IQ4_XS};
+constexpr int64_t kBlockElems = 256;
+constexpr float kF32Tolerance = 1e-5f;
+
+struct Shape {
+    int64_t rows;
+    int64_t cols;
+    int64_t tokens;
+};
+
+// Small enough to run in seconds under ASan; 513 tokens covers many full tiles plus a tail.
+constexpr Shape kShapes[] = {{1, 256, 1},  {7, 512, 3},   {33, 256, 5}, {33, 4096, 4},
+                             {16, 512, 9}, {256, 256, 1}, {3, 256, 513}};
+
+std::string describe(Type type, Isa isa, const Shape& s) {
+    return std::string(quant::type_name(type)) + " " + std::string(isa_name(isa)) + " rows " +
+           std::to_string(s.rows) + " cols " + std::to_string(s.cols) + " tokens " + std::to_string(s.tokens);
+}
+
+// Gaussian values with a scale that varies by row, so super-block scales differ.
+std::vector<float> random_values(int64_t rows, int64_t cols, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::uniform_real_distribution<float> row_scale(0.1f, 3.0f);
+    std::vector<float> values(rows * cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        const float scale = row_scale(rng);
+        for (int64_t i = 0; i < cols; ++i) values[r * cols + i] = scale * normal(rng);
+    }
+    return values;
+}
+
+struct Weights {
+    std::vector<uint8_t> bytes;
+    WeightMatrix matrix;
+};
+
+Weights quantized_weights(Type type, int64_t rows, int64_t cols, uint32_t seed) {
+    const std::vector<float> values = random_values(rows, cols, seed);
+    Weights w;
+    const size_t row_bytes = *quant::row_bytes(type, cols);
+    w.bytes.resize(rows * row_bytes);
+    for (int64_t r = 0; r < rows; ++r)
+        quant::quantize_row(type, values.data() + r * cols, w.bytes.data() + r * row_bytes, cols);
+    w.matrix = {type, w.bytes.data(), rows, cols, row_bytes};
+    return w;
+}
+
+// Activations with one all-zero block (a Q8_K block with d = 0) in the first token.
+std::vector<float> activations(int64_t tokens, int64_t cols, uint32_t seed) {
+    std::vector<float> x = random_values(tokens, cols, seed);
+    std::fill(x.begin(), x.begin() + kBlockElems, 0.0f);
+    return x;
+}
+
+// x after the Q8_K round trip the kernels see.
+std::vector<float> q8_k_round_trip(const std::vector<float>& x, int64_t tokens, int64_t cols) {
+    std::vector<quant::BlockQ8K> blocks(cols / kBlockElems);
+    std::vector<float> out(x.size());
+    for (int64_t t = 0; t < tokens; ++t) {
+        quant::quantize_row_q8_k(x.data() + t * cols, blocks.data(), cols);
+        quant::dequantize_row_q8_k(blocks.data(), out.data() + t * cols, cols);
+    }
+    return out;
+}
+
+std::vector<float> dequantized(const WeightMatrix& w) {
+    std::vector<float> rows(w.rows * w.cols);
+    for (int64_t r = 0; r < w.rows; ++r)
+        quant::dequantize_row(w.type, w.data + r * w.row_bytes, rows.data() + r * w.cols, w.cols);
+    return rows;
+}
+
+// Allowed |y - reference| per output element: f32 rounding of sum |w x|, plus, when
+// `with_q8_rounding`, half a Q8_K step per activation value.
+std::vector<double> tolerances(const WeightMatrix& w, const std::vector<float>& x, int64_t tokens,
+                               bool with_q8_rounding) {
+    const std::vector<float> weights = dequantized(w);
+    std::vector<double> tol(tokens * w.rows);
+    for (int64_t t = 0; t < tokens; ++t) {
+        const float* xt = x.data() + t * w.cols;
+        for (int64_t r = 0; r < w.rows; ++r) {
+            const float* wr = weights.data() + r * w.cols;
+            double abs_products = 0, rounding = 0;
+            for (int64_t b = 0; b < w.cols / kBlockElems; ++b) {
+                double max_abs = 0, abs_weights = 0;
+                for (int64_t i = b * kBlockElems; i < (b + 1) * kBlockElems; ++i) {
+                    max_abs = std::max(max_abs, std::fabs(double{xt[i]}));
+                    abs_weights += std::fabs(double{wr[i]});
+                    abs_products += std::fabs(double{wr[i]} * xt[i]);
+                }
+                rounding += abs_weights * max_abs / 254.0;
+            }
+            tol[t * w.rows + r] = kF32Tolerance * (abs_products + (with_q8_rounding ? rounding : 0.0)) +
+                                  (with_q8_rounding ? 1.0001 * rounding : 0.0) + 1e-30;
+        }
+    }
+    return tol;
+}
+
+std::vector<float> poisoned(size_t n) {
+    return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
+}
+
+std::vector<float> run_matmul(ThreadPool& pool, const WeightMatrix& w, const std::vector<float>& x,
+                              int64_t tokens, Isa isa) {
+    std::vector<float> y = poisoned(tokens * w.rows);
+    std::vector<uint8_t> scratch;
+    matmul(pool, w, x.data(), tokens, y.data(), scratch, isa);
+    return y;
+}
+
+// Index of the first element outside its tolerance, or -1.
+int64_t first_outside(const std::vector<float>& y, const std::vector<float>& reference,
+                      const std::vector<double>& tol) {
+    for (size_t i = 0; i < y.size(); ++i) {
+        if (!(std::fabs(double{y[i]} - reference[i]) <= tol[i])) return static_cast<int64_t>(i);
+    }
+    return -1;
+}
+
+bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(KQuantMatmul, EveryTypeHasAKernelForEveryIsa) {
+    // No silent fall-back to a narrower ISA or to the generic kernel (which would prepare f32
+    // rows, 1024 bytes per 256 values, where a K-quant kernel prepares one Q8_K block).
+    for (Type type : kTypes) {
+        for (Isa isa : supported_isas()) {
+            EXPECT_NE(detail::find_k_quant_kernel(type, isa), nullptr)
+                << quant::type_name(type) << " " << isa_name(isa);
+            EXPECT_EQ(prepared_row_bytes(type, 512, isa), 2 * sizeof(quant::BlockQ8K))
+                << quant::type_name(type) << " " << isa_name(isa);
+        }
+    }
+}
+
+TEST(KQuantMatmul, MatchesReferenceAndThreadCountDoesNotChangeBits) {
+    ThreadPool one(1), three(3);
+    uint32_t seed = 1;
+    for (Type type : kTypes) {
+        for (const Shape& s : kShapes) {
+            const Weights w = quantized_weights(type, s.rows, s.cols, seed++);
+            const std::vector<float> x = activations(s.tokens, s.cols, seed++);
+            const std::vector<float> x_q8 = q8_k_round_trip(x, s.tokens, s.cols);
+            std::vector<float> reference(s.tokens * s.rows), reference_q8(s.tokens * s.rows);
+            matmul_reference(w.matrix, x.data(), s.tokens, reference.data());
+            matmul_reference(w.matrix, x_q8.data(), s.tokens, reference_q8.data());
+            const std::vector<double> tol = tolerances(w.matrix, x, s.tokens, true);
+            const std::vector<double> tol_q8 = tolerances(w.matrix, x_q8, s.tokens, false);
+            for (Isa isa : supported_isas()) {
+                SCOPED_TRACE(describe(type, isa, s));
+                const std::vector<float> y = run_matmul(one, w.matrix, x, s.tokens, isa);
+                const int64_t bad_q8 = first_outside(y, reference_q8, tol_q8);
+                EXPECT_EQ(bad_q8, -1) << "y " << y[std::max<int64_t>(bad_q8, 0)] << " reference "
+                                      << reference_q8[std::max<int64_t>(bad_q8, 0)];
+                EXPECT_EQ(first_outside(y, reference, tol), -1);
+                EXPECT_TRUE(bit_identical(y, run_matmul(three, w.matrix, x, s.tokens, isa)));
+            }
+        }
+    }
+}
+
+TEST(KQuantMatmul, TilingAndRowSplitsDoNotChangeBits) {
+    // 13 tokens: full tiles of 4 and 8 plus tails; row ranges that start and end anywhere.
+    constexpr Shape kShape{37, 512, 13};
+    uint32_t seed = 100;
+    for (Type type : kTypes) {
+        const Weights w = quantized_weights(type, kShape.rows, kShape.cols, seed++);
+        const std::vector<float> x = activations(kShape.tokens, kShape.cols, seed++);
+        for (Isa isa : supported_isas()) {
+            SCOPED_TRACE(describe(type, isa, kShape));
+            const size_t stride = prepared_row_bytes(type, kShape.cols, isa);
+            std::vector<uint8_t> prepared(stride * kShape.tokens);
+            prepare_activations(type, x.data(), kShape.tokens, kShape.cols, prepared.data(), isa);
+            std::vector<float> all = poisoned(kShape.tokens * kShape.rows);
+            matmul_prepared(w.matrix, prepared.data(), kShape.tokens, 0, kShape.rows, all.data(), kShape.rows,
+                            isa);
+
+            std::vector<float> pieces = poisoned(all.size());
+            const int64_t splits[] = {0, 1, 2, 9, 20, 21, 37};
+            for (int64_t t = 0; t < kShape.tokens; ++t) {
+                for (size_t i = 0; i + 1 < std::size(splits); ++i) {
+                    matmul_prepared(w.matrix, prepared.data() + t * stride, 1, splits[i], splits[i + 1],
+                                    pieces.data() + t * kShape.rows, kShape.rows, isa);
+                }
+            }
+            EXPECT_TRUE(bit_identical(all, pieces));
+        }
+    }
+}
+
+TEST(KQuantMatmul, IsaKernelsAgreeWithScalarIntegerKernel) {
+    // Same integers, so only the order of the f32 scale applications differs.
+    constexpr Shape kShape{19, 4096, 5};
+    ThreadPool pool(1);
+    uint32_t seed = 200;
+    for (Type type : kTypes) {
+        const Weights w = quantized_weights(type, kShape.rows, kShape.cols, seed++);
+        const std::vector<float> x = activations(kShape.tokens, kShape.cols, seed++);
+        const std::vector<float> scalar = run_matmul(pool, w.matrix, x, kShape.tokens, Isa::Scalar);
+        const std::vector<double> tol =
+            tolerances(w.matrix, q8_k_round_trip(x, kShape.tokens, kShape.cols), kShape.tokens, false);
+        for (Isa isa : supported_isas()) {
+            SCOPED_TRACE(describe(type, isa, kShape));
+            EXPECT_EQ(first_outside(run_matmul(pool, w.matrix, x, kShape.tokens, isa), scalar, tol), -1);
+        }
+    }
+}
+
+TEST(KQuantMatmul, Avx512WithAndWithoutVnniGiveIdenticalBits) {
+    // vpdpwssd and vpmaddwd + vpaddd compute the same exact integers; the rest is shared. Run
+    // directly, so that the path this CPU does not pick is tested too.
+    if (best_isa() != Isa::Avx512) GTEST_SKIP() << "no AVX-512 here";
+    constexpr Shape kShape{21, 512, 7};
+    uint32_t seed = 400;
+    for (Type type : kTypes) {
+        SCOPED_TRACE(quant::type_name(type));
+        const Weights w = quantized_weights(type, kShape.rows, kShape.cols, seed++);
+        const std::vector<float> x = activations(kShape.tokens, kShape.cols, seed++);
+        const detail::MatmulKernel* with = detail::k_quants::find_avx512_kernel(type, true);
+        const detail::MatmulKernel* without = detail::k_quants::find_avx512_kernel(type, false);
+        ASSERT_NE(with, nullptr);
+        ASSERT_NE(without, nullptr);
+        const size_t stride = with->prepared_row_bytes(kShape.cols);
+        std::vector<uint8_t> prepared(stride * kShape.tokens);
+        for (int64_t t = 0; t < kShape.tokens; ++t)
+            with->prepare_row(x.data() + t * kShape.cols, kShape.cols, prepared.data() + t * stride);
+        std::vector<float> y_with = poisoned(kShape.tokens * kShape.rows), y_without = y_with;
+        with->rows(w.matrix, prepared.data(), stride, kShape.tokens, 0, kShape.rows, y_with.data(),
+                   kShape.rows);
+        without->rows(w.matrix, prepared.data(), stride, kShape.tokens, 0, kShape.rows, y_without.data(),
+                      kShape.rows);
+        EXPECT_TRUE(bit_identical(y_with, y_without));
+        EXPECT_EQ(std::count_if(y_with.begin(), y_with.end(), [](float v) { return std::isnan(v); }), 0);
+    }
+}
+
+TEST(KQuantMatmul, ToleranceCatchesASwappedNibbleAWrongScaleAndAWrongRow) {
+    // The check above must fail for the bugs a kernel could have: here the reference is computed
+    // on corrupted copies of the weights, and the correct kernel result must then fall outside.
+    constexpr Shape kShape{4, 4096, 2};
+    ThreadPool pool(1);
+    const Weights w = quantized_weights(Type::Q4_K, kShape.rows, kShape.cols, 300);
+    const std::vector<float> x = activations(kShape.tokens, kShape.cols, 301);
+    const std::vector<float> x_q8 = q8_k_round_trip(x, kShape.tokens, kShape.cols);
+    const std::vector<double> tol = tolerances(w.matrix, x_q8, kShape.tokens, false);
+    const auto reference_of = [&](const std::vector<uint8_t>& bytes) {
+        WeightMatrix corrupted = w.matrix;
+        corrupted.data = bytes.data();
+        std::vector<float> y(kShape.tokens * kShape.rows);
+        matmul_reference(corrupted, x_q8.data(), kShape.tokens, y.data());
+        return y;
+    };
+    const auto corrupted_rows_caught = [&](const std::vector<float>& y, const std::vector<float>& reference) {
+        int caught = 0;
+        for (int64_t r = 0; r < kShape.rows; ++r)
+            caught += !(std::fabs(double{y[r]} - reference[r]) <= tol[r]);
+        return caught;
+    };
+    constexpr size_t kScalesOffset = 4;  // Q4_K block: fp16 d, fp16 dmin, 12 scale bytes
+    constexpr size_t kQsOffset = 16;
+    for (Isa isa : supported_isas()) {
+        SCOPED_TRACE(isa_name(isa));
+        const std::vector<float> y = run_matmul(pool, w.matrix, x, kShape.tokens, isa);
+        ASSERT_EQ(first_outside(y, reference_of(w.bytes), tol), -1);
+
+        std::vector<uint8_t> swapped = w.bytes;   // in one byte of every row, swap the two nibbles
+        std::vector<uint8_t> rescaled = w.bytes;  // in every row, one 6-bit scale one step off
+        for (int64_t r = 0; r < kShape.rows; ++r) {
+            uint8_t& byte = swapped[r * w.matrix.row_bytes + 3 * 144 + kQsOffset + 7];
+            if ((byte >> 4) == (byte & 0x0f)) byte ^= 0x01;
+            byte = static_cast<uint8_t>((byte << 4) | (byte >> 4));
+            rescaled[r * w.matrix.row_bytes + 5 * 144 + kScalesOffset + 1] ^= 0x01;
+        }
+        EXPECT_EQ(corrupted_rows_caught(y, reference_of(swapped)), kShape.rows);
+        EXPECT_EQ(corrupted_rows_caught(y, reference_of(rescaled)), kShape.rows);
+
+        std::vector<float> next_row(y.size());  // y compared with the reference of the next row
+        const std::vector<float> reference = reference_of(w.bytes);
+        for (int64_t r = 0; r < kShape.rows; ++r) next_row[r] = reference[(r + 1) % kShape.rows];
+        EXPECT_EQ(corrupted_rows_caught(y, next_row), kShape.rows);
+    }
+}
+
+}  // namespace
+}  // namespace hearth::cpu
