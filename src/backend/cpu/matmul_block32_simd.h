@@ -12,10 +12,10 @@
 // horizontal sum, then the minimum terms. Tile and tail therefore give identical bits.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <type_traits>
 
 #include "backend/cpu/matmul_block32.h"
+#include "backend/cpu/matmul_tiles.h"
 #include "quant/iq4_grid.h"
 #include "quant/iq4_nl.h"
 #include "quant/mxfp4.h"
@@ -114,8 +114,9 @@ HEARTH_B32 inline float horizontal_sum(__m256 v) {
 
 // y[t][r] for kRows weight rows x kTokens tokens over every block of the row.
 template <class Block, int kRows, int kTokens>
-HEARTH_B32 void dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t blocks, const uint8_t* prepared,
+HEARTH_B32 void dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t cols, const uint8_t* prepared,
                          size_t prepared_stride, float* y, int64_t y_stride) {
+    const int64_t blocks = cols / kBlock32;
     __m256 scaled_dots[kRows][kTokens];
     float minimum_terms[kRows][kTokens];
     for (int r = 0; r < kRows; ++r) {
@@ -151,41 +152,17 @@ HEARTH_B32 void dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t b
 constexpr size_t kSlabBytes = size_t{256} << 10;
 
 template <class Block>
+struct Tiles {
+    static constexpr int kRows = SimdCore::kTileRows;
+    static constexpr int kTokens = SimdCore::kTileTokens;
+    template <int kTileRows, int kTileTokens>
+    static constexpr TileDotFn dot = dot_tile<Block, kTileRows, kTileTokens>;
+};
+
+template <class Block>
 HEARTH_B32 void rows_simd(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
                           int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
-    constexpr int kRows = SimdCore::kTileRows;
-    constexpr int kTokens = SimdCore::kTileTokens;
-    const int64_t blocks = w.cols / kBlock32;
-    const int64_t slab_rows = std::max<int64_t>(kRows, static_cast<int64_t>(kSlabBytes / w.row_bytes) / kRows * kRows);
-    for (int64_t slab_begin = row_begin; slab_begin < row_end; slab_begin += slab_rows) {
-        const int64_t slab_end = std::min(row_end, slab_begin + slab_rows);
-        for (int64_t t = 0; t < tokens; t += kTokens) {
-            const bool full_tokens = t + kTokens <= tokens;
-            const uint8_t* x = prepared + t * prepared_stride;
-            for (int64_t r = slab_begin; r < slab_end; r += kRows) {
-                const uint8_t* weights = w.data + r * w.row_bytes;
-                float* out = y + t * y_stride + r;
-                const bool full_rows = r + kRows <= slab_end;
-                if (full_rows && full_tokens) {
-                    dot_tile<Block, kRows, kTokens>(weights, w.row_bytes, blocks, x, prepared_stride, out, y_stride);
-                    continue;
-                }
-                const int64_t tile_tokens = std::min<int64_t>(kTokens, tokens - t);
-                for (int64_t tt = 0; tt < tile_tokens; ++tt) {
-                    const uint8_t* xt = x + tt * prepared_stride;
-                    if (full_rows) {
-                        dot_tile<Block, kRows, 1>(weights, w.row_bytes, blocks, xt, prepared_stride, out + tt * y_stride,
-                                                  y_stride);
-                        continue;
-                    }
-                    for (int64_t rr = 0; rr < slab_end - r; ++rr) {
-                        dot_tile<Block, 1, 1>(weights + rr * w.row_bytes, w.row_bytes, blocks, xt, prepared_stride,
-                                              out + tt * y_stride + rr, y_stride);
-                    }
-                }
-            }
-        }
-    }
+    for_each_tile<Tiles<Block>>(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride, kSlabBytes);
 }
 
 template <class Block>

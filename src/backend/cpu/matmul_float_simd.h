@@ -10,10 +10,10 @@
 // One output element is always computed the same way, whatever tile it falls in: one FMA per
 // kLanes columns into its own vector, a fixed horizontal sum, then the leftover columns
 // (cols % kLanes) in scalar order. Tile and tail therefore give identical bits.
-#include <algorithm>
 #include <type_traits>
 
 #include "backend/cpu/matmul_float.h"
+#include "backend/cpu/matmul_tiles.h"
 #include "quant/fp16.h"
 
 #ifndef HEARTH_FLOAT_TARGET
@@ -68,42 +68,18 @@ HEARTH_FLT void float_dot_tile(const uint8_t* weight_rows, size_t row_bytes, int
 constexpr size_t kFloatSlabBytes = size_t{256} << 10;
 
 template <class Weights>
+struct FloatTiles {
+    static constexpr int kRows = SimdFloat::kTileRows;
+    static constexpr int kTokens = SimdFloat::kTileTokens;
+    template <int kTileRows, int kTileTokens>
+    static constexpr TileDotFn dot = float_dot_tile<Weights, kTileRows, kTileTokens>;
+};
+
+template <class Weights>
 HEARTH_FLT void float_rows_simd(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride,
                                 int64_t tokens, int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
-    constexpr int kRows = SimdFloat::kTileRows;
-    constexpr int kTokens = SimdFloat::kTileTokens;
-    const int64_t slab_rows =
-        std::max<int64_t>(kRows, static_cast<int64_t>(kFloatSlabBytes / std::max<size_t>(1, w.row_bytes)) / kRows * kRows);
-    for (int64_t slab_begin = row_begin; slab_begin < row_end; slab_begin += slab_rows) {
-        const int64_t slab_end = std::min(row_end, slab_begin + slab_rows);
-        for (int64_t t = 0; t < tokens; t += kTokens) {
-            const bool full_tokens = t + kTokens <= tokens;
-            const uint8_t* x = prepared + t * prepared_stride;
-            for (int64_t r = slab_begin; r < slab_end; r += kRows) {
-                const uint8_t* weights = w.data + r * w.row_bytes;
-                float* out = y + t * y_stride + r;
-                const bool full_rows = r + kRows <= slab_end;
-                if (full_rows && full_tokens) {
-                    float_dot_tile<Weights, kRows, kTokens>(weights, w.row_bytes, w.cols, x, prepared_stride, out,
-                                                            y_stride);
-                    continue;
-                }
-                const int64_t tile_tokens = std::min<int64_t>(kTokens, tokens - t);
-                for (int64_t tt = 0; tt < tile_tokens; ++tt) {
-                    const uint8_t* xt = x + tt * prepared_stride;
-                    if (full_rows) {
-                        float_dot_tile<Weights, kRows, 1>(weights, w.row_bytes, w.cols, xt, prepared_stride,
-                                                          out + tt * y_stride, y_stride);
-                        continue;
-                    }
-                    for (int64_t rr = 0; rr < slab_end - r; ++rr) {
-                        float_dot_tile<Weights, 1, 1>(weights + rr * w.row_bytes, w.row_bytes, w.cols, xt,
-                                                      prepared_stride, out + tt * y_stride + rr, y_stride);
-                    }
-                }
-            }
-        }
-    }
+    for_each_tile<FloatTiles<Weights>>(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride,
+                                       kFloatSlabBytes);
 }
 
 template <class Weights>

@@ -11,12 +11,12 @@
 // tail token handled alone, so results do not depend on the tiling.
 #include <immintrin.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 
-#include "backend/cpu/matmul_kernels.h"
+#include "backend/cpu/matmul_k_quants.h"
 #include "quant/iq4_grid.h"
-#include "quant/iq4_xs.h"
 #include "quant/q2_k.h"
 #include "quant/q3_k.h"
 #include "quant/q4_k.h"
@@ -28,15 +28,6 @@
 #define HEARTH_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace hearth::cpu::detail::k_quants {
-
-// Shared with matmul_k_quants.cpp (see there).
-using TileFn = void (*)(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared,
-                        size_t prepared_stride, int tokens, float* y, int64_t y_stride);
-size_t q8_k_row_bytes(int64_t cols);
-void quantize_row_to_q8_k(const float* x, int64_t cols, uint8_t* out);
-void for_each_tile(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
-                   int64_t row_begin, int64_t row_end, float* y, int64_t y_stride, int tile_tokens,
-                   TileFn tile);
 
 namespace {
 
@@ -63,8 +54,7 @@ HEARTH_AVX2 inline __m256i bytes_to_int16_pairs(uint64_t bytes) {
 
 // Q4_K / Q5_K scales and mins: the 12 packed bytes (scale_min_k4.h) to 8 scale bytes and 8 min
 // bytes, four sub-blocks at a time with 32-bit shifts: the high 2 bits of scales/mins 4-7 sit in
-// the top 2 bits of bytes 0-3/4-7, their low 4 bits in the nibbles of bytes 8-11. (The AVX-512
-// file has the same helper: these files share no header.)
+// the top 2 bits of bytes 0-3/4-7, their low 4 bits in the nibbles of bytes 8-11.
 struct ScaleMinBytes {
     uint64_t scales;
     uint64_t mins;
@@ -137,12 +127,17 @@ HEARTH_AVX2 inline __m256i add_high_bit(__m256i levels, const uint8_t mask[32], 
     return _mm256_add_epi8(levels, _mm256_and_si256(is_set, _mm256_set1_epi8(amount)));
 }
 
-struct Q4K {
-    using Block = quant::BlockQ4K;
-    static constexpr bool kHasMins = true;
-    static constexpr bool kHasBias = false;
-    static constexpr bool kSigned = false;
+// The scales, mins and super-scales of a Q4_K or Q5_K block (the same header).
+template <class Block>
+HEARTH_AVX2 inline void unpack_scales_and_mins(const Block& block, Unpacked& u) {
+    const ScaleMinBytes bytes = unpack_scale_min_k4_bytes(block.header.scales);
+    scales_of_32s(bytes_to_int16_pairs(bytes.scales), u.scales);
+    u.mins = bytes_to_int16_pairs(bytes.mins);
+    u.d = fp16_to_f32(block.header.d);
+    u.dmin = fp16_to_f32(block.header.dmin);
+}
 
+struct Q4K : Q4KFormat {
     // Byte l of chunk c holds value 64c + l (low nibble) and 64c + 32 + l (high nibble).
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
         const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -151,20 +146,11 @@ struct Q4K {
             u.levels[2 * c] = _mm256_and_si256(bytes, low4);
             u.levels[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
         }
-        const ScaleMinBytes bytes = unpack_scale_min_k4_bytes(block.header.scales);
-        scales_of_32s(bytes_to_int16_pairs(bytes.scales), u.scales);
-        u.mins = bytes_to_int16_pairs(bytes.mins);
-        u.d = fp16_to_f32(block.header.d);
-        u.dmin = fp16_to_f32(block.header.dmin);
+        unpack_scales_and_mins(block, u);
     }
 };
 
-struct Q5K {
-    using Block = quant::BlockQ5K;
-    static constexpr bool kHasMins = true;
-    static constexpr bool kHasBias = false;
-    static constexpr bool kSigned = false;
-
+struct Q5K : Q5KFormat {
     // As Q4_K, plus the 5th bit of value 32j + l (sub-block j) in bit j of qh[l].
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
         const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -174,20 +160,11 @@ struct Q5K {
             u.levels[2 * c + 1] =
                 add_high_bit(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4), block.qh, 2 * c + 1, 16);
         }
-        const ScaleMinBytes bytes = unpack_scale_min_k4_bytes(block.header.scales);
-        scales_of_32s(bytes_to_int16_pairs(bytes.scales), u.scales);
-        u.mins = bytes_to_int16_pairs(bytes.mins);
-        u.d = fp16_to_f32(block.header.d);
-        u.dmin = fp16_to_f32(block.header.dmin);
+        unpack_scales_and_mins(block, u);
     }
 };
 
-struct Q6K {
-    using Block = quant::BlockQ6K;
-    static constexpr bool kHasMins = false;
-    static constexpr bool kHasBias = true;
-    static constexpr bool kSigned = false;
-
+struct Q6K : Q6KFormat {
     // Group 4h + k (values 128h + 32k + l): low 4 bits from ql[64h + 32(k % 2) + l] (low nibble
     // for k < 2, high for k >= 2), high 2 bits from bits 2k, 2k+1 of qh[32h + l], moved to bits
     // 4, 5 with 16-bit shifts (what crosses a byte boundary is masked off).
@@ -218,30 +195,19 @@ struct Q6K {
     }
 };
 
-struct Q3K {
-    using Block = quant::BlockQ3K;
-    static constexpr bool kHasMins = false;
-    static constexpr bool kHasBias = true;
-    static constexpr bool kSigned = false;
+// The 16 Q3_K scales, stored + 32, as bytes (q3_k_stored_scale_words).
+HEARTH_AVX2 inline __m128i q3_k_scales(const uint8_t packed[12]) {
+    const std::array<uint32_t, 4> words = q3_k_stored_scale_words(packed);
+    return _mm_setr_epi32(static_cast<int>(words[0]), static_cast<int>(words[1]), static_cast<int>(words[2]),
+                          static_cast<int>(words[3]));
+}
 
-    // 16 six-bit scales stored + 32: low 4 bits in the nibbles of bytes 0-7 (scales 0-7 low,
-    // 8-15 high), high 2 bits of scale j at bit 2(j / 4) of byte 8 + j % 4; four at a time.
-    HEARTH_AVX2 static inline __m128i scales(const uint8_t packed[12]) {
-        uint32_t words[3];
-        std::memcpy(words, packed, sizeof(words));
-        constexpr uint32_t kLow4 = 0x0f0f0f0f, kBits45 = 0x30303030;
-        // Built in registers: four 4-byte stores read back as 16 bytes would stall store forwarding.
-        return _mm_setr_epi32(static_cast<int>((words[0] & kLow4) | ((words[2] << 4) & kBits45)),
-                              static_cast<int>((words[1] & kLow4) | ((words[2] << 2) & kBits45)),
-                              static_cast<int>(((words[0] >> 4) & kLow4) | (words[2] & kBits45)),
-                              static_cast<int>(((words[1] >> 4) & kLow4) | ((words[2] >> 2) & kBits45)));
-    }
-
+struct Q3K : Q3KFormat {
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
         // Level q in 0..7 (value q - 4): 2 low bits, plus 4 where the hmask bit is set.
         for (int g = 0; g < 8; ++g)
             u.levels[g] = add_high_bit(two_bit_levels(block.qs, g), block.hmask, g, 4);
-        const __m128i scale_bytes = _mm_sub_epi8(scales(block.scales), _mm_set1_epi8(32));
+        const __m128i scale_bytes = _mm_sub_epi8(q3_k_scales(block.scales), _mm_set1_epi8(32));
         scales_of_16s(scale_bytes, u.scales);
         u.bias = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(scale_bytes), _mm256_set1_epi16(-4));
         u.d = fp16_to_f32(block.d);
@@ -249,12 +215,7 @@ struct Q3K {
     }
 };
 
-struct Q2K {
-    using Block = quant::BlockQ2K;
-    static constexpr bool kHasMins = true;
-    static constexpr bool kHasBias = false;
-    static constexpr bool kSigned = false;
-
+struct Q2K : Q2KFormat {
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
         for (int g = 0; g < 8; ++g) u.levels[g] = two_bit_levels(block.qs, g);
         // Byte j: scale of sub-block j in the low nibble, min in the high nibble.
@@ -267,12 +228,7 @@ struct Q2K {
     }
 };
 
-struct IQ4XS {
-    using Block = quant::BlockIQ4XS;
-    static constexpr bool kHasMins = false;
-    static constexpr bool kHasBias = false;
-    static constexpr bool kSigned = true;
-
+struct IQ4XS : IQ4XSFormat {
     // Grid levels are signed (-127..113), so the kernel multiplies |level| by x with the sign of
     // the level moved onto x; no level is 0, so no x is zeroed.
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
@@ -287,15 +243,7 @@ struct IQ4XS {
             u.signs[j] = _mm256_shuffle_epi8(grid, indices);
             u.levels[j] = _mm256_abs_epi8(u.signs[j]);
         }
-        uint8_t scale_bytes[8];
-        for (int j = 0; j < 8; ++j) {
-            const int low = (block.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f;
-            const int high = (block.scales_h >> (2 * j)) & 3;
-            scale_bytes[j] = static_cast<uint8_t>((low | (high << 4)) - 32);
-        }
-        uint64_t packed;
-        std::memcpy(&packed, scale_bytes, sizeof(packed));
-        scales_of_32s(signed_bytes_to_int16_pairs(packed), u.scales);
+        scales_of_32s(signed_bytes_to_int16_pairs(iq4_xs_scale_bytes(block)), u.scales);
         u.d = fp16_to_f32(block.d);
         u.dmin = 0;
     }
@@ -329,8 +277,9 @@ HEARTH_AVX2 inline float horizontal_sum(__m256 v) {
 }
 
 template <class Format, int kTokens>
-HEARTH_AVX2 void tile_of(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared,
-                         size_t prepared_stride, float* y, int64_t y_stride) {
+HEARTH_AVX2 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one row*/, int64_t cols,
+                         const uint8_t* prepared, size_t prepared_stride, float* y, int64_t y_stride) {
+    const int64_t blocks = cols / BlockQ8K::kElems;
     const auto* w = reinterpret_cast<const typename Format::Block*>(weight_row);
     __m256 acc[kTokens];
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
@@ -347,27 +296,8 @@ HEARTH_AVX2 void tile_of(const uint8_t* weight_row, int64_t blocks, const uint8_
 }
 
 template <class Format>
-void tile(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared, size_t prepared_stride,
-          int tokens, float* y, int64_t y_stride) {
-    if (tokens == kTileTokens) {
-        tile_of<Format, kTileTokens>(weight_row, blocks, prepared, prepared_stride, y, y_stride);
-        return;
-    }
-    for (int t = 0; t < tokens; ++t) {
-        tile_of<Format, 1>(weight_row, blocks, prepared + t * prepared_stride, prepared_stride,
-                           y + t * y_stride, y_stride);
-    }
-}
-
-template <class Format>
-void rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
-          int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
-    for_each_tile(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride, kTileTokens,
-                  &tile<Format>);
-}
-
-template <class Format>
-constexpr MatmulKernel kKernel{q8_k_row_bytes, quantize_row_to_q8_k, rows<Format>};
+constexpr const MatmulKernel* kKernel =
+    &kRowTileKernel<kTileTokens, tile_of<Format, kTileTokens>, tile_of<Format, 1>>;
 
 }  // namespace
 
@@ -375,17 +305,17 @@ const MatmulKernel* find_avx2_kernel(quant::Type type) {
     using quant::Type;
     switch (type) {
         case Type::Q4_K:
-            return &kKernel<Q4K>;
+            return kKernel<Q4K>;
         case Type::Q5_K:
-            return &kKernel<Q5K>;
+            return kKernel<Q5K>;
         case Type::Q6_K:
-            return &kKernel<Q6K>;
+            return kKernel<Q6K>;
         case Type::Q3_K:
-            return &kKernel<Q3K>;
+            return kKernel<Q3K>;
         case Type::Q2_K:
-            return &kKernel<Q2K>;
+            return kKernel<Q2K>;
         case Type::IQ4_XS:
-            return &kKernel<IQ4XS>;
+            return kKernel<IQ4XS>;
         default:
             return nullptr;
     }

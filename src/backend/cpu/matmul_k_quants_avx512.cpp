@@ -19,12 +19,11 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
+#include <array>
 #include <cstdint>
-#include <cstring>
 
-#include "backend/cpu/matmul_kernels.h"
+#include "backend/cpu/matmul_k_quants.h"
 #include "quant/iq4_grid.h"
-#include "quant/iq4_xs.h"
 #include "quant/q2_k.h"
 #include "quant/q3_k.h"
 #include "quant/q4_k.h"
@@ -36,15 +35,6 @@
 #define HEARTH_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 
 namespace hearth::cpu::detail::k_quants {
-
-// Shared with matmul_k_quants.cpp (see there).
-using TileFn = void (*)(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared,
-                        size_t prepared_stride, int tokens, float* y, int64_t y_stride);
-size_t q8_k_row_bytes(int64_t cols);
-void quantize_row_to_q8_k(const float* x, int64_t cols, uint8_t* out);
-void for_each_tile(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
-                   int64_t row_begin, int64_t row_end, float* y, int64_t y_stride, int tile_tokens,
-                   TileFn tile);
 
 namespace {
 
@@ -192,14 +182,9 @@ HEARTH_AVX512 inline __m512i add_high_bit(__m512i levels, const uint8_t mask[32]
     return _mm512_mask_add_epi8(levels, _mm512_test_epi8_mask(bytes, bit), levels, _mm512_set1_epi8(amount));
 }
 
-struct Q4K {
-    using Block = quant::BlockQ4K;
-    static constexpr bool kHasMins = true;
-    static constexpr bool kHasBias = false;
-    static constexpr bool kSigned = false;
-
-    HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
-        for (int g = 0; g < 4; ++g) u.levels[g] = nibbles_low_then_high(block.qs + 32 * g);
+// The scales, mins and super-scales of a Q4_K or Q5_K block (the same header).
+template <class Block>
+HEARTH_AVX512 inline void unpack_scales_and_mins(const Block& block, Unpacked& u) {
         const __m512i scales_mins = _mm512_castsi256_si512(unpack_scale_min_k4_int16(block.header.scales));
         for (int g = 0; g < 4; ++g) {
             u.scales[g] = _mm512_permutexvar_epi16(_mm512_load_si512(kScaleMinIndex.scales[g]), scales_mins);
@@ -209,36 +194,24 @@ struct Q4K {
                                      _mm512_castsi512_si256(scales_mins));
         u.d = fp16_to_f32(block.header.d);
         u.dmin = fp16_to_f32(block.header.dmin);
+}
+
+struct Q4K : Q4KFormat {
+    HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
+        for (int g = 0; g < 4; ++g) u.levels[g] = nibbles_low_then_high(block.qs + 32 * g);
+        unpack_scales_and_mins(block, u);
     }
 };
 
-struct Q5K {
-    using Block = quant::BlockQ5K;
-    static constexpr bool kHasMins = true;
-    static constexpr bool kHasBias = false;
-    static constexpr bool kSigned = false;
-
+struct Q5K : Q5KFormat {
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
         for (int g = 0; g < 4; ++g)
             u.levels[g] = add_high_bit(nibbles_low_then_high(block.qs + 32 * g), block.qh, g, 16);
-        const __m512i scales_mins = _mm512_castsi256_si512(unpack_scale_min_k4_int16(block.header.scales));
-        for (int g = 0; g < 4; ++g) {
-            u.scales[g] = _mm512_permutexvar_epi16(_mm512_load_si512(kScaleMinIndex.scales[g]), scales_mins);
-        }
-        u.mins =
-            _mm256_permutexvar_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(kScaleMinIndex.mins)),
-                                     _mm512_castsi512_si256(scales_mins));
-        u.d = fp16_to_f32(block.header.d);
-        u.dmin = fp16_to_f32(block.header.dmin);
+        unpack_scales_and_mins(block, u);
     }
 };
 
-struct Q6K {
-    using Block = quant::BlockQ6K;
-    static constexpr bool kHasMins = false;
-    static constexpr bool kHasBias = true;
-    static constexpr bool kSigned = false;
-
+struct Q6K : Q6KFormat {
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
         // Values 128h + [0, 64) are the low nibbles of ql[64h .. 64h + 63], values 128h + [64, 128)
         // the high nibbles; their 2 high bits are bits (0,1 | 2,3) resp. (4,5 | 6,7) of qh[32h + l].
@@ -264,30 +237,19 @@ struct Q6K {
     }
 };
 
-struct Q3K {
-    using Block = quant::BlockQ3K;
-    static constexpr bool kHasMins = false;
-    static constexpr bool kHasBias = true;
-    static constexpr bool kSigned = false;
+// The 16 Q3_K scales, stored + 32, as bytes (q3_k_stored_scale_words).
+HEARTH_AVX512 inline __m128i q3_k_scales(const uint8_t packed[12]) {
+    const std::array<uint32_t, 4> words = q3_k_stored_scale_words(packed);
+    return _mm_setr_epi32(static_cast<int>(words[0]), static_cast<int>(words[1]), static_cast<int>(words[2]),
+                          static_cast<int>(words[3]));
+}
 
-    // 16 six-bit scales stored + 32: low 4 bits in the nibbles of bytes 0-7 (scales 0-7 low,
-    // 8-15 high), high 2 bits of scale j at bit 2(j / 4) of byte 8 + j % 4; four at a time.
-    HEARTH_AVX512 static inline __m128i scales(const uint8_t packed[12]) {
-        uint32_t words[3];
-        std::memcpy(words, packed, sizeof(words));
-        constexpr uint32_t kLow4 = 0x0f0f0f0f, kBits45 = 0x30303030;
-        // Built in registers: four 4-byte stores read back as 16 bytes would stall store forwarding.
-        return _mm_setr_epi32(static_cast<int>((words[0] & kLow4) | ((words[2] << 4) & kBits45)),
-                              static_cast<int>((words[1] & kLow4) | ((words[2] << 2) & kBits45)),
-                              static_cast<int>(((words[0] >> 4) & kLow4) | (words[2] & kBits45)),
-                              static_cast<int>(((words[1] >> 4) & kLow4) | ((words[2] >> 2) & kBits45)));
-    }
-
+struct Q3K : Q3KFormat {
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
         // Level q in 0..7 (value q - 4): 2 low bits, plus 4 where the hmask bit is set.
         for (int g = 0; g < 4; ++g)
             u.levels[g] = add_high_bit(two_bit_levels(block.qs, g), block.hmask, g, 4);
-        const __m128i scale_bytes = _mm_sub_epi8(scales(block.scales), _mm_set1_epi8(32));
+        const __m128i scale_bytes = _mm_sub_epi8(q3_k_scales(block.scales), _mm_set1_epi8(32));
         scales_of_16s(signed_bytes_to_int16_pairs(scale_bytes), u.scales);
         u.bias = zero_extend(_mm256_mullo_epi16(_mm256_cvtepi8_epi16(scale_bytes), _mm256_set1_epi16(-4)));
         u.d = fp16_to_f32(block.d);
@@ -295,12 +257,7 @@ struct Q3K {
     }
 };
 
-struct Q2K {
-    using Block = quant::BlockQ2K;
-    static constexpr bool kHasMins = true;
-    static constexpr bool kHasBias = false;
-    static constexpr bool kSigned = false;
-
+struct Q2K : Q2KFormat {
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
         for (int g = 0; g < 4; ++g) u.levels[g] = two_bit_levels(block.qs, g);
         // Byte j: scale of sub-block j in the low nibble, min in the high nibble.
@@ -313,12 +270,7 @@ struct Q2K {
     }
 };
 
-struct IQ4XS {
-    using Block = quant::BlockIQ4XS;
-    static constexpr bool kHasMins = false;
-    static constexpr bool kHasBias = false;
-    static constexpr bool kSigned = true;
-
+struct IQ4XS : IQ4XSFormat {
     // Grid levels are signed (-127..113), so the kernel multiplies |level| by x with the sign of
     // the level moved onto x; no level is 0, so no sign is lost.
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
@@ -339,15 +291,7 @@ struct IQ4XS {
             u.levels[g] = _mm512_abs_epi8(values);
             u.negative[g] = _mm512_movepi8_mask(values);
         }
-        uint8_t scale_bytes[8];
-        for (int j = 0; j < 8; ++j) {
-            const int low = (block.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f;
-            const int high = (block.scales_h >> (2 * j)) & 3;
-            scale_bytes[j] = static_cast<uint8_t>((low | (high << 4)) - 32);
-        }
-        uint64_t packed;
-        std::memcpy(&packed, scale_bytes, sizeof(packed));
-        scales_of_32s(signed_bytes_to_int16_pairs(packed), u.scales);
+        scales_of_32s(signed_bytes_to_int16_pairs(iq4_xs_scale_bytes(block)), u.scales);
         u.d = fp16_to_f32(block.d);
         u.dmin = 0;
     }
@@ -381,8 +325,9 @@ HEARTH_AVX512 inline __m512 accumulate_block(const Unpacked& u, const BlockQ8K& 
 }
 
 template <class Format, bool kVnni, int kTokens>
-HEARTH_AVX512 void tile_of(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared,
-                           size_t prepared_stride, float* y, int64_t y_stride) {
+HEARTH_AVX512 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one row*/, int64_t cols,
+                           const uint8_t* prepared, size_t prepared_stride, float* y, int64_t y_stride) {
+    const int64_t blocks = cols / BlockQ8K::kElems;
     const auto* w = reinterpret_cast<const typename Format::Block*>(weight_row);
     __m512 acc[kTokens];
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
@@ -399,31 +344,12 @@ HEARTH_AVX512 void tile_of(const uint8_t* weight_row, int64_t blocks, const uint
 }
 
 template <class Format, bool kVnni>
-void tile(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared, size_t prepared_stride,
-          int tokens, float* y, int64_t y_stride) {
-    if (tokens == kTileTokens) {
-        tile_of<Format, kVnni, kTileTokens>(weight_row, blocks, prepared, prepared_stride, y, y_stride);
-        return;
-    }
-    for (int t = 0; t < tokens; ++t) {
-        tile_of<Format, kVnni, 1>(weight_row, blocks, prepared + t * prepared_stride, prepared_stride,
-                                  y + t * y_stride, y_stride);
-    }
-}
-
-template <class Format, bool kVnni>
-void rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
-          int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
-    for_each_tile(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride, kTileTokens,
-                  &tile<Format, kVnni>);
-}
-
-template <class Format, bool kVnni>
-constexpr MatmulKernel kKernel{q8_k_row_bytes, quantize_row_to_q8_k, rows<Format, kVnni>};
+constexpr const MatmulKernel* kKernel =
+    &kRowTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>;
 
 template <class Format>
 const MatmulKernel* kernel(bool vnni) {
-    return vnni ? &kKernel<Format, true> : &kKernel<Format, false>;
+    return vnni ? kKernel<Format, true> : kKernel<Format, false>;
 }
 
 }  // namespace

@@ -7,10 +7,9 @@
 // subtract (dmin * x.d) * sum_j min_j * bsum_j. Only the last two lines round.
 #include <cstdint>
 
-#include "backend/cpu/matmul_kernels.h"
+#include "backend/cpu/matmul_k_quants.h"
 #include "quant/fp16.h"
 #include "quant/iq4_grid.h"
-#include "quant/iq4_xs.h"
 #include "quant/q2_k.h"
 #include "quant/q3_k.h"
 #include "quant/q4_k.h"
@@ -19,15 +18,6 @@
 #include "quant/q8_k.h"
 
 namespace hearth::cpu::detail::k_quants {
-
-// Shared with matmul_k_quants.cpp (see there).
-using TileFn = void (*)(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared,
-                        size_t prepared_stride, int tokens, float* y, int64_t y_stride);
-size_t q8_k_row_bytes(int64_t cols);
-void quantize_row_to_q8_k(const float* x, int64_t cols, uint8_t* out);
-void for_each_tile(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
-                   int64_t row_begin, int64_t row_end, float* y, int64_t y_stride, int tile_tokens,
-                   TileFn tile);
 
 namespace {
 
@@ -111,14 +101,6 @@ BlockSums q2_k_sums(const quant::BlockQ2K& block, const BlockQ8K& x) {
     return sums;
 }
 
-// Q3_K scale j is 6 bits stored as scale + 32: low 4 bits in nibble j/8 of byte j % 8, high
-// 2 bits at bit 2*(j/4) of byte 8 + j % 4.
-int q3_k_scale(const uint8_t packed[12], int j) {
-    const int low = (packed[j % 8] >> (4 * (j / 8))) & 0x0f;
-    const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
-    return (low | (high << 4)) - 32;
-}
-
 BlockSums q3_k_sums(const quant::BlockQ3K& block, const BlockQ8K& x) {
     BlockSums sums;
     for (int j = 0; j < 16; ++j) {
@@ -135,12 +117,6 @@ BlockSums q3_k_sums(const quant::BlockQ3K& block, const BlockQ8K& x) {
 
 // --- IQ4_XS: 8 sub-blocks of 32, values on the non-linear grid; sub-block j's byte l holds
 // value 32j + l (low nibble) and 32j + 16 + l (high nibble); scales are 6 bits stored + 32.
-
-int iq4_xs_scale(const quant::BlockIQ4XS& block, int j) {
-    const int low = (block.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f;
-    const int high = (block.scales_h >> (2 * j)) & 3;
-    return (low | (high << 4)) - 32;
-}
 
 BlockSums iq4_xs_sums(const quant::BlockIQ4XS& block, const BlockQ8K& x) {
     BlockSums sums;
@@ -194,27 +170,22 @@ float dot_row(const Block* blocks, const BlockQ8K* x, int64_t block_count) {
     return sum;
 }
 
-template <class Block, BlockSums (*block_sums)(const Block&, const BlockQ8K&)>
-void tile(const uint8_t* weight_row, int64_t blocks, const uint8_t* prepared, size_t prepared_stride,
-          int tokens, float* y, int64_t y_stride) {
+template <class Block, BlockSums (*block_sums)(const Block&, const BlockQ8K&), int kTokens>
+void tile(const uint8_t* weight_row, size_t /*row_bytes: one row*/, int64_t cols, const uint8_t* prepared,
+          size_t prepared_stride, float* y, int64_t y_stride) {
     const auto* w = reinterpret_cast<const Block*>(weight_row);
-    for (int t = 0; t < tokens; ++t) {
+    for (int t = 0; t < kTokens; ++t) {
         const auto* x = reinterpret_cast<const BlockQ8K*>(prepared + t * prepared_stride);
-        y[t * y_stride] = dot_row<Block, block_sums>(w, x, blocks);
+        y[t * y_stride] = dot_row<Block, block_sums>(w, x, cols / BlockQ8K::kElems);
     }
 }
 
-template <class Block, BlockSums (*block_sums)(const Block&, const BlockQ8K&)>
-void rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
-          int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
-    // Four tokens per visit of a weight row, so the row is read from L1 for the last three.
-    constexpr int kTileTokens = 4;
-    for_each_tile(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride, kTileTokens,
-                  &tile<Block, block_sums>);
-}
+// Four tokens per visit of a weight row, so the row is read from L1 for the last three.
+constexpr int kTileTokens = 4;
 
 template <class Block, BlockSums (*block_sums)(const Block&, const BlockQ8K&)>
-constexpr MatmulKernel kKernel{q8_k_row_bytes, quantize_row_to_q8_k, rows<Block, block_sums>};
+constexpr const MatmulKernel* kKernel =
+    &kRowTileKernel<kTileTokens, tile<Block, block_sums, kTileTokens>, tile<Block, block_sums, 1>>;
 
 }  // namespace
 
@@ -222,17 +193,17 @@ const MatmulKernel* find_scalar_kernel(quant::Type type) {
     using quant::Type;
     switch (type) {
         case Type::Q2_K:
-            return &kKernel<quant::BlockQ2K, q2_k_sums>;
+            return kKernel<quant::BlockQ2K, q2_k_sums>;
         case Type::Q3_K:
-            return &kKernel<quant::BlockQ3K, q3_k_sums>;
+            return kKernel<quant::BlockQ3K, q3_k_sums>;
         case Type::Q4_K:
-            return &kKernel<quant::BlockQ4K, scale_min_k4_sums<quant::BlockQ4K, q4_k_level>>;
+            return kKernel<quant::BlockQ4K, scale_min_k4_sums<quant::BlockQ4K, q4_k_level>>;
         case Type::Q5_K:
-            return &kKernel<quant::BlockQ5K, scale_min_k4_sums<quant::BlockQ5K, q5_k_level>>;
+            return kKernel<quant::BlockQ5K, scale_min_k4_sums<quant::BlockQ5K, q5_k_level>>;
         case Type::Q6_K:
-            return &kKernel<quant::BlockQ6K, q6_k_sums>;
+            return kKernel<quant::BlockQ6K, q6_k_sums>;
         case Type::IQ4_XS:
-            return &kKernel<quant::BlockIQ4XS, iq4_xs_sums>;
+            return kKernel<quant::BlockIQ4XS, iq4_xs_sums>;
         default:
             return nullptr;
     }
