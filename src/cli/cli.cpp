@@ -36,6 +36,9 @@ int run(int argc, char** argv) {
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "error: out of memory\n");
         return 1;
+    } catch (const std::exception& e) {  // a bug, but still a message and an exit code, not abort()
+        std::fprintf(stderr, "error: unexpected failure: %s\n", e.what());
+        return 1;
     }
     return 0;
 }

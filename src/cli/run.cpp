@@ -70,23 +70,22 @@ class TokenPrinter {
   public:
     TokenPrinter(const tokenizer::Tokenizer& tokenizer, bool ids) : decoder_(tokenizer), ids_(ids) {}
 
+    // The text is kept in both modes: the chat history needs the answer as text.
     void print(int32_t token, std::string& text) {
+        const std::string piece = decoder_.push(token);
+        text += piece;
         if (ids_) {
             std::fputs(fmt::format("{}{}", first_ ? "" : " ", token).c_str(), stdout);
             first_ = false;
         } else {
-            const std::string piece = decoder_.push(token);
-            text += piece;
             std::fwrite(piece.data(), 1, piece.size(), stdout);
         }
         std::fflush(stdout);
     }
     void finish(std::string& text) {
-        if (!ids_) {
-            const std::string rest = decoder_.finish();
-            text += rest;
-            std::fwrite(rest.data(), 1, rest.size(), stdout);
-        }
+        const std::string rest = decoder_.finish();
+        text += rest;
+        if (!ids_) std::fwrite(rest.data(), 1, rest.size(), stdout);
         std::fputc('\n', stdout);
         std::fflush(stdout);
     }
@@ -310,7 +309,8 @@ class Chat {
         } else if (verb == "/set" && what == "system") {
             std::string rest;
             std::getline(words, rest);
-            system_ = rest.empty() ? std::nullopt : std::optional<std::string>(rest.substr(rest.find_first_not_of(' ')));
+            const size_t start = rest.find_first_not_of(" \t");
+            system_ = start == std::string::npos ? std::nullopt : std::optional<std::string>(rest.substr(start));
             std::printf("Set system message.\n");
         } else if (verb == "/set" && (what == "verbose" || what == "quiet")) {
             verbose_ = what == "verbose";
@@ -443,7 +443,9 @@ void add_run(CLI::App& app) {
         "  hearth run -m model.gguf \"Why is the sky blue?\"        answer once\n"
         "  echo \"Summarize: ...\" | hearth run -m model.gguf       prompt from stdin\n"
         "  hearth run -m model.gguf                               chat (/? for commands)\n"
-        "  hearth run -m model.gguf --raw --ids --temp 0 -n 16 \"Hello\"   greedy token ids, no template");
+        "  hearth run -m model.gguf --raw --ids --temp 0 -n 16 \"Hello\"   greedy token ids, no template\n"
+        "When stdin is not a terminal it is read to its end and added to the prompt (as ollama does);\n"
+        "redirect it from /dev/null in scripts that pass the prompt as an argument.");
     cmd->callback([args] { run(*args); });
 }
 

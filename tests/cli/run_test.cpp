@@ -1,0 +1,266 @@
+// `hearth run` driven as a user drives it: one-shot prompts (argument or piped), the sampling
+// flags, --verbose timings, the chat template, the interactive chat on piped lines, and the
+// errors for bad input. Every run reads the tiny test model (2 layers, dim 256, real vocabulary).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/run_command.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+using Result = hearth::testing::CommandResult;
+
+constexpr int64_t kVocabSize = 128256;
+
+// The tiny model, written once per test binary into a temporary folder removed at exit.
+class TinyModel {
+  public:
+    TinyModel() {
+        std::string pattern = (fs::temp_directory_path() / "hearth-run-XXXXXX").string();
+        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        dir_ = pattern;
+        made_ = hearth::testing::run_command(
+            std::string(HEARTH_BINARY) + " make-test-model --preset tiny --seed 9 -o " + path() + " 2>&1");
+    }
+    ~TinyModel() {
+        std::error_code ignored;
+        fs::remove_all(dir_, ignored);
+    }
+    const fs::path& dir() const { return dir_; }
+    std::string path() const { return (dir_ / "tiny.gguf").string(); }
+    const Result& made() const { return made_; }
+
+  private:
+    fs::path dir_;
+    Result made_;
+};
+
+const TinyModel& tiny_model() {
+    static const TinyModel model;
+    return model;
+}
+
+// Shell-quotes `text` in single quotes.
+std::string shell_quoted(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+class RunTest : public ::testing::Test {
+  protected:
+    void SetUp() override { ASSERT_EQ(tiny_model().made().exit_code, 0) << tiny_model().made().output; }
+
+    // `hearth run -m tiny.gguf <arguments>` with stdin from `stdin_text` (empty: /dev/null, so that
+    // a prompt argument is not joined by whatever stdin the test runner has). `streams` picks
+    // what is collected: "2>&1" for both, "2>/dev/null" for stdout, "2>&1 >/dev/null" for stderr.
+    static Result run(const std::string& arguments, const std::string& stdin_text = "",
+                      const std::string& streams = "2>/dev/null") {
+        const std::string input = stdin_text.empty() ? "</dev/null" : "";
+        const std::string pipe = stdin_text.empty() ? "" : "printf '%s' " + shell_quoted(stdin_text) + " | ";
+        return hearth::testing::run_command(pipe + HEARTH_BINARY + " run -m " + tiny_model().path() + " " +
+                                            arguments + " " + input + " " + streams);
+    }
+    static Result run_with_errors(const std::string& arguments) { return run(arguments, "", "2>&1"); }
+};
+
+constexpr const char* kGreedyIds = "--raw --ids --temp 0 --repeat-penalty 1 -n 8";
+
+// The ids printed on one line, checked to be in the vocabulary.
+std::vector<int64_t> parse_ids(const std::string& line) {
+    std::istringstream words(line);
+    std::vector<int64_t> ids;
+    std::string word;
+    while (words >> word) {
+        size_t used = 0;
+        const int64_t id = std::stoll(word, &used);
+        EXPECT_EQ(used, word.size()) << "not an id: " << word;
+        EXPECT_GE(id, 0);
+        EXPECT_LT(id, kVocabSize);
+        ids.push_back(id);
+    }
+    return ids;
+}
+
+TEST_F(RunTest, GreedyIdsAreDeterministic) {
+    const Result first = run(std::string(kGreedyIds) + " -t 2 'The capital of France is'");
+    ASSERT_EQ(first.exit_code, 0) << first.output;
+    ASSERT_EQ(first.output.back(), '\n');
+    EXPECT_EQ(first.output.find('\n'), first.output.size() - 1) << "one line: " << first.output;
+    EXPECT_EQ(parse_ids(first.output).size(), 8u) << first.output;
+    EXPECT_EQ(run(std::string(kGreedyIds) + " -t 2 'The capital of France is'").output, first.output);
+    // The thread count splits the work differently but must not change a single greedy token.
+    EXPECT_EQ(run(std::string(kGreedyIds) + " -t 1 'The capital of France is'").output, first.output);
+    EXPECT_NE(run(std::string(kGreedyIds) + " -t 2 'Once upon a time'").output, first.output);
+}
+
+TEST_F(RunTest, SeedMakesSamplingRepeatable) {
+    const std::string sampled = "--raw --ids --temp 0.8 -n 8 -t 2 ";
+    bool some_prompt_differs = false;
+    for (const char* prompt : {"'Hello'", "'The sky is'", "'1, 2, 3,'"}) {
+        if (some_prompt_differs) break;
+        const Result seven = run(sampled + "--seed 7 " + prompt);
+        ASSERT_EQ(seven.exit_code, 0) << seven.output;
+        EXPECT_EQ(parse_ids(seven.output).size(), 8u) << seven.output;
+        EXPECT_EQ(run(sampled + "--seed 7 " + prompt).output, seven.output) << prompt;
+        some_prompt_differs |= run(sampled + "--seed 8 " + prompt).output != seven.output;
+    }
+    EXPECT_TRUE(some_prompt_differs) << "seeds 7 and 8 sampled the same tokens for every prompt";
+}
+
+TEST_F(RunTest, PipedStdinIsThePrompt) {
+    const std::string text = "Write a haiku about\nthe sea";
+    const Result argument = run(std::string(kGreedyIds) + " -t 2 " + shell_quoted(text));
+    ASSERT_EQ(argument.exit_code, 0) << argument.output;
+    const Result piped = run(std::string(kGreedyIds) + " -t 2", text);
+    ASSERT_EQ(piped.exit_code, 0) << piped.output;
+    EXPECT_EQ(piped.output, argument.output);
+}
+
+TEST_F(RunTest, VerbosePrintsTimings) {
+    const Result timings =
+        run(std::string(kGreedyIds) + " -t 2 --verbose 'Hello there'", "", "2>&1 >/dev/null");
+    ASSERT_EQ(timings.exit_code, 0) << timings.output;
+    for (const char* label : {"load duration", "prompt eval rate", "time to first token", "eval rate"}) {
+        const std::regex line(std::string("(^|\n)") + label + R"(:\s+([0-9.]+)(s| tokens/s)\n)");
+        std::smatch match;
+        ASSERT_TRUE(std::regex_search(timings.output, match, line)) << label << " in:\n" << timings.output;
+        EXPECT_GT(std::stod(match[2]), 0.0) << label << " in:\n" << timings.output;
+    }
+    EXPECT_NE(timings.output.find("eval count:           8 token(s)"), std::string::npos) << timings.output;
+}
+
+TEST_F(RunTest, ChatTemplateIsAppliedWithoutRaw) {
+    const std::string prompt = " 'Why is the sky blue?'";
+    const Result raw = run(std::string(kGreedyIds) + " -t 2" + prompt);
+    const Result chat = run("--ids --temp 0 --repeat-penalty 1 -n 8 -t 2" + prompt);
+    ASSERT_EQ(raw.exit_code, 0) << raw.output;
+    ASSERT_EQ(chat.exit_code, 0) << chat.output;
+    EXPECT_FALSE(parse_ids(chat.output).empty()) << chat.output;
+    EXPECT_NE(chat.output, raw.output);
+    // The same tokens come from the template's rendering (as `hearth chat-template` prints it)
+    // sent raw; --raw adds the BOS that the rendering begins with.
+    const fs::path messages = tiny_model().dir() / "why.json";
+    std::ofstream(messages) << R"([{"role": "user", "content": "Why is the sky blue?"}])";
+    const Result rendered =
+        hearth::testing::run_command(std::string(HEARTH_BINARY) + " chat-template -m " + tiny_model().path() +
+                                     " --messages " + messages.string());
+    ASSERT_EQ(rendered.exit_code, 0) << rendered.output;
+    const std::string bos = "<|begin_of_text|>";
+    ASSERT_EQ(rendered.output.rfind(bos, 0), 0u) << rendered.output;
+    EXPECT_NE(rendered.output.find("Why is the sky blue?"), std::string::npos) << rendered.output;
+    const Result by_hand =
+        run("--raw --ids --temp 0 --repeat-penalty 1 -n 8 -t 2", rendered.output.substr(bos.size()));
+    EXPECT_EQ(by_hand.output, chat.output);
+}
+
+TEST_F(RunTest, InteractiveChatOnPipedLines) {
+    const std::string lines =
+        "/set parameter temperature 0\n/set parameter num_predict 4\nhello\n/clear\nhello\n/bye\nnever "
+        "read\n";
+    const Result chat = run("--interactive --ids -t 2", lines);
+    ASSERT_EQ(chat.exit_code, 0) << chat.output;
+    EXPECT_NE(chat.output.find("Set parameter 'temperature' to '0'"), std::string::npos) << chat.output;
+    EXPECT_NE(chat.output.find("Set parameter 'num_predict' to '4'"), std::string::npos) << chat.output;
+    EXPECT_NE(chat.output.find("Cleared session context"), std::string::npos) << chat.output;
+
+    // Both answers to "hello" (before and after /clear) are 4 greedy ids and equal the one-shot
+    // answer with the same settings: /clear forgot the first turn.
+    const Result once = run("--ids --temp 0 -n 4 -t 2 hello");
+    ASSERT_EQ(once.exit_code, 0) << once.output;
+    ASSERT_EQ(parse_ids(once.output).size(), 4u) << once.output;
+    const size_t first = chat.output.find(once.output);
+    ASSERT_NE(first, std::string::npos) << "expected " << once.output << "in:\n" << chat.output;
+    const size_t cleared = chat.output.find("Cleared session context");
+    EXPECT_LT(first, cleared);
+    EXPECT_NE(chat.output.find(once.output, cleared), std::string::npos) << chat.output;
+}
+
+TEST_F(RunTest, InteractiveUnknownParameterIsExplained) {
+    const Result chat =
+        run("--interactive -t 2", "/set parameter warmth 3\n/set parameter top_k many\n/bye\n");
+    ASSERT_EQ(chat.exit_code, 0) << chat.output;
+    EXPECT_NE(chat.output.find("Unknown parameter 'warmth'. Parameters: temperature, top_k"),
+              std::string::npos)
+        << chat.output;
+    EXPECT_NE(chat.output.find("'many' is not a valid value for top_k"), std::string::npos) << chat.output;
+    EXPECT_EQ(chat.output.find("Set parameter"), std::string::npos) << chat.output;
+}
+
+TEST_F(RunTest, InteractiveMessageOfSeveralLines) {
+    const std::string message = "first line\nsecond line\nthird line";
+    const Result chat = run("--interactive --ids -t 2",
+                            "/set parameter temperature 0\n/set parameter num_predict 3\n"
+                            "\"\"\"first line\nsecond line\nthird line\"\"\"\n/bye\n");
+    ASSERT_EQ(chat.exit_code, 0) << chat.output;
+    const Result once = run("--ids --temp 0 -n 3 -t 2 " + shell_quoted(message));
+    ASSERT_EQ(parse_ids(once.output).size(), 3u) << once.output;
+    // One answer to the three lines as one message, not three answers.
+    EXPECT_NE(chat.output.find(once.output), std::string::npos) << "expected " << once.output << "in:\n"
+                                                                << chat.output;
+    const std::regex id_line("(^|\n)[0-9]+ [0-9]+ [0-9]+\n");
+    const auto answers = std::distance(std::sregex_iterator(chat.output.begin(), chat.output.end(), id_line),
+                                       std::sregex_iterator());
+    EXPECT_EQ(answers, 1) << chat.output;
+}
+
+// Disabled until src/cli/run.cpp handles it: "/set system" followed by spaces only takes
+// substr(npos), and the std::out_of_range aborts the process (exit 134).
+TEST_F(RunTest, InteractiveBlankSystemMessageIsNotACrash) {
+    const Result chat = run("--interactive -t 2", "/set system   \n/bye\n");
+    EXPECT_EQ(chat.exit_code, 0) << chat.output;
+}
+
+TEST_F(RunTest, MissingModelIsNamed) {
+    const Result missing = hearth::testing::run_command(
+        std::string(HEARTH_BINARY) + " run -m /nonexistent-dir/model.gguf hi </dev/null 2>&1 >/dev/null");
+    EXPECT_NE(missing.exit_code, 0);
+    EXPECT_NE(missing.output.find("/nonexistent-dir/model.gguf"), std::string::npos) << missing.output;
+}
+
+TEST_F(RunTest, ContextLargerThanTheModelsIsRefused) {
+    const Result r = run_with_errors("-c 999999999 hi");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("context length 999999999"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("131072"), std::string::npos) << r.output;
+}
+
+TEST_F(RunTest, KvTypeMustBeF16OrQ8_0) {
+    const Result q4 = run_with_errors("--kv-type q4_0 hi");
+    EXPECT_EQ(q4.exit_code, 1);
+    EXPECT_NE(q4.output.find("--kv-type must be f16 or q8_0, got 'q4_0'"), std::string::npos) << q4.output;
+
+    const Result q8 = run(std::string(kGreedyIds) + " -t 2 --kv-type q8_0 'The capital of France is'");
+    ASSERT_EQ(q8.exit_code, 0) << q8.output;
+    EXPECT_EQ(parse_ids(q8.output).size(), 8u) << q8.output;
+}
+
+TEST_F(RunTest, PromptLongerThanTheContextIsRefused) {
+    std::string prompt = "word";
+    for (int i = 1; i < 20; ++i) prompt += " word";
+    const Result r = run_with_errors(std::string(kGreedyIds) + " -t 2 -c 16 " + shell_quoted(prompt));
+    EXPECT_EQ(r.exit_code, 1);
+    std::smatch match;
+    ASSERT_TRUE(
+        std::regex_search(r.output, match, std::regex(R"(the prompt needs ([0-9]+) tokens but only 16 )")))
+        << r.output;
+    EXPECT_EQ(std::stoi(match[1]), 21) << "BOS and 20 words";
+    EXPECT_NE(r.output.find("-c"), std::string::npos) << r.output;
+}
+
+TEST_F(RunTest, EmptyPromptIsRefused) {
+    const Result r = run_with_errors("''");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("prompt is empty"), std::string::npos) << r.output;
+}
+
+}  // namespace
