@@ -89,10 +89,14 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t tok
     pool.run(tokens, [&](int64_t begin, int64_t end, int) {
         for (int64_t t = begin; t < end; ++t) kernel.prepare_row(x + t * w.cols, w.cols, prepared + t * stride);
     });
-    // Rows go out in chunks a multiple of 16 so no two threads write the same cache line of y.
+    // Rows go out in chunks claimed in turn, so a thread the OS preempts (common on a busy
+    // machine or a VM) delays only its chunk, not half the matrix. A chunk is a multiple of 16
+    // rows, so no two threads write the same cache line of y, and there are several per thread.
     constexpr int64_t kRowGrain = 16;
-    const int64_t chunks = (w.rows + kRowGrain - 1) / kRowGrain;
-    pool.run(chunks, [&](int64_t begin, int64_t end, int) {
+    constexpr int64_t kChunksPerThread = 8;
+    const int64_t grains = (w.rows + kRowGrain - 1) / kRowGrain;
+    const int64_t grains_per_chunk = std::max<int64_t>(1, grains / (kChunksPerThread * pool.thread_count()));
+    pool.run_dynamic(grains, grains_per_chunk, [&](int64_t begin, int64_t end, int) {
         const int64_t row_begin = begin * kRowGrain;
         const int64_t row_end = std::min(w.rows, end * kRowGrain);
         kernel.rows(w, prepared, stride, tokens, row_begin, row_end, y, w.rows);

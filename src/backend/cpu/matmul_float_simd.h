@@ -46,7 +46,16 @@ HEARTH_FLT void float_dot_tile(const uint8_t* weight_rows, size_t row_bytes, int
     for (int r = 0; r < kRows; ++r)
         for (int t = 0; t < kTokens; ++t) sums[r][t] = SimdFloat::zero();
     const int64_t vector_cols = cols / kLanes * kLanes;
+    // The rows after this tile come next; reading them ahead, at the pace this tile is read,
+    // keeps memory busy across the page boundaries where the hardware prefetcher stops (a row
+    // is often exactly one 4 KiB page).
+    const char* next_tile = reinterpret_cast<const char*>(weight_rows + kRows * row_bytes);
+    const size_t prefetch_step = kRows * kLanes * sizeof(Element);
     for (int64_t i = 0; i < vector_cols; i += kLanes) {
+        if constexpr (kTokens == 1) {
+            const char* ahead = next_tile + i / kLanes * prefetch_step;
+            for (size_t line = 0; line < prefetch_step; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+        }
         Vec weights[kRows];
         for (int r = 0; r < kRows; ++r) weights[r] = SimdFloat::load(Weights{}, w[r] + i);
         for (int t = 0; t < kTokens; ++t) {
