@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/vector_math.h"
 #include "common/error.h"
 #include "quant/fp16_rows.h"
 #include "quant/q8_0.h"
@@ -72,15 +73,6 @@ constexpr int64_t kKeyBlock = 64;
 // Query tokens that share one conversion of a key block during prompt processing.
 constexpr int64_t kQueryTile = 16;
 
-float dot(const float* a, const float* b, int64_t n) {
-    float partial[8] = {};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; ++k) partial[k] += a[i + k] * b[i + k];
-    for (; i < n; ++i) partial[0] += a[i] * b[i];
-    return ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
-}
-
 // The running state of one (query token, head): the online softmax of Milakov and Gimelshein.
 struct SoftmaxState {
     float max_score;
@@ -93,7 +85,7 @@ void fold_block(SoftmaxState& state, const float* query, const float* keys, cons
                 int64_t head_dim, float scale, float* scores) {
     float block_max = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < count; ++j) {
-        scores[j] = dot(query, keys + j * head_dim, head_dim) * scale;
+        scores[j] = dot_f32(query, keys + j * head_dim, head_dim) * scale;
         block_max = std::max(block_max, scores[j]);
     }
     const float new_max = std::max(state.max_score, block_max);

@@ -142,21 +142,12 @@ void rows_scalar(const WeightMatrix& w, const uint8_t* prepared, size_t prepared
     }
 }
 
-template <class Block>
-constexpr MatmulKernel kScalarKernel{block32_prepared_row_bytes, prepare_block32_row_scalar, rows_scalar<Block>};
+struct ScalarKernels {
+    template <class Block>
+    static constexpr MatmulKernel kernel{block32_prepared_row_bytes, prepare_block32_row_scalar, rows_scalar<Block>};
+};
 
-const MatmulKernel* find_block32_kernel_scalar(quant::Type type) {
-    switch (type) {
-        case quant::Type::Q8_0: return &kScalarKernel<BlockQ8_0>;
-        case quant::Type::Q4_0: return &kScalarKernel<BlockQ4_0>;
-        case quant::Type::Q4_1: return &kScalarKernel<BlockQ4_1>;
-        case quant::Type::Q5_0: return &kScalarKernel<BlockQ5_0>;
-        case quant::Type::Q5_1: return &kScalarKernel<BlockQ5_1>;
-        case quant::Type::IQ4_NL: return &kScalarKernel<BlockIQ4NL>;
-        case quant::Type::MXFP4: return &kScalarKernel<BlockMXFP4>;
-        default: return nullptr;
-    }
-}
+const MatmulKernel* find_block32_kernel_scalar(quant::Type type) { return find_block32_kernel_of<ScalarKernels>(type); }
 
 }  // namespace
 

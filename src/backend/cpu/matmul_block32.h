@@ -9,6 +9,13 @@
 #include <cstdint>
 
 #include "backend/cpu/matmul_kernels.h"
+#include "quant/iq4_nl.h"
+#include "quant/mxfp4.h"
+#include "quant/q4_0.h"
+#include "quant/q4_1.h"
+#include "quant/q5_0.h"
+#include "quant/q5_1.h"
+#include "quant/q8_0.h"
 
 namespace hearth::cpu::detail {
 
@@ -38,6 +45,22 @@ void prepare_block32_row_avx2(const float* x, int64_t cols, uint8_t* out);
 // 0, ±1 ... ±12), and the block scale halved to match, 2^(e - 128) (f32 subnormal for e < 2).
 inline constexpr int8_t kMxfp4DoubledValues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 float mxfp4_half_scale(uint8_t e);
+
+// The kernel for `type` of a family written once over the block type:
+// Family::kernel<Block> is a MatmulKernel. nullptr for a type that is not a 32-value block.
+template <class Family>
+const MatmulKernel* find_block32_kernel_of(quant::Type type) {
+    switch (type) {
+        case quant::Type::Q8_0: return &Family::template kernel<quant::BlockQ8_0>;
+        case quant::Type::Q4_0: return &Family::template kernel<quant::BlockQ4_0>;
+        case quant::Type::Q4_1: return &Family::template kernel<quant::BlockQ4_1>;
+        case quant::Type::Q5_0: return &Family::template kernel<quant::BlockQ5_0>;
+        case quant::Type::Q5_1: return &Family::template kernel<quant::BlockQ5_1>;
+        case quant::Type::IQ4_NL: return &Family::template kernel<quant::BlockIQ4NL>;
+        case quant::Type::MXFP4: return &Family::template kernel<quant::BlockMXFP4>;
+        default: return nullptr;
+    }
+}
 
 // Kernels written for exactly that ISA; nullptr for a type without one.
 const MatmulKernel* find_block32_kernel_avx2(quant::Type type);

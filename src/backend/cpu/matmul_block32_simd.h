@@ -165,21 +165,12 @@ HEARTH_B32 void rows_simd(const WeightMatrix& w, const uint8_t* prepared, size_t
     for_each_tile<Tiles<Block>>(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride, kSlabBytes);
 }
 
-template <class Block>
-constexpr MatmulKernel kSimdKernel{block32_prepared_row_bytes, prepare_block32_row_avx2, rows_simd<Block>};
+struct SimdKernels {
+    template <class Block>
+    static constexpr MatmulKernel kernel{block32_prepared_row_bytes, prepare_block32_row_avx2, rows_simd<Block>};
+};
 
-const MatmulKernel* find_simd_kernel(quant::Type type) {
-    switch (type) {
-        case quant::Type::Q8_0: return &kSimdKernel<BlockQ8_0>;
-        case quant::Type::Q4_0: return &kSimdKernel<BlockQ4_0>;
-        case quant::Type::Q4_1: return &kSimdKernel<BlockQ4_1>;
-        case quant::Type::Q5_0: return &kSimdKernel<BlockQ5_0>;
-        case quant::Type::Q5_1: return &kSimdKernel<BlockQ5_1>;
-        case quant::Type::IQ4_NL: return &kSimdKernel<BlockIQ4NL>;
-        case quant::Type::MXFP4: return &kSimdKernel<BlockMXFP4>;
-        default: return nullptr;
-    }
-}
+const MatmulKernel* find_simd_kernel(quant::Type type) { return find_block32_kernel_of<SimdKernels>(type); }
 
 #undef HEARTH_B32
 

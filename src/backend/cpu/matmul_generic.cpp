@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/cpu/matmul_kernels.h"
+#include "backend/cpu/vector_math.h"
 #include "quant/quant.h"
 
 namespace hearth::cpu::detail {
@@ -14,17 +15,6 @@ namespace {
 size_t f32_row_bytes(int64_t cols) { return static_cast<size_t>(cols) * sizeof(float); }
 
 void copy_f32_row(const float* x, int64_t cols, uint8_t* out) { std::memcpy(out, x, f32_row_bytes(cols)); }
-
-// Eight partial sums, so the compiler can vectorize without reassociating (fp-contract is off).
-float dot_f32(const float* a, const float* b, int64_t n) {
-    float partial[8] = {};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; ++k) partial[k] += a[i + k] * b[i + k];
-    for (; i < n; ++i) partial[0] += a[i] * b[i];
-    return ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
-           ((partial[4] + partial[5]) + (partial[6] + partial[7]));
-}
 
 void dequantize_then_dot_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
                               int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {

@@ -2,6 +2,8 @@
 // so they are plain f32 loops the compiler vectorizes, split across threads by rows.
 #include "backend/cpu/ops.h"
 
+#include "backend/cpu/vector_math.h"
+
 #include <cmath>
 
 namespace hearth::cpu {
@@ -11,18 +13,8 @@ namespace {
 constexpr int64_t kParallelElements = 1 << 14;
 constexpr int64_t kElementChunk = 1 << 12;
 
-// Eight independent partial sums, so the loop vectorizes without reassociation.
-float sum_of_squares(const float* x, int64_t n) {
-    float partial[8] = {};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; ++k) partial[k] += x[i + k] * x[i + k];
-    for (; i < n; ++i) partial[0] += x[i] * x[i];
-    return ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
-}
-
 void rmsnorm_row(const float* x, int64_t cols, const float* weight, float epsilon, float* out) {
-    const float mean_square = sum_of_squares(x, cols) / static_cast<float>(cols);
+    const float mean_square = dot_f32(x, x, cols) / static_cast<float>(cols);
     const float inverse_rms = 1.0f / std::sqrt(mean_square + epsilon);
     for (int64_t i = 0; i < cols; ++i) out[i] = x[i] * inverse_rms * weight[i];
 }
