@@ -1,5 +1,6 @@
 #include "model/llama.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -71,7 +72,23 @@ backend::RopeParams rope_params(const gguf::File& file, const Hparams& h, const 
     return rope;
 }
 
+// The width (floats per token) of each activation buffer of a workspace.
+struct WorkspaceWidths {
+    int64_t hidden, normed, q, k, v, attention, gate, up;
+
+    int64_t sum() const { return hidden + normed + q + k + v + attention + gate + up; }
+};
+
+WorkspaceWidths workspace_widths(const Hparams& h) {
+    const int64_t dim = h.embedding_length, kv_dim = h.head_count_kv * h.head_dim(), ffn = h.feed_forward_length;
+    return {dim, dim, dim, kv_dim, kv_dim, dim, ffn, ffn};
+}
+
 }  // namespace
+
+int64_t llama_workspace_floats(const Hparams& hparams, int64_t max_tokens, int64_t logit_rows) {
+    return max_tokens * workspace_widths(hparams).sum() + std::max<int64_t>(1, logit_rows) * hparams.vocab_size;
+}
 
 std::vector<const Weight*> LlamaWeights::all() const {
     std::vector<const Weight*> weights{&token_embd};
@@ -124,19 +141,18 @@ backend::KvCacheShape Llama::kv_cache_shape(int64_t capacity, quant::Type type) 
 }
 
 LlamaWorkspace Llama::make_workspace(int64_t max_tokens, int64_t logit_rows) const {
-    const Hparams& h = hparams_;
-    const int64_t kv_dim = h.head_count_kv * h.head_dim();
+    const WorkspaceWidths widths = workspace_widths(hparams_);
     LlamaWorkspace ws;
     ws.max_tokens = max_tokens;
-    ws.hidden = backend_.allocate(max_tokens, h.embedding_length);
-    ws.normed = backend_.allocate(max_tokens, h.embedding_length);
-    ws.q = backend_.allocate(max_tokens, h.embedding_length);
-    ws.k = backend_.allocate(max_tokens, kv_dim);
-    ws.v = backend_.allocate(max_tokens, kv_dim);
-    ws.attention = backend_.allocate(max_tokens, h.embedding_length);
-    ws.gate = backend_.allocate(max_tokens, h.feed_forward_length);
-    ws.up = backend_.allocate(max_tokens, h.feed_forward_length);
-    ws.logits = backend_.allocate(std::max<int64_t>(1, logit_rows), h.vocab_size);
+    ws.hidden = backend_.allocate(max_tokens, widths.hidden);
+    ws.normed = backend_.allocate(max_tokens, widths.normed);
+    ws.q = backend_.allocate(max_tokens, widths.q);
+    ws.k = backend_.allocate(max_tokens, widths.k);
+    ws.v = backend_.allocate(max_tokens, widths.v);
+    ws.attention = backend_.allocate(max_tokens, widths.attention);
+    ws.gate = backend_.allocate(max_tokens, widths.gate);
+    ws.up = backend_.allocate(max_tokens, widths.up);
+    ws.logits = backend_.allocate(std::max<int64_t>(1, logit_rows), hparams_.vocab_size);
     ws.positions.resize(max_tokens);
     return ws;
 }

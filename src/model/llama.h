@@ -40,6 +40,10 @@ struct LlamaWorkspace {
     std::vector<int32_t> positions;
 };
 
+// Floats a LlamaWorkspace holds for batches of max_tokens tokens and logit_rows rows of logits,
+// from the hyperparameters alone: memory estimates need it before any weight is read.
+int64_t llama_workspace_floats(const Hparams& hparams, int64_t max_tokens, int64_t logit_rows = 1);
+
 class Llama {
   public:
     Llama(const gguf::File& file, backend::Backend& backend);

@@ -1,5 +1,6 @@
 #include "runtime/memory.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -7,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "backend/backend.h"
+#include "model/llama.h"
 
 namespace hearth::runtime {
 
@@ -16,13 +18,10 @@ MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& h, 
     for (const gguf::TensorInfo& tensor : file.tensors()) estimate.weights += tensor.size_bytes;
     const backend::KvCacheShape kv{h.layer_count, h.head_count_kv, h.head_dim(), context_length, kv_type};
     estimate.kv_cache = kv.bytes();
-    // The workspace of model::Llama::make_workspace: hidden, normed, q, attention (dim each),
-    // k and v (kv_dim), gate and up (ffn), one row of logits; plus the prepared activations
-    // (at most ~1.1 bytes a value for Q8 formats, 4 for float weights).
-    const uint64_t kv_dim = h.head_count_kv * h.head_dim();
-    const uint64_t per_token_floats = 4 * h.embedding_length + 2 * kv_dim + 2 * h.feed_forward_length;
+    // The model's workspace for one batch and one row of logits, plus the matmul's prepared
+    // activations (at most ~1.1 bytes a value for Q8 formats, 4 for float weights).
     const uint64_t prepared_bytes = 4 * static_cast<uint64_t>(std::max(h.embedding_length, h.feed_forward_length));
-    estimate.compute = batch_size * (per_token_floats * sizeof(float) + prepared_bytes) + h.vocab_size * sizeof(float);
+    estimate.compute = model::llama_workspace_floats(h, batch_size) * sizeof(float) + batch_size * prepared_bytes;
     return estimate;
 }
 
