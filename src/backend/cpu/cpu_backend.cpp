@@ -1,5 +1,6 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/kv_cache.h"
@@ -38,8 +39,24 @@ void CpuBackend::matmul(const backend::Weight& weight, backend::Activations x, b
     cpu::matmul(pool_, w, x.data, x.rows, out.data, matmul_scratch_, isa_);
 }
 
+namespace {
+
+bool same_rope(const backend::RopeParams& a, const backend::RopeParams& b) {
+    return a.head_dim == b.head_dim && a.rotary_dims == b.rotary_dims && a.freq_base == b.freq_base &&
+           a.freq_scale == b.freq_scale && a.freq_factors == b.freq_factors;
+}
+
+}  // namespace
+
 void CpuBackend::rope(backend::Activations x, std::span<const int32_t> positions, const backend::RopeParams& rope) {
-    cpu::rope(pool_, x.data, x.rows, x.cols, positions, rope);
+    positions = positions.first(x.rows);
+    if (!same_rope(rope, rope_table_params_) ||
+        !std::equal(positions.begin(), positions.end(), rope_table_positions_.begin(), rope_table_positions_.end())) {
+        compute_rope_table(pool_, positions, rope, rope_table_);
+        rope_table_positions_.assign(positions.begin(), positions.end());
+        rope_table_params_ = rope;
+    }
+    apply_rope(pool_, x.data, x.rows, x.cols, rope_table_, rope);
 }
 
 void CpuBackend::attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,

@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/ops.h"
 #include "backend/cpu/thread_pool.h"
 
 namespace hearth::cpu {
@@ -38,6 +39,10 @@ class CpuBackend final : public backend::Backend {
     ThreadPool pool_;
     Isa isa_;
     std::vector<uint8_t> matmul_scratch_;
+    // The angles of the last rope call: q and k of every layer of a forward pass share them.
+    RopeTable rope_table_;
+    std::vector<int32_t> rope_table_positions_;
+    backend::RopeParams rope_table_params_;
     std::vector<std::unique_ptr<float[]>> allocations_;
 };
 

@@ -113,6 +113,7 @@ void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* 
     const int64_t tiles = (rows + kQueryTile - 1) / kQueryTile;
     pool.run_dynamic(tiles * kv_heads, 1, [&](int64_t begin, int64_t end, int) {
         thread_local std::vector<float> keys, values, scores, accumulators;
+        thread_local std::vector<SoftmaxState> states;
         keys.resize(kKeyBlock * head_dim);
         values.resize(kKeyBlock * head_dim);
         scores.resize(kKeyBlock);
@@ -121,7 +122,7 @@ void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* 
             const int64_t g = task % kv_heads;
             const int64_t first_row = task / kv_heads * kQueryTile;
             const int64_t tile_rows = std::min(kQueryTile, rows - first_row);
-            std::vector<SoftmaxState> states(tile_rows * group);
+            states.resize(tile_rows * group);
             int64_t visible_max = 0;
             for (int64_t r = 0; r < tile_rows; ++r) {
                 visible_max = std::max<int64_t>(visible_max, positions[first_row + r] + 1);

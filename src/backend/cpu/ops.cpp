@@ -40,23 +40,33 @@ void rmsnorm(ThreadPool& pool, const float* x, int64_t rows, int64_t cols, const
     });
 }
 
-void rope(ThreadPool& pool, float* x, int64_t rows, int64_t cols, std::span<const int32_t> positions,
-          const backend::RopeParams& rope) {
-    const int64_t pairs = rope.rotary_dims / 2;
+void compute_rope_table(ThreadPool& pool, std::span<const int32_t> positions, const backend::RopeParams& rope,
+                        RopeTable& table) {
+    const int64_t rows = static_cast<int64_t>(positions.size()), pairs = rope.rotary_dims / 2;
+    table.pairs = pairs;
+    table.cosines.resize(rows * pairs);
+    table.sines.resize(rows * pairs);
     pool.run(rows, [&](int64_t begin, int64_t end, int) {
-        thread_local std::vector<float> cosines, sines;
-        cosines.resize(pairs);
-        sines.resize(pairs);
         for (int64_t t = begin; t < end; ++t) {
-            // The angles are computed in double once per row and shared by its heads: at
-            // position 131071 an f32 angle would be off by ~0.01 rad.
+            // In double: at position 131071 an f32 angle would be off by ~0.01 rad.
             for (int64_t i = 0; i < pairs; ++i) {
                 double inverse_frequency = std::pow(rope.freq_base, -2.0 * static_cast<double>(i) / rope.rotary_dims);
                 if (rope.freq_factors) inverse_frequency /= rope.freq_factors[i];
                 const double theta = rope.freq_scale * positions[t] * inverse_frequency;
-                cosines[i] = static_cast<float>(std::cos(theta));
-                sines[i] = static_cast<float>(std::sin(theta));
+                table.cosines[t * pairs + i] = static_cast<float>(std::cos(theta));
+                table.sines[t * pairs + i] = static_cast<float>(std::sin(theta));
             }
+        }
+    });
+}
+
+void apply_rope(ThreadPool& pool, float* x, int64_t rows, int64_t cols, const RopeTable& table,
+                const backend::RopeParams& rope) {
+    const int64_t pairs = table.pairs;
+    pool.run(rows, [&](int64_t begin, int64_t end, int) {
+        for (int64_t t = begin; t < end; ++t) {
+            const float* cosines = table.cosines.data() + t * pairs;
+            const float* sines = table.sines.data() + t * pairs;
             for (int64_t head = 0; head < cols / rope.head_dim; ++head) {
                 float* h = x + t * cols + head * rope.head_dim;
                 for (int64_t i = 0; i < pairs; ++i) {
@@ -67,6 +77,13 @@ void rope(ThreadPool& pool, float* x, int64_t rows, int64_t cols, std::span<cons
             }
         }
     });
+}
+
+void rope(ThreadPool& pool, float* x, int64_t rows, int64_t cols, std::span<const int32_t> positions,
+          const backend::RopeParams& rope) {
+    RopeTable table;
+    compute_rope_table(pool, positions.first(rows), rope, table);
+    apply_rope(pool, x, rows, cols, table, rope);
 }
 
 void swiglu(ThreadPool& pool, float* gate, const float* up, int64_t count) {

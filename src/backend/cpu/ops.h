@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/thread_pool.h"
@@ -32,6 +33,16 @@ void rmsnorm(ThreadPool& pool, const float* x, int64_t rows, int64_t cols, const
              float* out);
 void rope(ThreadPool& pool, float* x, int64_t rows, int64_t cols, std::span<const int32_t> positions,
           const backend::RopeParams& rope);
+// rope() in two steps, so that the angles of a batch are computed once and shared by the q and k
+// of every layer: cos and sin of each row's rotary angles ([rows][pairs] each), then the rotation.
+struct RopeTable {
+    int64_t pairs = 0;
+    std::vector<float> cosines, sines;
+};
+void compute_rope_table(ThreadPool& pool, std::span<const int32_t> positions, const backend::RopeParams& rope,
+                        RopeTable& table);
+void apply_rope(ThreadPool& pool, float* x, int64_t rows, int64_t cols, const RopeTable& table,
+                const backend::RopeParams& rope);
 void swiglu(ThreadPool& pool, float* gate, const float* up, int64_t count);
 void add(ThreadPool& pool, float* x, const float* y, int64_t count);
 
