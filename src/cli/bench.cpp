@@ -98,6 +98,7 @@ void bench(const BenchArgs& args) {
     // Warm-up: pages the weights in and wakes the pool; not counted.
     decode_tokens_per_second(session, random_tokens(8, vocab, 1));
     for (int64_t size : args.prompt_sizes) {
+        if (size == 0) continue;  // -p 0: decode only, as in llama-bench
         std::vector<double> rates;
         const auto tokens = random_tokens(size, vocab, 2);
         for (int r = 0; r < args.repetitions; ++r) rates.push_back(prompt_tokens_per_second(session, tokens));
@@ -106,6 +107,7 @@ void bench(const BenchArgs& args) {
         std::fflush(stdout);
     }
     for (int64_t size : args.generate_sizes) {
+        if (size == 0) continue;
         std::vector<double> rates;
         const auto tokens = random_tokens(size + 1, vocab, 3);
         for (int r = 0; r < args.repetitions; ++r) rates.push_back(decode_tokens_per_second(session, tokens));
@@ -124,8 +126,10 @@ void add_bench(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "bench", "Measure prompt (pp) and decode (tg) tokens per second, and decode against the memory bandwidth");
     cmd->add_option("-m,--model", args->model, "GGUF model file");
-    cmd->add_option("-p,--n-prompt", args->prompt_sizes, "Prompt sizes to time (pp)")->delimiter(',')->capture_default_str();
-    cmd->add_option("-n,--n-gen", args->generate_sizes, "Decode lengths to time (tg)")->delimiter(',')->capture_default_str();
+    cmd->add_option("-p,--n-prompt", args->prompt_sizes, "Prompt sizes to time (pp); 0 skips")
+        ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("-n,--n-gen", args->generate_sizes, "Decode lengths to time (tg); 0 skips")
+        ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->add_option("-r,--repetitions", args->repetitions, "Repetitions of each test")->capture_default_str()
         ->check(CLI::PositiveNumber);
     cmd->add_option("-t,--threads", args->threads, "Threads (0: one per core)")->capture_default_str();

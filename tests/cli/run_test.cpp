@@ -263,4 +263,20 @@ TEST_F(RunTest, EmptyPromptIsRefused) {
     EXPECT_NE(r.output.find("prompt is empty"), std::string::npos) << r.output;
 }
 
+// `hearth bench` on the tiny model: the rows asked for, in llama-bench's shape, with -p 0 (and
+// -n 0) skipping that kind of test as llama-bench does; a negative size is refused.
+TEST_F(RunTest, BenchPrintsTheRequestedTestsAndSkipsSizeZero) {
+    const std::string bench = std::string(HEARTH_BINARY) + " bench -m " + tiny_model().path() + " -r 1 -t 1 ";
+    const Result both = hearth::testing::run_command(bench + "-p 8 -n 4 2>&1");
+    ASSERT_EQ(both.exit_code, 0) << both.output;
+    EXPECT_NE(both.output.find("| pp8 |"), std::string::npos) << both.output;
+    EXPECT_NE(both.output.find("| tg4 |"), std::string::npos) << both.output;
+    const Result decode_only = hearth::testing::run_command(bench + "-p 0 -n 4 2>&1");
+    ASSERT_EQ(decode_only.exit_code, 0) << decode_only.output;
+    EXPECT_EQ(decode_only.output.find("| pp"), std::string::npos) << decode_only.output;
+    EXPECT_NE(decode_only.output.find("| tg4 |"), std::string::npos) << decode_only.output;
+    const Result negative = hearth::testing::run_command(bench + "-p -1 2>&1");
+    EXPECT_NE(negative.exit_code, 0) << negative.output;
+}
+
 }  // namespace

@@ -18,8 +18,14 @@ struct SimdCore {
     static constexpr int kTileRows = 2;
     static constexpr int kTileTokens = 4;
 
-    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i dot_lanes(__m256i unsigned_w, __m256i signed_x) {
-        const __m256i pairs = _mm256_maddubs_epi16(unsigned_w, signed_x);
+    // maddubs multiplies unsigned by signed bytes: |w| times x carrying the sign of w.
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i weight_operand(__m256i levels) {
+        return _mm256_abs_epi8(levels);
+    }
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i activation_operand(__m256i x) { return x; }
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i dot_lanes(__m256i levels, __m256i magnitudes,
+                                                                            __m256i x) {
+        const __m256i pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(x, levels));
         return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
     }
 

@@ -1,5 +1,5 @@
 // The 32-value-block kernels for AVX-512 with VNNI: one vpdpbusd (u8 x s8, four products into
-// each s32 lane) replaces AVX2's maddubs + madd, the 5th bits of Q5 come straight from a mask
+// each s32 lane) replaces AVX2's sign + maddubs + madd, the 5th bits of Q5 come straight from a mask
 // register, and 32 vector registers hold a 4 x 4 tile. The vectors stay 256 bits wide (VL): a
 // block is 32 bytes, and Zen 4 splits 512-bit operations in two anyway. Without VNNI the AVX2
 // kernels serve (matmul.cpp falls back to the narrower ISA).
@@ -17,8 +17,21 @@ struct SimdCore {
     static constexpr int kTileRows = 4;
     static constexpr int kTileTokens = 4;
 
-    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i dot_lanes(__m256i unsigned_w, __m256i signed_x) {
-        return _mm256_dpbusd_epi32(_mm256_setzero_si256(), unsigned_w, signed_x);
+    // vpdpbusd multiplies unsigned by signed bytes and adds onto its accumulator. The
+    // activations become unsigned by adding 128 (flipping the sign bit, once per block for
+    // every row), and the accumulator starts at -128 times each lane's sum of four levels (once
+    // per weight block for every token): the lanes come out as exact w * x, in one instruction
+    // per block pair instead of a sign and a dot.
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i weight_operand(__m256i levels) {
+        const __m256i sums_times_128 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(-128), levels);
+        return _mm256_sub_epi32(_mm256_setzero_si256(), sums_times_128);
+    }
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i activation_operand(__m256i x) {
+        return _mm256_xor_si256(x, _mm256_set1_epi8(-128));
+    }
+    __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i dot_lanes(__m256i levels, __m256i correction,
+                                                                            __m256i unsigned_x) {
+        return _mm256_dpbusd_epi32(correction, unsigned_x, levels);
     }
 
     __attribute__((target(HEARTH_BLOCK32_TARGET))) static __m256i q5_high_bits(uint32_t mask) {

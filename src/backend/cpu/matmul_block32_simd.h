@@ -2,7 +2,11 @@
 // The including file defines HEARTH_BLOCK32_TARGET (the target attribute string of every
 // function here) and, before the include, a struct SimdCore with
 //   kTileRows, kTileTokens   the prompt tile: weight rows x tokens sharing each loaded block
-//   dot_lanes(abs_w, signed_x)  eight int32 lanes, lane k = sum of 4 products abs_w * signed_x
+//   weight_operand(levels)   what the ISA's dot needs from a weight block besides its levels,
+//                            computed once per block and shared by every token
+//   activation_operand(x)    the same for an activation block, shared by every weight row
+//   dot_lanes(levels, weight_operand, activation_operand)
+//                            eight int32 lanes, lane k = exact sum of 4 products w * x
 //   q5_high_bits(mask)       32 bytes, 0x10 where bit j of the mask is set
 // Everything lives in an unnamed namespace: each including file gets its own copy, compiled for
 // its own ISA.
@@ -42,16 +46,16 @@ using quant::BlockQ5_0;
 using quant::BlockQ5_1;
 using quant::BlockQ8_0;
 
-// A decoded weight block: signed levels (for the sign trick), their magnitudes, scale, minimum.
+// A decoded weight block: signed levels, the ISA's operand for them, scale, minimum.
 struct WeightBlock {
     __m256i levels;
-    __m256i magnitudes;
+    __m256i operand;
     float d;
     float m;
 };
 
 HEARTH_B32 inline WeightBlock make_block(__m256i levels, float d, float m = 0.0f) {
-    return {levels, _mm256_abs_epi8(levels), d, m};
+    return {levels, SimdCore::weight_operand(levels), d, m};
 }
 
 HEARTH_B32 inline float half_to_float(uint16_t half) { return _cvtsh_ss(half); }
@@ -129,13 +133,17 @@ HEARTH_B32 void dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t c
         WeightBlock w[kRows];
         for (int r = 0; r < kRows; ++r)
             w[r] = decode(reinterpret_cast<const Block*>(weight_rows + r * row_bytes)[b]);
+        __m256 weight_scales[kRows];
+        for (int r = 0; r < kRows; ++r) weight_scales[r] = _mm256_set1_ps(w[r].d);
         for (int t = 0; t < kTokens; ++t) {
             const auto& x = reinterpret_cast<const Block32Activation*>(prepared + t * prepared_stride)[b];
-            const __m256i x_levels = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
+            const __m256i x_operand =
+                SimdCore::activation_operand(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
+            const __m256 token_scale = _mm256_set1_ps(x.d);
             for (int r = 0; r < kRows; ++r) {
-                // |w| * (x * sign w) = w * x, with |w| unsigned as maddubs/dpbusd want it.
-                const __m256i lanes = SimdCore::dot_lanes(w[r].magnitudes, _mm256_sign_epi8(x_levels, w[r].levels));
-                const __m256 scale = _mm256_set1_ps(w[r].d * x.d);
+                const __m256i lanes = SimdCore::dot_lanes(w[r].levels, w[r].operand, x_operand);
+                // dw * dx rounded once, as the scalar product would be: the same bits either way.
+                const __m256 scale = _mm256_mul_ps(weight_scales[r], token_scale);
                 scaled_dots[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), scale, scaled_dots[r][t]);
                 if constexpr (kHasMinimum<Block>) minimum_terms[r][t] += w[r].m * x.sum;
             }
@@ -145,10 +153,47 @@ HEARTH_B32 void dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t c
         for (int t = 0; t < kTokens; ++t) y[t * y_stride + r] = horizontal_sum(scaled_dots[r][t]) + minimum_terms[r][t];
 }
 
+// How far ahead of its loads a decode row asks for weights: past the page boundary where the
+// hardware prefetcher pauses, yet well inside L1.
+constexpr size_t kDecodePrefetchBytes = 1024;
+
+// The scaled dot of one weight block with one activation block, added to `sum`.
+template <class Block>
+HEARTH_B32 inline __m256 add_scaled_dot(const Block& block, const Block32Activation& x, __m256 sum,
+                                        float& minimum_terms) {
+    const WeightBlock w = decode(block);
+    const __m256i x_operand = SimdCore::activation_operand(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
+    const __m256i lanes = SimdCore::dot_lanes(w.levels, w.operand, x_operand);
+    if constexpr (kHasMinimum<Block>) minimum_terms += w.m * x.sum;
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(w.d * x.d), sum);
+}
+
+// One token against one row (see for_each_tile): even and odd blocks go to two accumulators,
+// so two blocks are in flight at once, then the two are added and summed across lanes.
+template <class Block>
+HEARTH_B32 void decode_row_dot(const uint8_t* weight_row, size_t, int64_t cols, const uint8_t* prepared, size_t, float* y,
+                           int64_t) {
+    const int64_t blocks = cols / kBlock32;
+    const auto* w = reinterpret_cast<const Block*>(weight_row);
+    const auto* x = reinterpret_cast<const Block32Activation*>(prepared);
+    __m256 even = _mm256_setzero_ps();
+    __m256 odd = _mm256_setzero_ps();
+    float minimum_terms = 0.0f;
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const char* ahead = reinterpret_cast<const char*>(w + b) + kDecodePrefetchBytes;
+        _mm_prefetch(ahead, _MM_HINT_T0);
+        if constexpr (2 * sizeof(Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);
+        even = add_scaled_dot(w[b], x[b], even, minimum_terms);
+        odd = add_scaled_dot(w[b + 1], x[b + 1], odd, minimum_terms);
+    }
+    if (b < blocks) even = add_scaled_dot(w[b], x[b], even, minimum_terms);
+    *y = horizontal_sum(_mm256_add_ps(even, odd)) + minimum_terms;
+}
+
 // Weight rows are walked in slabs that stay in L2 while every token passes over them; within a
 // slab, tiles of kTileRows x kTileTokens reuse each loaded weight block kTileTokens times and
-// each activation block kTileRows times. Decoding (one token) streams the rows kTileRows at a
-// time.
+// each activation block kTileRows times.
 constexpr size_t kSlabBytes = size_t{256} << 10;
 
 template <class Block>
@@ -157,6 +202,9 @@ struct Tiles {
     static constexpr int kTokens = SimdCore::kTileTokens;
     template <int kTileRows, int kTileTokens>
     static constexpr TileDotFn dot = dot_tile<Block, kTileRows, kTileTokens>;
+    static constexpr TileDotFn decode_row = decode_row_dot<Block>;
+    // int8 activations: 10 KiB for 8192 columns stay in L1 beside the weight stream.
+    static constexpr bool decodes_by_row(int64_t) { return true; }
 };
 
 template <class Block>

@@ -29,6 +29,7 @@ struct SimdFloat {
         return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
     }
     HEARTH_FLT_AVX2 static __m256 load_activations(const float* x) { return _mm256_loadu_ps(x); }
+    HEARTH_FLT_AVX2 static __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
     HEARTH_FLT_AVX2 static __m256 fmadd(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
     // Halves, then pairs, then the last two: one fixed order.
     HEARTH_FLT_AVX2 static float horizontal_sum(__m256 v) {

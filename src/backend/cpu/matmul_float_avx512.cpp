@@ -31,6 +31,7 @@ struct SimdFloat {
         return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAllLanes, wide, 16));
     }
     HEARTH_FLT_AVX512 static __m512 load_activations(const float* x) { return _mm512_loadu_ps(x); }
+    HEARTH_FLT_AVX512 static __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
     HEARTH_FLT_AVX512 static __m512 fmadd(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
     // Halves down to one lane, in one fixed order.
     HEARTH_FLT_AVX512 static float horizontal_sum(__m512 v) {

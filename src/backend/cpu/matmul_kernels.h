@@ -18,7 +18,9 @@ struct MatmulKernel {
     void (*prepare_row)(const float* x, int64_t cols, uint8_t* out) = nullptr;
     // y[t * y_stride + r] for r in [row_begin, row_end), t in [0, tokens); `prepared` holds
     // `tokens` rows of `prepared_stride` bytes. Every element must come out bit-identical
-    // whatever the ranges are (no summation order that depends on the tile an element falls in).
+    // whatever the row range and, for two tokens or more, whatever the token count (no
+    // summation order that depends on the tile an element falls in). A one-token call may use
+    // a decode kernel of its own order (see for_each_tile).
     void (*rows)(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
                  int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) = nullptr;
 };

@@ -22,11 +22,27 @@ using TileDotFn = void (*)(const uint8_t* weight_rows, size_t row_bytes, int64_t
 // whatever tile it falls in (see MatmulKernel::rows).
 //
 // A slab of weight rows (slab_bytes, in whole tiles) stays in L2 while every tile of tokens
-// streams past it, so a prompt reads the weights from memory once, not once per tile. Decoding
-// (one tile of tokens) just streams the rows.
+// streams past it, so a prompt reads the weights from memory once, not once per tile.
+//
+// Decoding (one token) is a different problem: every weight is read once, from memory, so the
+// only thing that matters is keeping the memory busy. A family may provide `static constexpr
+// TileDotFn decode_row` for it, used where `Tiles::decodes_by_row(cols)` says so: one row at a
+// time, so each thread reads one sequential stream that the hardware prefetcher follows across
+// pages (a tile of several rows reads several streams that each end at a page boundary), with
+// enough accumulators to keep loads in flight. Its summation order is its own, so a token
+// decoded alone may differ from the same token in a batch by rounding; every element is still
+// the same whatever the thread count or row range.
 template <class Tiles>
 inline void for_each_tile(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
                           int64_t row_begin, int64_t row_end, float* y, int64_t y_stride, size_t slab_bytes) {
+    if constexpr (requires { Tiles::decode_row; }) {
+        if (tokens == 1 && Tiles::decodes_by_row(w.cols)) {
+            for (int64_t r = row_begin; r < row_end; ++r)
+                Tiles::decode_row(w.data + r * w.row_bytes, w.row_bytes, w.cols, prepared, prepared_stride, y + r,
+                                  y_stride);
+            return;
+        }
+    }
     constexpr int kRows = Tiles::kRows;
     constexpr int kTokens = Tiles::kTokens;
     const int64_t slab_rows =

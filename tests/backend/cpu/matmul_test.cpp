@@ -169,6 +169,9 @@ TEST(Matmul, EveryTypeAndIsaAgreesWithTheReference) {
         for (const Shape long_rows : {Shape{1, 4096, 1}, Shape{7, 4096, 5}, Shape{33, 4096, 1}})
             shapes.push_back(long_rows);
         shapes.push_back({2, cols_list[1], 513});  // many tokens: the tile loop and its tails
+        // Decoding rows too wide for their activations to stay in L1 (a kernel may decode those
+        // differently); an odd length for the float types, to leave a tail after every vector.
+        shapes.push_back({5, block_elems(type) == 1 ? 8195 : 8192, 1});
         for (const Shape& shape : shapes) {
             const Weights w = random_weights(type, shape.rows, shape.cols, ++seed);
             const std::vector<float> x = random_activations(shape.tokens, shape.cols, ++seed);
@@ -222,7 +225,9 @@ TEST(Matmul, ResultsDoNotDependOnThreadCount) {
     }
 }
 
-TEST(Matmul, OneTokenAtATimeGivesTheBitsOfAllTokensAtOnce) {
+// From two tokens up, an element's bits do not depend on the tile it falls in: 7 tokens at
+// once equal 2 + 5 (a full tile split, tails on both sides).
+TEST(Matmul, TokenCountDoesNotChangeBitsFromTwoTokensUp) {
     ThreadPool pool(2);
     for (const Type type : matmul_types()) {
         for (const Isa isa : supported_isas()) {
@@ -231,13 +236,47 @@ TEST(Matmul, OneTokenAtATimeGivesTheBitsOfAllTokensAtOnce) {
             const Weights w = random_weights(type, shape.rows, shape.cols, kSeed + 5);
             const std::vector<float> x = random_activations(shape.tokens, shape.cols, kSeed + 6);
             const std::vector<float> together = run_matmul(pool, w, x, shape.tokens, isa);
+            const std::vector<float> first(x.begin(), x.begin() + 2 * shape.cols);
+            const std::vector<float> rest(x.begin() + 2 * shape.cols, x.end());
+            const std::vector<float> y_first = run_matmul(pool, w, first, 2, isa);
+            const std::vector<float> y_rest = run_matmul(pool, w, rest, shape.tokens - 2, isa);
             std::vector<float> apart(shape.tokens * shape.rows);
-            for (int64_t t = 0; t < shape.tokens; ++t) {
-                const std::vector<float> token(x.begin() + t * shape.cols, x.begin() + (t + 1) * shape.cols);
-                const std::vector<float> y = run_matmul(pool, w, token, 1, isa);
-                std::copy_n(y.begin(), shape.rows, apart.begin() + t * shape.rows);
-            }
+            std::copy_n(y_first.begin(), 2 * shape.rows, apart.begin());
+            std::copy_n(y_rest.begin(), (shape.tokens - 2) * shape.rows, apart.begin() + 2 * shape.rows);
             EXPECT_TRUE(same_bits(together, apart, shape.tokens * shape.rows));
+        }
+    }
+}
+
+// A token decoded alone goes through the decode kernel (one row at a time, its own summation
+// order): it equals the same token in a batch up to f32 reordering only. Both see the same
+// prepared activations, so no activation rounding enters: the bound is the accumulation part
+// of the tolerance alone, 16 sqrt(cols) 2^-24 sum |w x|. A kernel that dropped or repeated a
+// block would be off by about |w x| of that block, far more.
+TEST(Matmul, ATokenDecodedAloneMatchesItsBatchUpToSummationOrder) {
+    ThreadPool pool(2);
+    for (const Type type : matmul_types()) {
+        for (const Isa isa : supported_isas()) {
+            for (const int64_t cols : test_cols(type)) {
+                const Shape shape{19, cols, 3};
+                SCOPED_TRACE(describe(type, isa, shape));
+                const Weights w = random_weights(type, shape.rows, shape.cols, kSeed + 5);
+                const std::vector<float> x = random_activations(shape.tokens, shape.cols, kSeed + 6);
+                const std::vector<float> batch = run_matmul(pool, w, x, shape.tokens, isa);
+                for (int64_t t = 0; t < shape.tokens; ++t) {
+                    const std::vector<float> token(x.begin() + t * cols, x.begin() + (t + 1) * cols);
+                    const std::vector<float> alone = run_matmul(pool, w, token, 1, isa);
+                    EXPECT_TRUE(guard_untouched(alone, shape.rows));
+                    for (int64_t r = 0; r < shape.rows; ++r) {
+                        double sum_abs = 0;
+                        for (int64_t i = 0; i < cols; ++i)
+                            sum_abs += std::fabs(double{w.dequantized[r * cols + i]} * token[i]);
+                        const double allowed = 16 * std::sqrt(static_cast<double>(cols)) * 0x1p-24 * sum_abs;
+                        EXPECT_LE(std::fabs(double{alone[r]} - batch[t * shape.rows + r]), allowed)
+                            << "row " << r << " token " << t;
+                    }
+                }
+            }
         }
     }
 }
@@ -281,6 +320,28 @@ TEST(Matmul, PreparedActivationsMatchAcrossIsasForFloatAndBlock32Types) {
             std::vector<uint8_t> prepared(scalar_stride * 3);
             prepare_activations(type, x.data(), 3, cols, prepared.data(), isa);
             EXPECT_EQ(prepared, scalar);
+        }
+    }
+}
+
+// The 32-value-block kernels of AVX2 (sign trick, maddubs) and AVX-512 VNNI (activations offset
+// by 128, the offset taken back through the weight levels' sums) compute the same exact int32
+// lanes and then the same float operations, so they agree to the bit, for prompt tiles and for
+// decoding. A Q8_0 level of -128 (which llama.cpp never writes, but a file may hold) is included.
+TEST(Matmul, Block32KernelsOfEveryIsaGiveTheSameBits) {
+    if (best_isa() != Isa::Avx512) GTEST_SKIP() << "needs AVX2 and AVX-512 to compare";
+    ThreadPool pool(2);
+    for (const Type type : matmul_types()) {
+        if (block_elems(type) != 32) continue;
+        for (const int64_t tokens : {1, 5}) {
+            const Shape shape{9, 256, tokens};
+            SCOPED_TRACE(describe(type, Isa::Avx512, shape));
+            Weights w = random_weights(type, shape.rows, shape.cols, kSeed + 10);
+            if (type == Type::Q8_0) w.bytes[2] = 0x80;  // row 0, block 0, level 0: -128
+            const std::vector<float> x = random_activations(shape.tokens, shape.cols, kSeed + 11);
+            const std::vector<float> avx2 = run_matmul(pool, w, x, shape.tokens, Isa::Avx2);
+            const std::vector<float> avx512 = run_matmul(pool, w, x, shape.tokens, Isa::Avx512);
+            EXPECT_TRUE(same_bits(avx2, avx512, shape.tokens * shape.rows));
         }
     }
 }
