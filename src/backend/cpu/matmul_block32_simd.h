@@ -153,10 +153,6 @@ HEARTH_B32 void dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t c
         for (int t = 0; t < kTokens; ++t) y[t * y_stride + r] = horizontal_sum(scaled_dots[r][t]) + minimum_terms[r][t];
 }
 
-// How far ahead of its loads a decode row asks for weights: past the page boundary where the
-// hardware prefetcher pauses, yet well inside L1.
-constexpr size_t kDecodePrefetchBytes = 1024;
-
 // The scaled dot of one weight block with one activation block, added to `sum`.
 template <class Block>
 HEARTH_B32 inline __m256 add_scaled_dot(const Block& block, const Block32Activation& x, __m256 sum,
@@ -181,9 +177,6 @@ HEARTH_B32 void decode_row_dot(const uint8_t* weight_row, size_t, int64_t cols, 
     float minimum_terms = 0.0f;
     int64_t b = 0;
     for (; b + 2 <= blocks; b += 2) {
-        const char* ahead = reinterpret_cast<const char*>(w + b) + kDecodePrefetchBytes;
-        _mm_prefetch(ahead, _MM_HINT_T0);
-        if constexpr (2 * sizeof(Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);
         even = add_scaled_dot(w[b], x[b], even, minimum_terms);
         odd = add_scaled_dot(w[b + 1], x[b + 1], odd, minimum_terms);
     }

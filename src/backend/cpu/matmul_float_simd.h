@@ -32,10 +32,6 @@ HEARTH_FLT inline float widen_one(typename Weights::Element value) {
     else return value;
 }
 
-// How far ahead of its loads a decode row asks for weights: past the page boundary where the
-// hardware prefetcher pauses, yet well inside L1.
-constexpr size_t kDecodePrefetchBytes = 1024;
-
 template <class Weights, int kRows, int kTokens>
 HEARTH_FLT void float_dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t cols, const uint8_t* prepared,
                                size_t prepared_stride, float* y, int64_t y_stride) {
@@ -51,11 +47,6 @@ HEARTH_FLT void float_dot_tile(const uint8_t* weight_rows, size_t row_bytes, int
         for (int t = 0; t < kTokens; ++t) sums[r][t] = SimdFloat::zero();
     const int64_t vector_cols = cols / kLanes * kLanes;
     for (int64_t i = 0; i < vector_cols; i += kLanes) {
-        if constexpr (kTokens == 1) {
-            // Decoding wide rows (see FloatTiles::decodes_by_row): each row is its own stream.
-            for (int r = 0; r < kRows; ++r)
-                _mm_prefetch(reinterpret_cast<const char*>(w[r] + i) + kDecodePrefetchBytes, _MM_HINT_T0);
-        }
         Vec weights[kRows];
         for (int r = 0; r < kRows; ++r) weights[r] = SimdFloat::load(Weights{}, w[r] + i);
         for (int t = 0; t < kTokens; ++t) {
@@ -83,15 +74,12 @@ HEARTH_FLT void float_decode_row(const uint8_t* weight_row, size_t, int64_t cols
     constexpr int kAccumulators = 4;
     constexpr int64_t kLanes = SimdFloat::kLanes;
     constexpr int64_t kStep = kAccumulators * kLanes;
-    constexpr size_t kStepBytes = kStep * sizeof(Element);
     const Element* w = reinterpret_cast<const Element*>(weight_row);
     const float* x = reinterpret_cast<const float*>(prepared);
     Vec sums[kAccumulators];
     for (Vec& sum : sums) sum = SimdFloat::zero();
     int64_t i = 0;
     for (; i + kStep <= cols; i += kStep) {
-        const char* ahead = reinterpret_cast<const char*>(w + i) + kDecodePrefetchBytes;
-        for (size_t line = 0; line < kStepBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
         for (int a = 0; a < kAccumulators; ++a) {
             const int64_t at = i + a * kLanes;
             sums[a] = SimdFloat::fmadd(SimdFloat::load(Weights{}, w + at), SimdFloat::load_activations(x + at), sums[a]);
