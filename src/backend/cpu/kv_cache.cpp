@@ -9,6 +9,7 @@
 
 #include "backend/cpu/vector_math.h"
 #include "common/error.h"
+#include "common/portable_exp.h"
 #include "quant/fp16_rows.h"
 #include "quant/q8_0.h"
 
@@ -80,23 +81,58 @@ struct SoftmaxState {
     float* accumulator;  // head_dim values: sum of weight * value
 };
 
-// Folds keys/values [0, count) of a block into the state.
-void fold_block(SoftmaxState& state, const float* query, const float* keys, const float* values, int64_t count,
-                int64_t head_dim, float scale, float* scores) {
-    float block_max = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < count; ++j) {
-        scores[j] = dot_f32(query, keys + j * head_dim, head_dim) * scale;
-        block_max = std::max(block_max, scores[j]);
+// Keys summed at once in the score loop, and head values in the accumulator loop: a vector of
+// 16 floats (GCC/Clang vector extension), one register on AVX-512, two on AVX2, held in registers
+// across the whole loop. Its operations are lane by lane, so every ISA gives the same bits.
+constexpr int64_t kLanes = 16;
+static_assert(kKeyBlock % kLanes == 0);
+// Unaligned, and allowed to alias the floats it is read from or written to.
+using Lanes = float __attribute__((vector_size(kLanes * sizeof(float)), aligned(alignof(float)), may_alias));
+
+Lanes& lanes_at(float* p) { return *reinterpret_cast<Lanes*>(p); }
+const Lanes& lanes_at(const float* p) { return *reinterpret_cast<const Lanes*>(p); }
+
+// keys (count rows of head_dim) transposed into kKeyBlock-wide rows: transposed[i * kKeyBlock + j]
+// is value i of key j, so a query's scores against the block are vector operations without a
+// horizontal sum per key. Columns past count are zero (they are scored, then ignored).
+HEARTH_VECTOR_CLONES void transpose_keys(const float* keys, int64_t count, int64_t head_dim, float* transposed) {
+    for (int64_t i = 0; i < head_dim; ++i) {
+        float* row = transposed + i * kKeyBlock;
+        for (int64_t j = 0; j < count; ++j) row[j] = keys[j * head_dim + i];
+        for (int64_t j = count; j < kKeyBlock; ++j) row[j] = 0.0f;
     }
+}
+
+// Folds keys/values [0, count) of a block into the state. Each sum runs in one fixed order (over
+// the head for a score, over the keys for an accumulator value), whatever the vector width.
+// scores has room for kKeyBlock values.
+HEARTH_VECTOR_CLONES void fold_block(SoftmaxState& state, const float* query, const float* transposed_keys,
+                                     const float* values, int64_t count, int64_t head_dim, float scale,
+                                     float* scores) {
+    for (int64_t first = 0; first < count; first += kLanes) {
+        Lanes sums = {};
+        for (int64_t i = 0; i < head_dim; ++i) sums += query[i] * lanes_at(transposed_keys + i * kKeyBlock + first);
+        lanes_at(scores + first) = sums * scale;
+    }
+    float block_max = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < count; ++j) block_max = std::max(block_max, scores[j]);
     const float new_max = std::max(state.max_score, block_max);
-    const float correction = std::exp(state.max_score - new_max);  // 0 on the first block
-    state.total *= correction;
-    for (int64_t i = 0; i < head_dim; ++i) state.accumulator[i] *= correction;
-    for (int64_t j = 0; j < count; ++j) {
-        const float weight = std::exp(scores[j] - new_max);
-        state.total += weight;
-        const float* value = values + j * head_dim;
-        for (int64_t i = 0; i < head_dim; ++i) state.accumulator[i] += weight * value[i];
+    const float correction = portable_exp(state.max_score - new_max);  // 0 on the first block
+    for (int64_t j = 0; j < count; ++j) scores[j] = portable_exp(scores[j] - new_max);  // now the weights
+    float total = state.total * correction;
+    for (int64_t j = 0; j < count; ++j) total += scores[j];
+    state.total = total;
+    float* accumulator = state.accumulator;
+    int64_t first = 0;
+    for (; first + kLanes <= head_dim; first += kLanes) {
+        Lanes sums = lanes_at(accumulator + first) * correction;
+        for (int64_t j = 0; j < count; ++j) sums += scores[j] * lanes_at(values + j * head_dim + first);
+        lanes_at(accumulator + first) = sums;
+    }
+    for (; first < head_dim; ++first) {
+        float sum = accumulator[first] * correction;
+        for (int64_t j = 0; j < count; ++j) sum += scores[j] * values[j * head_dim + first];
+        accumulator[first] = sum;
     }
     state.max_score = new_max;
 }
@@ -112,9 +148,10 @@ void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* 
 
     const int64_t tiles = (rows + kQueryTile - 1) / kQueryTile;
     pool.run_dynamic(tiles * kv_heads, 1, [&](int64_t begin, int64_t end, int) {
-        thread_local std::vector<float> keys, values, scores, accumulators;
+        thread_local std::vector<float> keys, transposed_keys, values, scores, accumulators;
         thread_local std::vector<SoftmaxState> states;
         keys.resize(kKeyBlock * head_dim);
+        transposed_keys.resize(kKeyBlock * head_dim);
         values.resize(kKeyBlock * head_dim);
         scores.resize(kKeyBlock);
         accumulators.resize(kQueryTile * group * head_dim);
@@ -136,14 +173,15 @@ void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* 
                 const int64_t block_rows = std::min(kKeyBlock, visible_max - block);
                 cache.read_rows(cache.keys(layer, g), block, block_rows, keys.data());
                 cache.read_rows(cache.values(layer, g), block, block_rows, values.data());
+                transpose_keys(keys.data(), block_rows, head_dim, transposed_keys.data());
                 for (int64_t r = 0; r < tile_rows; ++r) {
                     const int64_t visible = positions[first_row + r] + 1;
                     if (visible <= block) continue;
                     const int64_t count = std::min(block_rows, visible - block);
                     for (int64_t h = 0; h < group; ++h) {
                         const float* query = q + ((first_row + r) * heads + g * group + h) * head_dim;
-                        fold_block(states[r * group + h], query, keys.data(), values.data(), count, head_dim, scale,
-                                   scores.data());
+                        fold_block(states[r * group + h], query, transposed_keys.data(), values.data(), count,
+                                   head_dim, scale, scores.data());
                     }
                 }
             }

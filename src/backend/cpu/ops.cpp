@@ -3,6 +3,7 @@
 #include "backend/cpu/ops.h"
 
 #include "backend/cpu/vector_math.h"
+#include "common/portable_exp.h"
 
 #include <cmath>
 
@@ -86,10 +87,22 @@ void rope(ThreadPool& pool, float* x, int64_t rows, int64_t cols, std::span<cons
     apply_rope(pool, x, rows, cols, table, rope);
 }
 
+namespace {
+
+// silu(g) * u with sigmoid(g) from e = exp(-|g|), which never overflows: 1 / (1 + e) for g >= 0,
+// e / (1 + e) below.
+HEARTH_VECTOR_CLONES void swiglu_range(float* gate, const float* up, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+        const float g = gate[i];
+        const float e = portable_exp(-std::fabs(g));
+        gate[i] = g * (g >= 0.0f ? 1.0f : e) / (1.0f + e) * up[i];
+    }
+}
+
+}  // namespace
+
 void swiglu(ThreadPool& pool, float* gate, const float* up, int64_t count) {
-    for_element_chunks(pool, count, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-    });
+    for_element_chunks(pool, count, [&](int64_t begin, int64_t end) { swiglu_range(gate, up, begin, end); });
 }
 
 void add(ThreadPool& pool, float* x, const float* y, int64_t count) {
