@@ -127,8 +127,10 @@ struct Unpacked {
     __m512i scales[4];
     // Offsets (Q3_K, Q6_K): -offset * scale_j per Q8_K group sum, added to the integer sum.
     __m512i bias;
-    // Mins (Q2_K, Q4_K, Q5_K): min of the sub-block of each Q8_K group sum, times -dmin * x.d.
+    // Mins (Q2_K): min of the sub-block of each Q8_K group sum, times -dmin * x.d.
     __m256i mins;
+    // Mins per 32 values (Q4_K, Q5_K): dmin * min_j of sub-block j, as f32 (see MinSums).
+    __m256 scaled_mins;
     float d;
     float dmin;
 };
@@ -189,14 +191,16 @@ HEARTH_AVX512 inline void unpack_scales_and_mins(const Block& block, Unpacked& u
         for (int g = 0; g < 4; ++g) {
             u.scales[g] = _mm512_permutexvar_epi16(_mm512_load_si512(kScaleMinIndex.scales[g]), scales_mins);
         }
-        u.mins =
-            _mm256_permutexvar_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(kScaleMinIndex.mins)),
-                                     _mm512_castsi512_si256(scales_mins));
+        // mins 0-3 are int16 lanes 4-7 of scales_mins, mins 4-7 lanes 12-15.
+        const __m128i mins = _mm256_castsi256_si128(_mm256_permutexvar_epi16(
+            _mm256_setr_epi16(4, 5, 6, 7, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0), _mm512_castsi512_si256(scales_mins)));
         u.d = fp16_to_f32(block.header.d);
         u.dmin = fp16_to_f32(block.header.dmin);
+        u.scaled_mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(mins)), _mm256_set1_ps(u.dmin));
 }
 
 struct Q4K : Q4KFormat {
+    static constexpr bool kMinsPer32 = true;
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
         for (int g = 0; g < 4; ++g) u.levels[g] = nibbles_low_then_high(block.qs + 32 * g);
         unpack_scales_and_mins(block, u);
@@ -204,6 +208,7 @@ struct Q4K : Q4KFormat {
 };
 
 struct Q5K : Q5KFormat {
+    static constexpr bool kMinsPer32 = true;
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
         for (int g = 0; g < 4; ++g)
             u.levels[g] = add_high_bit(nibbles_low_then_high(block.qs + 32 * g), block.qh, g, 16);
@@ -212,6 +217,7 @@ struct Q5K : Q5KFormat {
 };
 
 struct Q6K : Q6KFormat {
+    static constexpr bool kMinsPer32 = false;
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
         // Values 128h + [0, 64) are the low nibbles of ql[64h .. 64h + 63], values 128h + [64, 128)
         // the high nibbles; their 2 high bits are bits (0,1 | 2,3) resp. (4,5 | 6,7) of qh[32h + l].
@@ -245,6 +251,7 @@ HEARTH_AVX512 inline __m128i q3_k_scales(const uint8_t packed[12]) {
 }
 
 struct Q3K : Q3KFormat {
+    static constexpr bool kMinsPer32 = false;
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
         // Level q in 0..7 (value q - 4): 2 low bits, plus 4 where the hmask bit is set.
         for (int g = 0; g < 4; ++g)
@@ -258,6 +265,7 @@ struct Q3K : Q3KFormat {
 };
 
 struct Q2K : Q2KFormat {
+    static constexpr bool kMinsPer32 = false;
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
         for (int g = 0; g < 4; ++g) u.levels[g] = two_bit_levels(block.qs, g);
         // Byte j: scale of sub-block j in the low nibble, min in the high nibble.
@@ -271,6 +279,7 @@ struct Q2K : Q2KFormat {
 };
 
 struct IQ4XS : IQ4XSFormat {
+    static constexpr bool kMinsPer32 = false;
     // Grid levels are signed (-127..113), so the kernel multiplies |level| by x with the sign of
     // the level moved onto x; no level is 0, so no sign is lost.
     HEARTH_AVX512 static inline void unpack(const Block& block, Unpacked& u) {
@@ -297,9 +306,35 @@ struct IQ4XS : IQ4XSFormat {
     }
 };
 
-// The f32 accumulator of one token after one more block.
+// For formats whose mins cover 32 values (Q4_K, Q5_K), the min term of a block,
+//   dmin * x.d * sum_j min_j * (bsum_2j + bsum_2j+1),
+// is a dot of two 8-float vectors: dmin * min_j from the weight block (once per block) and
+// x.d * (bsum_2j + bsum_2j+1) from the activations (once per token, stored after the Q8_K
+// blocks of the prepared row). One 8-lane FMA per block and token into its own accumulator,
+// instead of an integer dot, two conversions and two multiplies.
+struct MinSums {
+    static size_t row_bytes(int64_t cols) {
+        return q8_k_row_bytes(cols) + static_cast<size_t>(cols / BlockQ8K::kElems) * 8 * sizeof(float);
+    }
+    static const float* of(const uint8_t* prepared_row, int64_t blocks) {
+        return reinterpret_cast<const float*>(prepared_row + blocks * sizeof(BlockQ8K));
+    }
+    static void prepare(const float* x, int64_t cols, uint8_t* out) {
+        quantize_row_to_q8_k(x, cols, out);
+        const int64_t blocks = cols / BlockQ8K::kElems;
+        const auto* q = reinterpret_cast<const BlockQ8K*>(out);
+        auto* sums = reinterpret_cast<float*>(out + blocks * sizeof(BlockQ8K));
+        for (int64_t b = 0; b < blocks; ++b)
+            for (int j = 0; j < 8; ++j)
+                sums[8 * b + j] = q[b].d * static_cast<float>(q[b].bsums[2 * j] + q[b].bsums[2 * j + 1]);
+    }
+};
+
+// The f32 accumulators of one token after one more block: acc for the scaled integer sums,
+// min_acc (Q4_K, Q5_K) for the min terms, subtracted at the end.
 template <class Format, bool kVnni>
-HEARTH_AVX512 inline __m512 accumulate_block(const Unpacked& u, const BlockQ8K& x, __m512 acc) {
+HEARTH_AVX512 inline void accumulate_block(const Unpacked& u, const BlockQ8K& x, const float* min_sums, __m512& acc,
+                                           __m256& min_acc) {
     // Two partial sums halve the chain of dependent multiply-adds (decoding is latency-bound).
     __m512i partial[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
     for (int g = 0; g < 4; ++g) {
@@ -310,18 +345,28 @@ HEARTH_AVX512 inline __m512 accumulate_block(const Unpacked& u, const BlockQ8K& 
         partial[g % 2] = add_products_of_pairs<kVnni>(partial[g % 2], pairs, u.scales[g]);
     }
     __m512i sum = _mm512_add_epi32(partial[0], partial[1]);
-    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
     if constexpr (Format::kHasBias) {
+        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
         sum = add_products_of_pairs<kVnni>(sum, zero_extend(bsums), u.bias);
     }
     const __m512 x_scale = _mm512_set1_ps(x.d);
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(_mm512_set1_ps(u.d), x_scale), acc);
-    if constexpr (Format::kHasMins) {
+    if constexpr (Format::kMinsPer32) {
+        min_acc = _mm256_fmadd_ps(u.scaled_mins, _mm256_loadu_ps(min_sums), min_acc);
+    } else if constexpr (Format::kHasMins) {
+        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
         const __m256i mins = _mm256_madd_epi16(bsums, u.mins);
         const __m512 mins_f32 = _mm512_insertf32x8(_mm512_setzero_ps(), _mm256_cvtepi32_ps(mins), 0);
         acc = _mm512_fnmadd_ps(mins_f32, _mm512_mul_ps(_mm512_set1_ps(u.dmin), x_scale), acc);
     }
-    return acc;
+}
+
+// Lanes summed in one fixed order: halves, then pairs, then the last two.
+HEARTH_AVX512 inline float horizontal_sum(__m256 v) {
+    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+    return _mm_cvtss_f32(sum);
 }
 
 template <class Format, bool kVnni, int kTokens>
@@ -330,22 +375,37 @@ HEARTH_AVX512 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one ro
     const int64_t blocks = cols / BlockQ8K::kElems;
     const auto* w = reinterpret_cast<const typename Format::Block*>(weight_row);
     __m512 acc[kTokens];
-    for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
+    __m256 min_acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = _mm512_setzero_ps();
+        min_acc[t] = _mm256_setzero_ps();
+    }
     for (int64_t b = 0; b < blocks; ++b) {
         Unpacked u;
         Format::unpack(w[b], u);
 #pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) {
-            const auto* x = reinterpret_cast<const BlockQ8K*>(prepared + t * prepared_stride);
-            acc[t] = accumulate_block<Format, kVnni>(u, x[b], acc[t]);
+            const uint8_t* row = prepared + t * prepared_stride;
+            const float* min_sums = Format::kMinsPer32 ? MinSums::of(row, blocks) + 8 * b : nullptr;
+            accumulate_block<Format, kVnni>(u, reinterpret_cast<const BlockQ8K*>(row)[b], min_sums, acc[t],
+                                            min_acc[t]);
         }
     }
-    for (int t = 0; t < kTokens; ++t) y[t * y_stride] = _mm512_reduce_add_ps(acc[t]);
+    for (int t = 0; t < kTokens; ++t) {
+        float result = _mm512_reduce_add_ps(acc[t]);
+        if constexpr (Format::kMinsPer32) result -= horizontal_sum(min_acc[t]);
+        y[t * y_stride] = result;
+    }
 }
 
 template <class Format, bool kVnni>
+constexpr MatmulKernel kMinSumsKernel{MinSums::row_bytes, MinSums::prepare,
+                                      rows<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>};
+
+template <class Format, bool kVnni>
 constexpr const MatmulKernel* kKernel =
-    &kRowTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>;
+    Format::kMinsPer32 ? &kMinSumsKernel<Format, kVnni>
+                       : &kRowTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>;
 
 template <class Format>
 const MatmulKernel* kernel(bool vnni) {
