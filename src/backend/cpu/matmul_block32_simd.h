@@ -20,6 +20,7 @@
 
 #include "backend/cpu/matmul_block32.h"
 #include "backend/cpu/matmul_tiles.h"
+#include "backend/cpu/simd_sum.h"
 #include "quant/iq4_grid.h"
 #include "quant/iq4_nl.h"
 #include "quant/mxfp4.h"
@@ -108,13 +109,6 @@ HEARTH_B32 inline WeightBlock decode(const BlockMXFP4& block) {
 template <class Block>
 constexpr bool kHasMinimum = std::is_same_v<Block, BlockQ4_1> || std::is_same_v<Block, BlockQ5_1>;
 
-// Lanes summed in one fixed order: halves, then pairs, then the last two.
-HEARTH_B32 inline float horizontal_sum(__m256 v) {
-    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-    return _mm_cvtss_f32(sum);
-}
 
 // y[t][r] for kRows weight rows x kTokens tokens over every block of the row.
 template <class Block, int kRows, int kTokens>
@@ -150,7 +144,7 @@ HEARTH_B32 void dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t c
         }
     }
     for (int r = 0; r < kRows; ++r)
-        for (int t = 0; t < kTokens; ++t) y[t * y_stride + r] = horizontal_sum(scaled_dots[r][t]) + minimum_terms[r][t];
+        for (int t = 0; t < kTokens; ++t) y[t * y_stride + r] = horizontal_sum_8(scaled_dots[r][t]) + minimum_terms[r][t];
 }
 
 // The scaled dot of one weight block with one activation block, added to `sum`.
@@ -181,7 +175,7 @@ HEARTH_B32 void decode_row_dot(const uint8_t* weight_row, size_t, int64_t cols, 
         odd = add_scaled_dot(w[b + 1], x[b + 1], odd, minimum_terms);
     }
     if (b < blocks) even = add_scaled_dot(w[b], x[b], even, minimum_terms);
-    *y = horizontal_sum(_mm256_add_ps(even, odd)) + minimum_terms;
+    *y = horizontal_sum_8(_mm256_add_ps(even, odd)) + minimum_terms;
 }
 
 // Weight rows are walked in slabs that stay in L2 while every token passes over them; within a

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "backend/cpu/matmul_float.h"
+#include "backend/cpu/simd_sum.h"
 #include "common/cpu_features.h"
 
 #define HEARTH_FLOAT_TARGET "avx2,fma,f16c"
@@ -31,13 +32,7 @@ struct SimdFloat {
     HEARTH_FLT_AVX2 static __m256 load_activations(const float* x) { return _mm256_loadu_ps(x); }
     HEARTH_FLT_AVX2 static __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
     HEARTH_FLT_AVX2 static __m256 fmadd(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
-    // Halves, then pairs, then the last two: one fixed order.
-    HEARTH_FLT_AVX2 static float horizontal_sum(__m256 v) {
-        __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-        sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-        return _mm_cvtss_f32(sum);
-    }
+    HEARTH_FLT_AVX2 static float horizontal_sum(__m256 v) { return horizontal_sum_8(v); }
 };
 
 #undef HEARTH_FLT_AVX2

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "backend/cpu/matmul_float.h"
+#include "backend/cpu/simd_sum.h"
 #include "common/cpu_features.h"
 
 #define HEARTH_FLOAT_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"
@@ -33,13 +34,10 @@ struct SimdFloat {
     HEARTH_FLT_AVX512 static __m512 load_activations(const float* x) { return _mm512_loadu_ps(x); }
     HEARTH_FLT_AVX512 static __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
     HEARTH_FLT_AVX512 static __m512 fmadd(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
-    // Halves down to one lane, in one fixed order.
+    // The two halves added, then the fixed 8-lane order.
     HEARTH_FLT_AVX512 static float horizontal_sum(__m512 v) {
-        const __m256 half = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1));
-        __m128 sum = _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
-        sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-        sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-        return _mm_cvtss_f32(sum);
+        return horizontal_sum_8(
+            _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1)));
     }
 };
 

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "backend/cpu/matmul_k_quants.h"
+#include "backend/cpu/simd_sum.h"
 #include "quant/iq4_grid.h"
 #include "quant/q2_k.h"
 #include "quant/q3_k.h"
@@ -270,12 +271,6 @@ HEARTH_AVX2 inline __m256 accumulate_block(const Unpacked& u, const BlockQ8K& x,
     return acc;
 }
 
-HEARTH_AVX2 inline float horizontal_sum(__m256 v) {
-    const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 dual = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-    return _mm_cvtss_f32(_mm_add_ss(dual, _mm_movehdup_ps(dual)));
-}
-
 template <class Format, int kTokens>
 HEARTH_AVX2 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one row*/, int64_t cols,
                          const uint8_t* prepared, size_t prepared_stride, float* y, int64_t y_stride) {
@@ -292,7 +287,7 @@ HEARTH_AVX2 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one row*
             acc[t] = accumulate_block<Format>(u, x[b], acc[t]);
         }
     }
-    for (int t = 0; t < kTokens; ++t) y[t * y_stride] = horizontal_sum(acc[t]);
+    for (int t = 0; t < kTokens; ++t) y[t * y_stride] = horizontal_sum_8(acc[t]);
 }
 
 template <class Format>

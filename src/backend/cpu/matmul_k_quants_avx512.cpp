@@ -23,6 +23,7 @@
 #include <cstdint>
 
 #include "backend/cpu/matmul_k_quants.h"
+#include "backend/cpu/simd_sum.h"
 #include "quant/iq4_grid.h"
 #include "quant/q2_k.h"
 #include "quant/q3_k.h"
@@ -361,14 +362,6 @@ HEARTH_AVX512 inline void accumulate_block(const Unpacked& u, const BlockQ8K& x,
     }
 }
 
-// Lanes summed in one fixed order: halves, then pairs, then the last two.
-HEARTH_AVX512 inline float horizontal_sum(__m256 v) {
-    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-    return _mm_cvtss_f32(sum);
-}
-
 template <class Format, bool kVnni, int kTokens>
 HEARTH_AVX512 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one row*/, int64_t cols,
                            const uint8_t* prepared, size_t prepared_stride, float* y, int64_t y_stride) {
@@ -393,7 +386,7 @@ HEARTH_AVX512 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one ro
     }
     for (int t = 0; t < kTokens; ++t) {
         float result = _mm512_reduce_add_ps(acc[t]);
-        if constexpr (Format::kMinsPer32) result -= horizontal_sum(min_acc[t]);
+        if constexpr (Format::kMinsPer32) result -= horizontal_sum_8(min_acc[t]);
         y[t * y_stride] = result;
     }
 }
