@@ -271,6 +271,9 @@ TEST_F(RunTest, BenchPrintsTheRequestedTestsAndSkipsSizeZero) {
     ASSERT_EQ(both.exit_code, 0) << both.output;
     EXPECT_NE(both.output.find("| pp8 |"), std::string::npos) << both.output;
     EXPECT_NE(both.output.find("| tg4 |"), std::string::npos) << both.output;
+    // Decode against the bandwidth probed right before it: "NN % of BB.B".
+    EXPECT_TRUE(std::regex_search(both.output, std::regex(R"(\| tg4 \|.*\| [0-9]+ % of [0-9]+\.[0-9] \|)")))
+        << both.output;
     const Result decode_only = hearth::testing::run_command(bench + "-p 0 -n 4 2>&1");
     ASSERT_EQ(decode_only.exit_code, 0) << decode_only.output;
     EXPECT_EQ(decode_only.output.find("| pp"), std::string::npos) << decode_only.output;
