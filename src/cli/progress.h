@@ -27,6 +27,4 @@ private:
     uint64_t total_ = 0;
 };
 
-std::string format_bytes(double bytes);
-
 }  // namespace hearth::cli

@@ -6,6 +6,7 @@
 #include "cli/progress.h"
 #include "common/error.h"
 #include "common/parallel.h"
+#include "common/strings.h"
 #include "model/quantize_model.h"
 
 namespace hearth::cli {

@@ -21,6 +21,7 @@
 
 #include "cli/cli.h"
 #include "common/error.h"
+#include "common/strings.h"
 #include "runtime/model_loader.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
@@ -321,7 +322,7 @@ class Chat {
                         "  context       %lld of %lld\n  memory        %s\n",
                         h.architecture.c_str(), (long long)h.layer_count, (long long)h.embedding_length,
                         (long long)h.head_count, (long long)h.head_count_kv, (long long)session_.context_length(),
-                        (long long)h.context_length, runtime::format_bytes(model_->memory().total()).c_str());
+                        (long long)h.context_length, format_bytes(model_->memory().total()).c_str());
         } else {
             print_help();
         }

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "common/error.h"
+#include "common/strings.h"
 #include "gguf/gguf.h"
 #include "quant/mix.h"
 

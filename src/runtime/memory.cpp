@@ -39,10 +39,4 @@ uint64_t available_memory_bytes() {
     return 0;
 }
 
-std::string format_bytes(uint64_t bytes) {
-    if (bytes >= 1'000'000'000) return fmt::format("{:.2f} GB", bytes / 1e9);
-    if (bytes >= 1'000'000) return fmt::format("{:.1f} MB", bytes / 1e6);
-    return fmt::format("{:.1f} KB", bytes / 1e3);
-}
-
 }  // namespace hearth::runtime

@@ -23,7 +23,4 @@ MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& hpa
 // MemAvailable from /proc/meminfo (free memory plus what the kernel can reclaim); 0 if unknown.
 uint64_t available_memory_bytes();
 
-// "4.92 GB"-style text for messages.
-std::string format_bytes(uint64_t bytes);
-
 }  // namespace hearth::runtime

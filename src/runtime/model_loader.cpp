@@ -5,6 +5,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "common/error.h"
 #include "common/parallel.h"
+#include "common/strings.h"
 
 namespace hearth::runtime {
 namespace {
