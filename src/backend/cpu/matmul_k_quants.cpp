@@ -19,6 +19,20 @@ void quantize_row_to_q8_k(const float* x, int64_t cols, uint8_t* out) {
     quant::quantize_row_q8_k(x, reinterpret_cast<quant::BlockQ8K*>(out), cols);
 }
 
+size_t q8_k_with_min_sums_row_bytes(int64_t cols) {
+    return q8_k_row_bytes(cols) + static_cast<size_t>(cols / quant::BlockQ8K::kElems) * 8 * sizeof(float);
+}
+
+void quantize_row_to_q8_k_with_min_sums(const float* x, int64_t cols, uint8_t* out) {
+    quantize_row_to_q8_k(x, cols, out);
+    const int64_t blocks = cols / quant::BlockQ8K::kElems;
+    const auto* q = reinterpret_cast<const quant::BlockQ8K*>(out);
+    auto* sums = reinterpret_cast<float*>(out + blocks * sizeof(quant::BlockQ8K));
+    for (int64_t b = 0; b < blocks; ++b)
+        for (int j = 0; j < 8; ++j)
+            sums[8 * b + j] = q[b].d * static_cast<float>(q[b].bsums[2 * j] + q[b].bsums[2 * j + 1]);
+}
+
 }  // namespace k_quants
 
 const MatmulKernel* find_k_quant_kernel(quant::Type type, Isa isa) {

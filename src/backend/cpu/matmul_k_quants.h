@@ -17,6 +17,7 @@
 #include "quant/q4_k.h"
 #include "quant/q5_k.h"
 #include "quant/q6_k.h"
+#include "quant/q8_k.h"
 
 namespace hearth::cpu::detail::k_quants {
 
@@ -47,6 +48,24 @@ void rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride
 template <int kTileTokens, TileDotFn full_tile, TileDotFn one_token>
 inline constexpr MatmulKernel kRowTileKernel{q8_k_row_bytes, quantize_row_to_q8_k,
                                              rows<kTileTokens, full_tile, one_token>};
+
+// For formats whose mins cover 32 values (Q4_K, Q5_K), the min term of a block,
+//   dmin * x.d * sum_j min_j * (bsum_2j + bsum_2j+1),
+// is a dot of two 8-float vectors: dmin * min_j from the weight block (once per block) and
+// x.d * (bsum_2j + bsum_2j+1) from the activations (once per token). The SIMD kernels of these
+// formats prepare each activation row as its Q8_K blocks followed by those 8 floats per block,
+// and spend one 8-lane FMA per block and token on the min term instead of an integer dot, two
+// conversions and two multiplies.
+size_t q8_k_with_min_sums_row_bytes(int64_t cols);
+void quantize_row_to_q8_k_with_min_sums(const float* x, int64_t cols, uint8_t* out);
+// The 8 floats of block 0 of a row prepared so; block b's follow at + 8 * b.
+inline const float* min_sums_of(const uint8_t* prepared_row, int64_t blocks) {
+    return reinterpret_cast<const float*>(prepared_row + blocks * sizeof(quant::BlockQ8K));
+}
+
+template <int kTileTokens, TileDotFn full_tile, TileDotFn one_token>
+inline constexpr MatmulKernel kMinSumsTileKernel{q8_k_with_min_sums_row_bytes, quantize_row_to_q8_k_with_min_sums,
+                                                 rows<kTileTokens, full_tile, one_token>};
 
 // Kernels written for exactly that ISA; nullptr for a type without one.
 const MatmulKernel* find_scalar_kernel(quant::Type type);

@@ -86,8 +86,10 @@ struct Unpacked {
     __m256i scales[8];
     // Offsets (Q3_K, Q6_K): -offset * scale_j per Q8_K group sum, added to the integer sum.
     __m256i bias;
-    // Mins (Q2_K, Q4_K, Q5_K): min of the sub-block of each Q8_K group sum, times -dmin * x.d.
+    // Mins (Q2_K): min of the sub-block of each Q8_K group sum, times -dmin * x.d.
     __m256i mins;
+    // Mins per 32 values (Q4_K, Q5_K): dmin * min_j of sub-block j (see matmul_k_quants.h).
+    __m256 scaled_mins;
     float d;
     float dmin;
 };
@@ -133,12 +135,14 @@ template <class Block>
 HEARTH_AVX2 inline void unpack_scales_and_mins(const Block& block, Unpacked& u) {
     const ScaleMinBytes bytes = unpack_scale_min_k4_bytes(block.header.scales);
     scales_of_32s(bytes_to_int16_pairs(bytes.scales), u.scales);
-    u.mins = bytes_to_int16_pairs(bytes.mins);
     u.d = fp16_to_f32(block.header.d);
     u.dmin = fp16_to_f32(block.header.dmin);
+    const __m256i mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes.mins)));
+    u.scaled_mins = _mm256_mul_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(u.dmin));
 }
 
 struct Q4K : Q4KFormat {
+    static constexpr bool kMinsPer32 = true;
     // Byte l of chunk c holds value 64c + l (low nibble) and 64c + 32 + l (high nibble).
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
         const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -152,6 +156,7 @@ struct Q4K : Q4KFormat {
 };
 
 struct Q5K : Q5KFormat {
+    static constexpr bool kMinsPer32 = true;
     // As Q4_K, plus the 5th bit of value 32j + l (sub-block j) in bit j of qh[l].
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
         const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -166,6 +171,7 @@ struct Q5K : Q5KFormat {
 };
 
 struct Q6K : Q6KFormat {
+    static constexpr bool kMinsPer32 = false;
     // Group 4h + k (values 128h + 32k + l): low 4 bits from ql[64h + 32(k % 2) + l] (low nibble
     // for k < 2, high for k >= 2), high 2 bits from bits 2k, 2k+1 of qh[32h + l], moved to bits
     // 4, 5 with 16-bit shifts (what crosses a byte boundary is masked off).
@@ -204,6 +210,7 @@ HEARTH_AVX2 inline __m128i q3_k_scales(const uint8_t packed[12]) {
 }
 
 struct Q3K : Q3KFormat {
+    static constexpr bool kMinsPer32 = false;
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
         // Level q in 0..7 (value q - 4): 2 low bits, plus 4 where the hmask bit is set.
         for (int g = 0; g < 8; ++g)
@@ -217,6 +224,7 @@ struct Q3K : Q3KFormat {
 };
 
 struct Q2K : Q2KFormat {
+    static constexpr bool kMinsPer32 = false;
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
         for (int g = 0; g < 8; ++g) u.levels[g] = two_bit_levels(block.qs, g);
         // Byte j: scale of sub-block j in the low nibble, min in the high nibble.
@@ -230,6 +238,7 @@ struct Q2K : Q2KFormat {
 };
 
 struct IQ4XS : IQ4XSFormat {
+    static constexpr bool kMinsPer32 = false;
     // Grid levels are signed (-127..113), so the kernel multiplies |level| by x with the sign of
     // the level moved onto x; no level is 0, so no x is zeroed.
     HEARTH_AVX2 static inline void unpack(const Block& block, Unpacked& u) {
@@ -250,9 +259,11 @@ struct IQ4XS : IQ4XSFormat {
     }
 };
 
-// The f32 accumulator of one token after one more block.
+// The f32 accumulators of one token after one more block: acc for the scaled integer sums,
+// min_acc (Q4_K, Q5_K) for the min terms, subtracted at the end.
 template <class Format>
-HEARTH_AVX2 inline __m256 accumulate_block(const Unpacked& u, const BlockQ8K& x, __m256 acc) {
+HEARTH_AVX2 inline void accumulate_block(const Unpacked& u, const BlockQ8K& x, const float* min_sums, __m256& acc,
+                                         __m256& min_acc) {
     __m256i sum = _mm256_setzero_si256();
     for (int g = 0; g < 8; ++g) {
         __m256i xg = load_256(x.qs + 32 * g);
@@ -264,11 +275,12 @@ HEARTH_AVX2 inline __m256 accumulate_block(const Unpacked& u, const BlockQ8K& x,
     if constexpr (Format::kHasBias) sum = _mm256_add_epi32(sum, _mm256_madd_epi16(bsums, u.bias));
     const __m256 x_scale = _mm256_set1_ps(x.d);
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(_mm256_set1_ps(u.d), x_scale), acc);
-    if constexpr (Format::kHasMins) {
+    if constexpr (Format::kMinsPer32) {
+        min_acc = _mm256_fmadd_ps(u.scaled_mins, _mm256_loadu_ps(min_sums), min_acc);
+    } else if constexpr (Format::kHasMins) {
         const __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(bsums, u.mins));
         acc = _mm256_fnmadd_ps(mins, _mm256_mul_ps(_mm256_set1_ps(u.dmin), x_scale), acc);
     }
-    return acc;
 }
 
 template <class Format, int kTokens>
@@ -277,22 +289,32 @@ HEARTH_AVX2 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one row*
     const int64_t blocks = cols / BlockQ8K::kElems;
     const auto* w = reinterpret_cast<const typename Format::Block*>(weight_row);
     __m256 acc[kTokens];
-    for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+    __m256 min_acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = _mm256_setzero_ps();
+        min_acc[t] = _mm256_setzero_ps();
+    }
     for (int64_t b = 0; b < blocks; ++b) {
         Unpacked u;
         Format::unpack(w[b], u);
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t) {
-            const auto* x = reinterpret_cast<const BlockQ8K*>(prepared + t * prepared_stride);
-            acc[t] = accumulate_block<Format>(u, x[b], acc[t]);
+            const uint8_t* row = prepared + t * prepared_stride;
+            const float* min_sums = Format::kMinsPer32 ? min_sums_of(row, blocks) + 8 * b : nullptr;
+            accumulate_block<Format>(u, reinterpret_cast<const BlockQ8K*>(row)[b], min_sums, acc[t], min_acc[t]);
         }
     }
-    for (int t = 0; t < kTokens; ++t) y[t * y_stride] = horizontal_sum_8(acc[t]);
+    for (int t = 0; t < kTokens; ++t) {
+        float result = horizontal_sum_8(acc[t]);
+        if constexpr (Format::kMinsPer32) result -= horizontal_sum_8(min_acc[t]);
+        y[t * y_stride] = result;
+    }
 }
 
 template <class Format>
 constexpr const MatmulKernel* kKernel =
-    &kRowTileKernel<kTileTokens, tile_of<Format, kTileTokens>, tile_of<Format, 1>>;
+    Format::kMinsPer32 ? &kMinSumsTileKernel<kTileTokens, tile_of<Format, kTileTokens>, tile_of<Format, 1>>
+                       : &kRowTileKernel<kTileTokens, tile_of<Format, kTileTokens>, tile_of<Format, 1>>;
 
 }  // namespace
 

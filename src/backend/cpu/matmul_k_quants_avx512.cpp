@@ -307,30 +307,8 @@ struct IQ4XS : IQ4XSFormat {
     }
 };
 
-// For formats whose mins cover 32 values (Q4_K, Q5_K), the min term of a block,
-//   dmin * x.d * sum_j min_j * (bsum_2j + bsum_2j+1),
-// is a dot of two 8-float vectors: dmin * min_j from the weight block (once per block) and
-// x.d * (bsum_2j + bsum_2j+1) from the activations (once per token, stored after the Q8_K
-// blocks of the prepared row). One 8-lane FMA per block and token into its own accumulator,
-// instead of an integer dot, two conversions and two multiplies.
-struct MinSums {
-    static size_t row_bytes(int64_t cols) {
-        return q8_k_row_bytes(cols) + static_cast<size_t>(cols / BlockQ8K::kElems) * 8 * sizeof(float);
-    }
-    static const float* of(const uint8_t* prepared_row, int64_t blocks) {
-        return reinterpret_cast<const float*>(prepared_row + blocks * sizeof(BlockQ8K));
-    }
-    static void prepare(const float* x, int64_t cols, uint8_t* out) {
-        quantize_row_to_q8_k(x, cols, out);
-        const int64_t blocks = cols / BlockQ8K::kElems;
-        const auto* q = reinterpret_cast<const BlockQ8K*>(out);
-        auto* sums = reinterpret_cast<float*>(out + blocks * sizeof(BlockQ8K));
-        for (int64_t b = 0; b < blocks; ++b)
-            for (int j = 0; j < 8; ++j)
-                sums[8 * b + j] = q[b].d * static_cast<float>(q[b].bsums[2 * j] + q[b].bsums[2 * j + 1]);
-    }
-};
-
+// Q4_K and Q5_K take their min term from the min sums prepared beside the activations
+// (kMinsPer32; see matmul_k_quants.h).
 // The f32 accumulators of one token after one more block: acc for the scaled integer sums,
 // min_acc (Q4_K, Q5_K) for the min terms, subtracted at the end.
 template <class Format, bool kVnni>
@@ -379,7 +357,7 @@ HEARTH_AVX512 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one ro
 #pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) {
             const uint8_t* row = prepared + t * prepared_stride;
-            const float* min_sums = Format::kMinsPer32 ? MinSums::of(row, blocks) + 8 * b : nullptr;
+            const float* min_sums = Format::kMinsPer32 ? min_sums_of(row, blocks) + 8 * b : nullptr;
             accumulate_block<Format, kVnni>(u, reinterpret_cast<const BlockQ8K*>(row)[b], min_sums, acc[t],
                                             min_acc[t]);
         }
@@ -392,13 +370,10 @@ HEARTH_AVX512 void tile_of(const uint8_t* weight_row, size_t /*row_bytes: one ro
 }
 
 template <class Format, bool kVnni>
-constexpr MatmulKernel kMinSumsKernel{MinSums::row_bytes, MinSums::prepare,
-                                      rows<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>};
-
-template <class Format, bool kVnni>
 constexpr const MatmulKernel* kKernel =
-    Format::kMinsPer32 ? &kMinSumsKernel<Format, kVnni>
-                       : &kRowTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>;
+    Format::kMinsPer32
+        ? &kMinSumsTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>
+        : &kRowTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>;
 
 template <class Format>
 const MatmulKernel* kernel(bool vnni) {

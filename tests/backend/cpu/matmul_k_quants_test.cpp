@@ -167,12 +167,12 @@ bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
 TEST(KQuantMatmul, EveryTypeHasAKernelForEveryIsa) {
     // No silent fall-back to a narrower ISA or to the generic kernel (which would prepare f32
     // rows, 1024 bytes per 256 values, where a K-quant kernel prepares one Q8_K block, and the
-    // AVX-512 Q4_K/Q5_K kernels 8 floats of min sums beside it).
+    // SIMD Q4_K/Q5_K kernels 8 floats of min sums beside it).
     for (Type type : kTypes) {
         for (Isa isa : supported_isas()) {
             EXPECT_NE(detail::find_k_quant_kernel(type, isa), nullptr)
                 << quant::type_name(type) << " " << isa_name(isa);
-            const bool min_sums = isa == Isa::Avx512 && (type == Type::Q4_K || type == Type::Q5_K);
+            const bool min_sums = isa != Isa::Scalar && (type == Type::Q4_K || type == Type::Q5_K);
             EXPECT_EQ(prepared_row_bytes(type, 512, isa), 2 * (sizeof(quant::BlockQ8K) + (min_sums ? 32 : 0)))
                 << quant::type_name(type) << " " << isa_name(isa);
         }
