@@ -16,6 +16,7 @@ size_t q8_k_row_bytes(int64_t cols) {
 }
 
 void quantize_row_to_q8_k(const float* x, int64_t cols, uint8_t* out) {
+    if (cpu_features().avx2) return quantize_row_to_q8_k_avx2(x, cols, out);
     quant::quantize_row_q8_k(x, reinterpret_cast<quant::BlockQ8K*>(out), cols);
 }
 

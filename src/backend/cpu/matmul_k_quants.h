@@ -22,7 +22,10 @@
 namespace hearth::cpu::detail::k_quants {
 
 size_t q8_k_row_bytes(int64_t cols);
+// quant::quantize_row_q8_k's bytes (llama.cpp's Q8_K), with AVX2 where the CPU has it.
 void quantize_row_to_q8_k(const float* x, int64_t cols, uint8_t* out);
+// The same bytes as the reference for finite inputs, eight values at a time.
+void quantize_row_to_q8_k_avx2(const float* x, int64_t cols, uint8_t* out);
 
 // Every K-quant kernel unpacks a weight block once for a tile of one weight row by kTileTokens
 // tokens: full_tile computes kTileTokens tokens, one_token a single one (tail tokens). Both must

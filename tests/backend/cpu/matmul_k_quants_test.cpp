@@ -22,7 +22,9 @@
 #include <vector>
 
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/matmul_k_quants.h"
 #include "backend/cpu/matmul_kernels.h"
+#include "common/cpu_features.h"
 #include "backend/cpu/thread_pool.h"
 #include "quant/q8_k.h"
 #include "quant/quant.h"
@@ -162,6 +164,33 @@ int64_t first_outside(const std::vector<float>& y, const std::vector<float>& ref
 
 bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// The AVX2 Q8_K quantization writes the reference's bytes: scale, quants and sums, on random
+// blocks and on the cases where an order or a rounding could differ: the largest magnitude
+// twice with both signs (the first one sets the sign of the scale), quants that land exactly on
+// .5 (ties to even), an all-zero block, a block of one value.
+TEST(KQuantMatmul, Avx2Q8KQuantizationWritesTheReferenceBytes) {
+    if (!cpu_features().avx2) GTEST_SKIP() << "no AVX2 here";
+    constexpr int64_t kBlocks = 64;
+    constexpr int64_t kCols = kBlocks * quant::BlockQ8K::kElems;
+    std::mt19937 generator(300);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x(kCols);
+    for (float& v : x) v = normal(generator);
+    float* tie = x.data() + 256 * 1;  // -3 first, then +3
+    tie[10] = -3.0f;
+    tie[200] = 3.0f;
+    float* halves = x.data() + 256 * 2;  // largest 127: every integer + 0.5 is a tie
+    for (int j = 0; j < 256; ++j) halves[j] = static_cast<float>(j % 255 - 127) + (j % 2 ? 0.5f : 0.0f);
+    halves[0] = -127.0f;
+    std::fill_n(x.data() + 256 * 3, 256, 0.0f);
+    std::fill_n(x.data() + 256 * 4, 256, 0.25f);
+    std::vector<uint8_t> reference(kBlocks * sizeof(quant::BlockQ8K));
+    quant::quantize_row_q8_k(x.data(), reinterpret_cast<quant::BlockQ8K*>(reference.data()), kCols);
+    std::vector<uint8_t> simd(reference.size(), 0xA5);
+    detail::k_quants::quantize_row_to_q8_k_avx2(x.data(), kCols, simd.data());
+    EXPECT_EQ(simd, reference);
 }
 
 TEST(KQuantMatmul, EveryTypeHasAKernelForEveryIsa) {
