@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "backend/cpu/matmul_block32.h"
+#include "backend/cpu/simd_common.h"
 #include "common/cpu_features.h"
 
 #define HEARTH_BLOCK32_TARGET "avx2,fma,f16c"
@@ -48,19 +49,6 @@ struct SimdCore {
 #include "backend/cpu/matmul_block32_simd.h"
 
 namespace hearth::cpu::detail {
-namespace {
-
-__attribute__((target(HEARTH_BLOCK32_TARGET))) float largest_magnitude_of_block(const float* values) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 largest = _mm256_setzero_ps();
-    for (int j = 0; j < kBlock32; j += 8) largest = _mm256_max_ps(largest, _mm256_andnot_ps(sign, _mm256_loadu_ps(values + j)));
-    __m128 half = _mm_max_ps(_mm256_castps256_ps128(largest), _mm256_extractf128_ps(largest, 1));
-    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
-    half = _mm_max_ss(half, _mm_movehdup_ps(half));
-    return _mm_cvtss_f32(half);
-}
-
-}  // namespace
 
 // Same bytes as prepare_block32_row_scalar: max is exact in any order, d and 1/d are the same
 // scalar operations, and vcvtps2dq rounds ties to even like nearbyint.
@@ -69,22 +57,14 @@ __attribute__((target(HEARTH_BLOCK32_TARGET))) void prepare_block32_row_avx2(con
     auto* blocks = reinterpret_cast<Block32Activation*>(out);
     for (int64_t b = 0; b < cols / kBlock32; ++b) {
         const float* values = x + b * kBlock32;
-        const float d = largest_magnitude_of_block(values) / 127;
+        const float d = largest_magnitude(values, kBlock32) / 127;
         const __m256 inverse_d = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
         __m256i q[4];
         for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(values + 8 * k), inverse_d));
-        // packs interleave the 128-bit lanes; the permute puts the dwords back in element order.
-        const __m256i words = _mm256_packs_epi32(q[0], q[1]);
-        const __m256i words_high = _mm256_packs_epi32(q[2], q[3]);
-        const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(words, words_high),
-                                                          _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(blocks[b].qs), bytes);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(blocks[b].qs), pack_to_bytes_in_order(q));
         const __m256i sums = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
-        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
-        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
         blocks[b].d = d;
-        blocks[b].sum = d * static_cast<float>(_mm_cvtsi128_si32(sum));
+        blocks[b].sum = d * static_cast<float>(horizontal_sum_epi32_8(sums));
     }
 }
 

@@ -20,7 +20,7 @@
 
 #include "backend/cpu/matmul_block32.h"
 #include "backend/cpu/matmul_tiles.h"
-#include "backend/cpu/simd_sum.h"
+#include "backend/cpu/simd_common.h"
 #include "quant/iq4_grid.h"
 #include "quant/iq4_nl.h"
 #include "quant/mxfp4.h"
@@ -109,7 +109,6 @@ HEARTH_B32 inline WeightBlock decode(const BlockMXFP4& block) {
 template <class Block>
 constexpr bool kHasMinimum = std::is_same_v<Block, BlockQ4_1> || std::is_same_v<Block, BlockQ5_1>;
 
-
 // y[t][r] for kRows weight rows x kTokens tokens over every block of the row.
 template <class Block, int kRows, int kTokens>
 HEARTH_B32 void dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t cols, const uint8_t* prepared,
@@ -161,8 +160,8 @@ HEARTH_B32 inline __m256 add_scaled_dot(const Block& block, const Block32Activat
 // One token against one row (see for_each_tile): even and odd blocks go to two accumulators,
 // so two blocks are in flight at once, then the two are added and summed across lanes.
 template <class Block>
-HEARTH_B32 void decode_row_dot(const uint8_t* weight_row, size_t, int64_t cols, const uint8_t* prepared, size_t, float* y,
-                           int64_t) {
+HEARTH_B32 void decode_row_dot(const uint8_t* weight_row, size_t, int64_t cols, const uint8_t* prepared, size_t,
+                               float* y, int64_t) {
     const int64_t blocks = cols / kBlock32;
     const auto* w = reinterpret_cast<const Block*>(weight_row);
     const auto* x = reinterpret_cast<const Block32Activation*>(prepared);

@@ -3,7 +3,7 @@
 #include <immintrin.h>
 
 #include "backend/cpu/matmul_float.h"
-#include "backend/cpu/simd_sum.h"
+#include "backend/cpu/simd_common.h"
 #include "common/cpu_features.h"
 
 #define HEARTH_FLOAT_TARGET "avx2,fma,f16c"

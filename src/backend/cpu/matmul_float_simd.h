@@ -104,10 +104,11 @@ struct FloatTiles {
     template <int kTileRows, int kTileTokens>
     static constexpr TileDotFn dot = float_dot_tile<Weights, kTileRows, kTileTokens>;
     static constexpr TileDotFn decode_row = float_decode_row<Weights>;
-    // A row at a time re-reads the f32 activations for every row; past 16 KiB (half of L1)
-    // they lose L1 to the weight stream, and the kTileRows x 1 tile, which reads them once
-    // per kTileRows rows, decodes faster (measured: 1.5x faster one row at a time for 2048
-    // columns, 1.3x slower for 8192 and 14336).
+    // Measured, 2 threads, F16 rows in memory: one row at a time is faster than the
+    // kTileRows x 1 tile for 2048 columns (1.5x) and 4096 (1.2x), and 1.4-1.5x slower for 8192
+    // and 14336, where the f32 activations pass 16 KiB (half of L1). The tile reads them once
+    // per kTileRows rows; cutting wide rows into 2048/4096-column chunks over 8-16 rows did not
+    // recover the speed, so L1 pressure alone does not explain it (docs/performance.md).
     static constexpr bool decodes_by_row(int64_t cols) {
         return cols * static_cast<int64_t>(sizeof(float)) <= 16 * 1024;
     }

@@ -17,7 +17,7 @@
 #include <cstring>
 
 #include "backend/cpu/matmul_k_quants.h"
-#include "backend/cpu/simd_sum.h"
+#include "backend/cpu/simd_common.h"
 #include "quant/iq4_grid.h"
 #include "quant/q2_k.h"
 #include "quant/q3_k.h"
@@ -324,19 +324,10 @@ constexpr const MatmulKernel* kKernel =
 // reference's magic-number rounding) and capped at 127, then the sums of each 16.
 HEARTH_AVX2 void quantize_row_to_q8_k_avx2(const float* x, int64_t cols, uint8_t* out) {
     auto* blocks = reinterpret_cast<BlockQ8K*>(out);
-    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < cols / BlockQ8K::kElems; ++b) {
         const float* values = x + b * BlockQ8K::kElems;
         BlockQ8K& block = blocks[b];
-        // vmaxps returns its second operand when the first is NaN: NaN never wins, as in the
-        // reference's strict comparison.
-        __m256 largest = _mm256_setzero_ps();
-        for (int j = 0; j < BlockQ8K::kElems; j += 8)
-            largest = _mm256_max_ps(_mm256_andnot_ps(sign_bit, _mm256_loadu_ps(values + j)), largest);
-        __m128 half = _mm_max_ps(_mm256_castps256_ps128(largest), _mm256_extractf128_ps(largest, 1));
-        half = _mm_max_ps(half, _mm_movehl_ps(half, half));
-        half = _mm_max_ss(half, _mm_movehdup_ps(half));
-        const float magnitude = _mm_cvtss_f32(half);
+        const float magnitude = largest_magnitude(values, BlockQ8K::kElems);
         if (magnitude == 0.0f) {
             block = BlockQ8K{};
             continue;
@@ -351,19 +342,11 @@ HEARTH_AVX2 void quantize_row_to_q8_k_avx2(const float* x, int64_t cols, uint8_t
                 const __m256i rounded = _mm256_cvtps_epi32(_mm256_mul_ps(scale, _mm256_loadu_ps(values + j + 8 * k)));
                 q[k] = _mm256_min_epi32(rounded, _mm256_set1_epi32(127));
             }
-            // packs interleave the 128-bit lanes; the permute puts the dwords back in order.
-            const __m256i bytes = _mm256_permutevar8x32_epi32(
-                _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])),
-                _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(block.qs + j), bytes);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(block.qs + j), pack_to_bytes_in_order(q));
             // Sums of 16: elements j..j+15 are q[0], q[1]; j+16..j+31 are q[2], q[3].
-            for (int h = 0; h < 2; ++h) {
-                const __m256i pair = _mm256_add_epi32(q[2 * h], q[2 * h + 1]);
-                __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(pair), _mm256_extracti128_si256(pair, 1));
-                sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
-                sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
-                block.bsums[j / 16 + h] = static_cast<int16_t>(_mm_cvtsi128_si32(sum));
-            }
+            for (int h = 0; h < 2; ++h)
+                block.bsums[j / 16 + h] =
+                    static_cast<int16_t>(horizontal_sum_epi32_8(_mm256_add_epi32(q[2 * h], q[2 * h + 1])));
         }
         block.d = 1 / inverse_scale;
     }

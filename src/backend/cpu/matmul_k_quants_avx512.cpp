@@ -23,7 +23,7 @@
 #include <cstdint>
 
 #include "backend/cpu/matmul_k_quants.h"
-#include "backend/cpu/simd_sum.h"
+#include "backend/cpu/simd_common.h"
 #include "quant/iq4_grid.h"
 #include "quant/q2_k.h"
 #include "quant/q3_k.h"
@@ -106,7 +106,7 @@ constexpr int16_t min_index(int j) {
 
 struct ScaleMinIndex {
     alignas(64) int16_t scales[4][32];  // group g: 16 x scale 2g, then 16 x scale 2g + 1
-    alignas(32) int16_t mins[16];       // min j at 2j and 2j + 1 (once per Q8_K group sum)
+    alignas(32) int16_t mins[16];       // min j at j < 8 (the rest unused)
 };
 
 constexpr ScaleMinIndex make_scale_min_index() {
@@ -114,7 +114,7 @@ constexpr ScaleMinIndex make_scale_min_index() {
     for (int g = 0; g < 4; ++g) {
         for (int i = 0; i < 32; ++i) index.scales[g][i] = scale_index(2 * g + i / 16);
     }
-    for (int i = 0; i < 16; ++i) index.mins[i] = min_index(i / 2);
+    for (int j = 0; j < 8; ++j) index.mins[j] = min_index(j);
     return index;
 }
 
@@ -192,9 +192,9 @@ HEARTH_AVX512 inline void unpack_scales_and_mins(const Block& block, Unpacked& u
         for (int g = 0; g < 4; ++g) {
             u.scales[g] = _mm512_permutexvar_epi16(_mm512_load_si512(kScaleMinIndex.scales[g]), scales_mins);
         }
-        // mins 0-3 are int16 lanes 4-7 of scales_mins, mins 4-7 lanes 12-15.
-        const __m128i mins = _mm256_castsi256_si128(_mm256_permutexvar_epi16(
-            _mm256_setr_epi16(4, 5, 6, 7, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0), _mm512_castsi512_si256(scales_mins)));
+        const __m128i mins = _mm256_castsi256_si128(
+            _mm256_permutexvar_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(kScaleMinIndex.mins)),
+                                     _mm512_castsi512_si256(scales_mins)));
         u.d = fp16_to_f32(block.header.d);
         u.dmin = fp16_to_f32(block.header.dmin);
         u.scaled_mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(mins)), _mm256_set1_ps(u.dmin));
