@@ -4,9 +4,11 @@
 // One such matrix (9-14 MB) stays in a 32 MiB L3 between iterations; the "dram" decode runs
 // cycle through 8 copies, so that the weights stream from memory as in a real model.
 //   matmul_k_quants_bench --benchmark_filter=Q4_K
+//   HEARTH_BENCH_COLS=2048 matmul_k_quants_bench   (4096 x 2048: the 1B model's width)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <utility>
@@ -22,8 +24,8 @@ namespace {
 using hearth::cpu::Isa;
 using hearth::quant::Type;
 
-constexpr int64_t kRows = 4096;
-constexpr int64_t kCols = 4096;
+const int64_t kRows = 4096;
+const int64_t kCols = std::getenv("HEARTH_BENCH_COLS") ? std::atoll(std::getenv("HEARTH_BENCH_COLS")) : 4096;
 
 struct Problem {
     std::vector<uint8_t> weights;

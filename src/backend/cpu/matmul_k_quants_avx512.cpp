@@ -20,6 +20,7 @@
 #endif
 
 #include <array>
+#include <type_traits>
 #include <cstdint>
 
 #include "backend/cpu/matmul_k_quants.h"
@@ -375,8 +376,28 @@ constexpr const MatmulKernel* kKernel =
         ? &kMinSumsTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>
         : &kRowTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>;
 
+// With VNNI, Q4_K and Q5_K prompts go to the kernel with 16 rows in the lanes
+// (matmul_k_quants_lanes.cpp); one token (decoding) stays here, a row at a time.
+template <class Format, TileDotFn one_token,
+          void (*lane_rows)(const WeightMatrix&, const uint8_t*, size_t, int64_t, int64_t, int64_t, float*, int64_t)>
+void decode_here_prompt_in_lanes(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride,
+                                 int64_t tokens, int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
+    if (tokens >= 2) return lane_rows(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride);
+    rows<1, one_token, one_token>(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride);
+}
+
+template <class Format, auto lane_rows>
+constexpr MatmulKernel kLaneKernel{q8_k_with_min_sums_row_bytes, quantize_row_to_q8_k_with_min_sums,
+                                   decode_here_prompt_in_lanes<Format, tile_of<Format, true, 1>, lane_rows>};
+
 template <class Format>
 const MatmulKernel* kernel(bool vnni) {
+    if constexpr (std::is_same_v<Format, Q4K>) {
+        if (vnni) return &kLaneKernel<Format, q4_k_lane_rows>;
+    }
+    if constexpr (std::is_same_v<Format, Q5K>) {
+        if (vnni) return &kLaneKernel<Format, q5_k_lane_rows>;
+    }
     return vnni ? kKernel<Format, true> : kKernel<Format, false>;
 }
 

@@ -235,8 +235,13 @@ TEST(KQuantMatmul, MatchesReferenceAndThreadCountDoesNotChangeBits) {
 }
 
 TEST(KQuantMatmul, TilingAndRowSplitsDoNotChangeBits) {
-    // 13 tokens: full tiles of 4 and 8 plus tails; row ranges that start and end anywhere.
+    // 13 tokens: full tiles of 8 and 4 plus tails; row ranges that start and end anywhere (the
+    // AVX-512 VNNI prompt kernel takes 16 rows at a time). From two tokens up, a token's bits do
+    // not depend on the call it comes in; a token alone takes the decode kernel, whose bits do
+    // not depend on the row range either.
     constexpr Shape kShape{37, 512, 13};
+    const int64_t row_splits[] = {0, 1, 2, 9, 20, 21, 37};
+    const int64_t token_splits[] = {0, 2, 5, 13};
     uint32_t seed = 100;
     for (Type type : kTypes) {
         const Weights w = quantized_weights(type, kShape.rows, kShape.cols, seed++);
@@ -246,19 +251,27 @@ TEST(KQuantMatmul, TilingAndRowSplitsDoNotChangeBits) {
             const size_t stride = prepared_row_bytes(type, kShape.cols, isa);
             std::vector<uint8_t> prepared(stride * kShape.tokens);
             prepare_activations(type, x.data(), kShape.tokens, kShape.cols, prepared.data(), isa);
+            const auto run = [&](int64_t token_begin, int64_t token_end, int64_t row_begin, int64_t row_end,
+                                 std::vector<float>& y) {
+                matmul_prepared(w.matrix, prepared.data() + token_begin * stride, token_end - token_begin,
+                                row_begin, row_end, y.data() + token_begin * kShape.rows, kShape.rows, isa);
+            };
             std::vector<float> all = poisoned(kShape.tokens * kShape.rows);
-            matmul_prepared(w.matrix, prepared.data(), kShape.tokens, 0, kShape.rows, all.data(), kShape.rows,
-                            isa);
-
+            run(0, kShape.tokens, 0, kShape.rows, all);
             std::vector<float> pieces = poisoned(all.size());
-            const int64_t splits[] = {0, 1, 2, 9, 20, 21, 37};
-            for (int64_t t = 0; t < kShape.tokens; ++t) {
-                for (size_t i = 0; i + 1 < std::size(splits); ++i) {
-                    matmul_prepared(w.matrix, prepared.data() + t * stride, 1, splits[i], splits[i + 1],
-                                    pieces.data() + t * kShape.rows, kShape.rows, isa);
-                }
+            for (size_t t = 0; t + 1 < std::size(token_splits); ++t) {
+                for (size_t i = 0; i + 1 < std::size(row_splits); ++i)
+                    run(token_splits[t], token_splits[t + 1], row_splits[i], row_splits[i + 1], pieces);
             }
             EXPECT_TRUE(bit_identical(all, pieces));
+
+            std::vector<float> decoded = poisoned(all.size()), decoded_pieces = poisoned(all.size());
+            for (int64_t t = 0; t < kShape.tokens; ++t) {
+                run(t, t + 1, 0, kShape.rows, decoded);
+                for (size_t i = 0; i + 1 < std::size(row_splits); ++i)
+                    run(t, t + 1, row_splits[i], row_splits[i + 1], decoded_pieces);
+            }
+            EXPECT_TRUE(bit_identical(decoded, decoded_pieces));
         }
     }
 }
@@ -281,31 +294,43 @@ TEST(KQuantMatmul, IsaKernelsAgreeWithScalarIntegerKernel) {
     }
 }
 
-TEST(KQuantMatmul, Avx512WithAndWithoutVnniGiveIdenticalBits) {
-    // vpdpwssd and vpmaddwd + vpaddd compute the same exact integers; the rest is shared. Run
+TEST(KQuantMatmul, Avx512WithAndWithoutVnniGiveIdenticalBitsOrAgreeWithTheReference) {
+    // Row at a time, vpdpwssd and vpmaddwd + vpaddd compute the same exact integers and the rest
+    // is shared: identical bits. The VNNI prompt kernel of Q4_K and Q5_K (16 rows in the lanes)
+    // sums in another f32 order, so there both are held to the integer kernel's tolerance. Run
     // directly, so that the path this CPU does not pick is tested too.
     if (best_isa() != Isa::Avx512) GTEST_SKIP() << "no AVX-512 here";
-    constexpr Shape kShape{21, 512, 7};
     uint32_t seed = 400;
-    for (Type type : kTypes) {
-        SCOPED_TRACE(quant::type_name(type));
-        const Weights w = quantized_weights(type, kShape.rows, kShape.cols, seed++);
-        const std::vector<float> x = activations(kShape.tokens, kShape.cols, seed++);
-        const detail::MatmulKernel* with = detail::k_quants::find_avx512_kernel(type, true);
-        const detail::MatmulKernel* without = detail::k_quants::find_avx512_kernel(type, false);
-        ASSERT_NE(with, nullptr);
-        ASSERT_NE(without, nullptr);
-        const size_t stride = with->prepared_row_bytes(kShape.cols);
-        std::vector<uint8_t> prepared(stride * kShape.tokens);
-        for (int64_t t = 0; t < kShape.tokens; ++t)
-            with->prepare_row(x.data() + t * kShape.cols, kShape.cols, prepared.data() + t * stride);
-        std::vector<float> y_with = poisoned(kShape.tokens * kShape.rows), y_without = y_with;
-        with->rows(w.matrix, prepared.data(), stride, kShape.tokens, 0, kShape.rows, y_with.data(),
-                   kShape.rows);
-        without->rows(w.matrix, prepared.data(), stride, kShape.tokens, 0, kShape.rows, y_without.data(),
-                      kShape.rows);
-        EXPECT_TRUE(bit_identical(y_with, y_without));
-        EXPECT_EQ(std::count_if(y_with.begin(), y_with.end(), [](float v) { return std::isnan(v); }), 0);
+    for (const Shape& shape : {Shape{21, 512, 1}, Shape{21, 512, 7}}) {
+        for (Type type : kTypes) {
+            SCOPED_TRACE(describe(type, Isa::Avx512, shape));
+            const Weights w = quantized_weights(type, shape.rows, shape.cols, seed++);
+            const std::vector<float> x = activations(shape.tokens, shape.cols, seed++);
+            const detail::MatmulKernel* with = detail::k_quants::find_avx512_kernel(type, true);
+            const detail::MatmulKernel* without = detail::k_quants::find_avx512_kernel(type, false);
+            ASSERT_NE(with, nullptr);
+            ASSERT_NE(without, nullptr);
+            const size_t stride = with->prepared_row_bytes(shape.cols);
+            ASSERT_EQ(stride, without->prepared_row_bytes(shape.cols));
+            std::vector<uint8_t> prepared(stride * shape.tokens);
+            for (int64_t t = 0; t < shape.tokens; ++t)
+                with->prepare_row(x.data() + t * shape.cols, shape.cols, prepared.data() + t * stride);
+            std::vector<float> y_with = poisoned(shape.tokens * shape.rows), y_without = y_with;
+            with->rows(w.matrix, prepared.data(), stride, shape.tokens, 0, shape.rows, y_with.data(), shape.rows);
+            without->rows(w.matrix, prepared.data(), stride, shape.tokens, 0, shape.rows, y_without.data(),
+                          shape.rows);
+            const bool lanes = shape.tokens >= 2 && (type == Type::Q4_K || type == Type::Q5_K);
+            if (!lanes) {
+                EXPECT_TRUE(bit_identical(y_with, y_without));
+                continue;
+            }
+            const std::vector<float> x_q8 = q8_k_round_trip(x, shape.tokens, shape.cols);
+            std::vector<float> reference(shape.tokens * shape.rows);
+            matmul_reference(w.matrix, x_q8.data(), shape.tokens, reference.data());
+            const std::vector<double> tol = tolerances(w.matrix, x_q8, shape.tokens, false);
+            EXPECT_EQ(first_outside(y_with, reference, tol), -1);
+            EXPECT_EQ(first_outside(y_without, reference, tol), -1);
+        }
     }
 }
 
