@@ -17,7 +17,7 @@ MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& h, 
     const backend::KvCacheShape kv{h.layer_count, h.head_count_kv, h.head_dim(), context_length, kv_type};
     estimate.kv_cache = kv.bytes();
     // The model's workspace for one batch and one row of logits, plus the matmul's prepared
-    // activations (at most ~1.3 bytes a value for the 8-bit formats, 4 for float weights).
+    // activations (at most ~1.4 bytes a value for the 8-bit formats, 4 for float weights).
     const uint64_t prepared_bytes = 4 * static_cast<uint64_t>(std::max(h.embedding_length, h.feed_forward_length));
     estimate.compute = model::llama_workspace_floats(h, batch_size) * sizeof(float) + batch_size * prepared_bytes;
     return estimate;

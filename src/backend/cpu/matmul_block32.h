@@ -41,6 +41,15 @@ void prepare_block32_row_scalar(const float* x, int64_t cols, uint8_t* out);
 // The same bytes as the scalar reference, eight values at a time (AVX2).
 void prepare_block32_row_avx2(const float* x, int64_t cols, uint8_t* out);
 
+// The AVX-512 VNNI Q8_0 prompt kernel (matmul_block32_lanes.cpp): 16 weight rows in the lanes of
+// a vector, for two tokens or more (MatmulKernel::rows without the one-token case). Its
+// activation rows are the block32 ones followed by one int32 per block, -128 times the block's
+// sum of quants.
+size_t block32_with_sums_row_bytes(int64_t cols);
+void prepare_block32_row_with_sums(const float* x, int64_t cols, uint8_t* out);
+void q8_0_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
+                    int64_t row_begin, int64_t row_end, float* y, int64_t y_stride);
+
 // MXFP4 facts the kernels need in integer form: the E2M1 values doubled (0, ±0.5 ... ±6 become
 // 0, ±1 ... ±12), and the block scale halved to match, 2^(e - 128) (f32 subnormal for e < 2).
 inline constexpr int8_t kMxfp4DoubledValues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};

@@ -46,8 +46,22 @@ struct SimdCore {
 
 namespace hearth::cpu::detail {
 
+namespace {
+
+// Q8_0 prompts go to the kernel with 16 rows in the lanes; one token (decoding) stays here.
+void q8_0_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
+               int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
+    if (tokens >= 2) return q8_0_lane_rows(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride);
+    rows_simd<quant::BlockQ8_0>(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride);
+}
+
+constexpr MatmulKernel kQ8_0Kernel{block32_with_sums_row_bytes, prepare_block32_row_with_sums, q8_0_rows};
+
+}  // namespace
+
 const MatmulKernel* find_block32_kernel_avx512(quant::Type type) {
     if (!cpu_features().avx512_vnni) return nullptr;
+    if (type == quant::Type::Q8_0) return &kQ8_0Kernel;
     return find_simd_kernel(type);
 }
 
