@@ -296,7 +296,7 @@ TEST(KQuantMatmul, IsaKernelsAgreeWithScalarIntegerKernel) {
 
 TEST(KQuantMatmul, Avx512WithAndWithoutVnniGiveIdenticalBitsOrAgreeWithTheReference) {
     // Row at a time, vpdpwssd and vpmaddwd + vpaddd compute the same exact integers and the rest
-    // is shared: identical bits. The VNNI prompt kernel of Q4_K and Q5_K (16 rows in the lanes)
+    // is shared: identical bits. The VNNI prompt kernels of Q4_K, Q5_K, Q6_K (16 rows in the lanes)
     // sums in another f32 order, so there both are held to the integer kernel's tolerance. Run
     // directly, so that the path this CPU does not pick is tested too.
     if (best_isa() != Isa::Avx512) GTEST_SKIP() << "no AVX-512 here";
@@ -319,7 +319,8 @@ TEST(KQuantMatmul, Avx512WithAndWithoutVnniGiveIdenticalBitsOrAgreeWithTheRefere
             with->rows(w.matrix, prepared.data(), stride, shape.tokens, 0, shape.rows, y_with.data(), shape.rows);
             without->rows(w.matrix, prepared.data(), stride, shape.tokens, 0, shape.rows, y_without.data(),
                           shape.rows);
-            const bool lanes = shape.tokens >= 2 && (type == Type::Q4_K || type == Type::Q5_K);
+            const bool lanes =
+                shape.tokens >= 2 && (type == Type::Q4_K || type == Type::Q5_K || type == Type::Q6_K);
             if (!lanes) {
                 EXPECT_TRUE(bit_identical(y_with, y_without));
                 continue;
