@@ -53,7 +53,12 @@ Problem make_problem(Type type, int64_t tokens, int copies) {
     return p;
 }
 
-void run(benchmark::State& state, Type type, Isa isa, int64_t tokens, int copies) {
+// The weights of every copy in the load-time repacked layout (64-byte aligned).
+struct alignas(64) Line {
+    uint8_t bytes[64];
+};
+
+void run(benchmark::State& state, Type type, Isa isa, int64_t tokens, int copies, bool repack) {
     if (isa > hearth::cpu::best_isa()) {
         state.SkipWithError("ISA not supported here");
         return;
@@ -62,10 +67,29 @@ void run(benchmark::State& state, Type type, Isa isa, int64_t tokens, int copies
     hearth::cpu::ThreadPool pool(1);
     std::vector<float> y(tokens * kRows);
     std::vector<uint8_t> scratch;
-    const size_t matrix_bytes = p.weights.size() / copies;
+    size_t matrix_bytes = p.weights.size() / copies;
+    const uint8_t* weights = p.weights.data();
+    std::vector<Line> repacked;
+    if (repack) {
+        const size_t bytes = hearth::cpu::repacked_bytes(p.matrix, isa);
+        if (bytes == 0 || bytes % sizeof(Line) != 0) {
+            state.SkipWithError("no repacked layout here");
+            return;
+        }
+        repacked.resize(copies * bytes / sizeof(Line));
+        for (int c = 0; c < copies; ++c) {
+            hearth::cpu::WeightMatrix copy = p.matrix;
+            copy.data = p.weights.data() + c * matrix_bytes;
+            hearth::cpu::repack_weights(copy, 0, (kRows + hearth::cpu::kRepackRows - 1) / hearth::cpu::kRepackRows,
+                                        reinterpret_cast<uint8_t*>(repacked.data()) + c * bytes, isa);
+        }
+        matrix_bytes = bytes;
+        weights = reinterpret_cast<const uint8_t*>(repacked.data());
+        p.matrix.layout = hearth::cpu::WeightLayout::Repacked;
+    }
     int copy = 0;
     for (auto _ : state) {
-        p.matrix.data = p.weights.data() + copy * matrix_bytes;
+        p.matrix.data = weights + copy * matrix_bytes;
         copy = (copy + 1) % copies;
         hearth::cpu::matmul(pool, p.matrix, p.x.data(), tokens, y.data(), scratch, isa);
         benchmark::DoNotOptimize(y.data());
@@ -86,16 +110,21 @@ struct Case {
 void register_all() {
     for (Type type : {Type::Q4_K, Type::Q6_K, Type::Q5_K, Type::Q3_K, Type::Q2_K, Type::IQ4_XS}) {
         for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-            for (const Case c : {Case{1, 1}, Case{1, 8}, Case{512, 1}}) {
-                const int64_t tokens = c.tokens;
-                const int copies = c.copies;
-                const std::string name = "matmul/" + std::string(hearth::quant::type_name(type)) + "/" +
-                                         std::string(hearth::cpu::isa_name(isa)) +
-                                         "/tokens:" + std::to_string(tokens) + (copies > 1 ? "/dram" : "");
-                auto* bench = benchmark::RegisterBenchmark(
-                    name.c_str(), [=](benchmark::State& state) { run(state, type, isa, tokens, copies); });
-                bench->Unit(benchmark::kMillisecond)->UseRealTime();
-                if (tokens > 1) bench->Iterations(isa == Isa::Scalar ? 1 : 3);
+            // "avx512-repacked": the layout load_weights gives (Q4_K with VNNI).
+            for (const bool repack : {false, true}) {
+                if (repack && (type != Type::Q4_K || isa != Isa::Avx512)) continue;
+                for (const Case c : {Case{1, 1}, Case{1, 8}, Case{512, 1}}) {
+                    const int64_t tokens = c.tokens;
+                    const int copies = c.copies;
+                    const std::string name = "matmul/" + std::string(hearth::quant::type_name(type)) + "/" +
+                                             std::string(hearth::cpu::isa_name(isa)) + (repack ? "-repacked" : "") +
+                                             "/tokens:" + std::to_string(tokens) + (copies > 1 ? "/dram" : "");
+                    auto* bench = benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+                        run(state, type, isa, tokens, copies, repack);
+                    });
+                    bench->Unit(benchmark::kMillisecond)->UseRealTime();
+                    if (tokens > 1) bench->Iterations(isa == Isa::Scalar ? 1 : 3);
+                }
             }
         }
     }

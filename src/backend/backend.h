@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "quant/types.h"
 
@@ -81,6 +82,11 @@ class Backend {
     virtual std::unique_ptr<KvCache> create_kv_cache(const KvCacheShape& shape) = 0;
     // Whether matmul and embed accept weights of this type.
     virtual bool supports(quant::Type weight_type) const = 0;
+    // Called once with the model's weights before the first op. A backend may keep a copy of
+    // some in a layout or memory of its own (the CPU backend repacks the types its fastest
+    // kernels want in another layout); later ops still name weights by these Weight objects.
+    // Returns the weights it copied: their matmuls no longer read the file (embed still does).
+    virtual std::vector<const Weight*> load_weights(std::span<const Weight* const> /*weights*/) { return {}; }
 
     // out row t = row tokens[t] of the embedding table, as f32.
     virtual void embed(const Weight& table, std::span<const int32_t> tokens, Activations out) = 0;

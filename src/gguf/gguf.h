@@ -133,6 +133,10 @@ class File {
     const std::vector<TensorInfo>& tensors() const;
     const TensorInfo* find_tensor(std::string_view name) const;
     std::span<const uint8_t> tensor_data(const TensorInfo& tensor) const;
+    // For a file opened from disk, lets the process drop its resident pages of `data` (a part of
+    // the file's bytes, e.g. a tensor a backend has copied); they are read again if touched.
+    // Does nothing for parsed caller-owned bytes.
+    void drop_resident_pages(std::span<const uint8_t> data) const;
 
   private:
     struct State;

@@ -20,6 +20,10 @@ class MappedFile {
     ~MappedFile();
 
     std::span<const uint8_t> bytes() const { return {data_, size_}; }
+    // Lets the process drop its resident pages wholly inside `range` (a part of bytes()): they
+    // stay in the page cache and fault back in if read again. Resident memory then no longer
+    // counts data a caller has copied elsewhere.
+    void drop_resident_pages(std::span<const uint8_t> range) const;
 
   private:
     void release() noexcept;

@@ -415,6 +415,8 @@ const TensorInfo* File::find_tensor(std::string_view name) const {
     return it == state_->tensor_index.end() ? nullptr : &state_->tensors[it->second];
 }
 
+void File::drop_resident_pages(std::span<const uint8_t> data) const { state_->mapping.drop_resident_pages(data); }
+
 std::span<const uint8_t> File::tensor_data(const TensorInfo& tensor) const {
     const uint64_t data_size = file_size() - std::min(file_size(), state_->data_offset);
     if (tensor.offset > data_size || tensor.size_bytes > data_size - tensor.offset) {

@@ -134,7 +134,15 @@ LlamaWeights read_llama_weights(const gguf::File& file, const Hparams& h, const 
 Llama::Llama(const gguf::File& file, backend::Backend& backend)
     : file_(file), backend_(backend), hparams_(read_hparams(file)),
       weights_(read_llama_weights(file, hparams_, backend)),
-      rope_(rope_params(file, hparams_, weights_.rope_freq_factors)) {}
+      rope_(rope_params(file, hparams_, weights_.rope_freq_factors)) {
+    // A weight the backend copied is not read from the file again (but for embedding rows, which
+    // fault back in): its pages go as soon as it is copied, so resident memory counts it once,
+    // at the peak too.
+    for (const Weight* weight : weights_.all()) {
+        for (const Weight* copied : backend_.load_weights({&weight, 1}))
+            file_.drop_resident_pages({copied->data, static_cast<size_t>(copied->rows) * copied->row_bytes});
+    }
+}
 
 backend::KvCacheShape Llama::kv_cache_shape(int64_t capacity, quant::Type type) const {
     return {hparams_.layer_count, hparams_.head_count_kv, hparams_.head_dim(), capacity, type};

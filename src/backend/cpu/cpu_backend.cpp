@@ -1,14 +1,20 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "backend/cpu/kv_cache.h"
 #include "backend/cpu/ops.h"
 #include "common/error.h"
+#include "common/strings.h"
 #include "quant/quant.h"
 
 namespace hearth::cpu {
+
 
 CpuBackend::CpuBackend(int threads, Isa isa) : pool_(threads), isa_(isa) {}
 
@@ -23,6 +29,50 @@ std::unique_ptr<backend::KvCache> CpuBackend::create_kv_cache(const backend::KvC
 
 bool CpuBackend::supports(quant::Type weight_type) const { return can_matmul(weight_type); }
 
+CpuBackend::Repacked::Repacked(size_t bytes) : bytes_(bytes) {
+    void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) fail("cannot allocate {} for repacked weights", format_bytes(bytes));
+    memory_ = static_cast<uint8_t*>(memory);
+}
+
+CpuBackend::Repacked::Repacked(Repacked&& other) noexcept
+    : memory_(std::exchange(other.memory_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+CpuBackend::Repacked::~Repacked() {
+    if (memory_) munmap(memory_, bytes_);
+}
+
+std::vector<const backend::Weight*> CpuBackend::load_weights(std::span<const backend::Weight* const> weights) {
+    std::vector<const backend::Weight*> copied;
+    for (const backend::Weight* weight : weights) {
+        const WeightMatrix w = matrix_of(*weight);
+        const size_t bytes = cpu::repacked_bytes(w, isa_);
+        if (bytes == 0 || repacked_.contains(weight->data)) continue;
+        Repacked copy(bytes);
+        const int64_t groups = (w.rows + kRepackRows - 1) / kRepackRows;
+        pool_.run_dynamic(groups, std::max<int64_t>(1, groups / (8 * pool_.thread_count())),
+                          [&](int64_t begin, int64_t end, int) { repack_weights(w, begin, end, copy.data(), isa_); });
+        repacked_.emplace(weight->data, std::move(copy));
+        copied.push_back(weight);
+    }
+    return copied;
+}
+
+uint64_t CpuBackend::repacked_bytes() const {
+    uint64_t total = 0;
+    for (const auto& [data, copy] : repacked_) total += copy.bytes();
+    return total;
+}
+
+WeightMatrix CpuBackend::matrix_of(const backend::Weight& weight) const {
+    WeightMatrix w{weight.type, weight.data, weight.rows, weight.cols, weight.row_bytes};
+    if (const auto found = repacked_.find(weight.data); found != repacked_.end()) {
+        w.data = found->second.data();
+        w.layout = WeightLayout::Repacked;
+    }
+    return w;
+}
+
 void CpuBackend::embed(const backend::Weight& table, std::span<const int32_t> tokens, backend::Activations out) {
     pool_.run(static_cast<int64_t>(tokens.size()), [&](int64_t begin, int64_t end, int) {
         for (int64_t t = begin; t < end; ++t)
@@ -35,8 +85,7 @@ void CpuBackend::rmsnorm(backend::Activations x, const backend::Weight& weight, 
 }
 
 void CpuBackend::matmul(const backend::Weight& weight, backend::Activations x, backend::Activations out) {
-    const WeightMatrix w{weight.type, weight.data, weight.rows, weight.cols, weight.row_bytes};
-    cpu::matmul(pool_, w, x.data, x.rows, out.data, matmul_scratch_, isa_);
+    cpu::matmul(pool_, matrix_of(weight), x.data, x.rows, out.data, matmul_scratch_, isa_);
 }
 
 namespace {

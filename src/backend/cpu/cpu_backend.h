@@ -1,8 +1,10 @@
-// The CPU backend: backend::Backend's ops on x86-64, weights read in place from the mmap, rows
-// split across a low-latency thread pool, the widest ISA the CPU has chosen at run time.
+// The CPU backend: backend::Backend's ops on x86-64, weights read in place from the mmap (or
+// repacked once at load where a kernel wants another layout), rows split across a low-latency
+// thread pool, the widest ISA the CPU has chosen at run time.
 #pragma once
 
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
@@ -23,6 +25,11 @@ class CpuBackend final : public backend::Backend {
     backend::Activations allocate(int64_t rows, int64_t cols) override;
     std::unique_ptr<backend::KvCache> create_kv_cache(const backend::KvCacheShape& shape) override;
     bool supports(quant::Type weight_type) const override;
+    // Repacks every weight whose type has a repacked kernel on this ISA (repack_weights) into
+    // anonymous memory.
+    std::vector<const backend::Weight*> load_weights(std::span<const backend::Weight* const> weights) override;
+    // Bytes of those copies.
+    uint64_t repacked_bytes() const;
 
     void embed(const backend::Weight& table, std::span<const int32_t> tokens, backend::Activations out) override;
     void rmsnorm(backend::Activations x, const backend::Weight& weight, float epsilon, backend::Activations out) override;
@@ -36,6 +43,26 @@ class CpuBackend final : public backend::Backend {
     void read(backend::Activations x, float* host) override;
 
   private:
+    // Weights as the kernels read them: repacked where load_weights made a copy, else in place.
+    WeightMatrix matrix_of(const backend::Weight& weight) const;
+
+    // Anonymous memory holding one repacked weight.
+    class Repacked {
+      public:
+        explicit Repacked(size_t bytes);
+        Repacked(Repacked&& other) noexcept;
+        Repacked(const Repacked&) = delete;
+        Repacked& operator=(const Repacked&) = delete;
+        Repacked& operator=(Repacked&&) = delete;
+        ~Repacked();
+        uint8_t* data() const { return memory_; }
+        size_t bytes() const { return bytes_; }
+
+      private:
+        uint8_t* memory_ = nullptr;
+        size_t bytes_ = 0;
+    };
+
     ThreadPool pool_;
     Isa isa_;
     std::vector<uint8_t> matmul_scratch_;
@@ -44,6 +71,8 @@ class CpuBackend final : public backend::Backend {
     std::vector<int32_t> rope_table_positions_;
     backend::RopeParams rope_table_params_;
     std::vector<std::unique_ptr<float[]>> allocations_;
+    // Keyed by the weight's data pointer in the file.
+    std::unordered_map<const uint8_t*, Repacked> repacked_;
 };
 
 }  // namespace hearth::cpu

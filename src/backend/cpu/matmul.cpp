@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/matmul_k_quants.h"
 #include "backend/cpu/matmul_kernels.h"
 #include "common/cpu_features.h"
 #include "common/error.h"
@@ -40,8 +41,17 @@ namespace {
 
 using detail::MatmulKernel;
 
+bool has_repacked_kernel(quant::Type type, Isa isa) {
+    return isa == Isa::Avx512 && cpu_features().avx512_vnni && type == quant::Type::Q4_K;
+}
+
 // The kernel written for the widest ISA not above `isa`, or the generic one.
-const MatmulKernel& select_kernel(quant::Type type, Isa isa) {
+const MatmulKernel& select_kernel(quant::Type type, Isa isa, WeightLayout layout = WeightLayout::InFile) {
+    if (layout == WeightLayout::Repacked) {
+        if (!has_repacked_kernel(type, isa))
+            fail("matmul: no kernel for repacked {} on {}", quant::type_name(type), isa_name(isa));
+        return detail::k_quants::kRepackedQ4KKernel;
+    }
     if (!can_matmul(type)) fail("matmul: no kernel for tensor type {}", quant::type_name(type));
     for (int level = static_cast<int>(isa); level >= 0; --level) {
         const Isa candidate = static_cast<Isa>(level);
@@ -60,6 +70,17 @@ void check_shape(const WeightMatrix& w) {
 
 }  // namespace
 
+size_t repacked_bytes(const WeightMatrix& w, Isa isa) {
+    if (w.layout != WeightLayout::InFile || !has_repacked_kernel(w.type, isa)) return 0;
+    return detail::k_quants::q4_k_repacked_bytes(w.rows, w.cols);
+}
+
+void repack_weights(const WeightMatrix& w, int64_t group_begin, int64_t group_end, uint8_t* repacked, Isa isa) {
+    check_shape(w);
+    if (repacked_bytes(w, isa) == 0) fail("matmul: {} has no repacked layout here", quant::type_name(w.type));
+    detail::k_quants::repack_q4_k(w, group_begin, group_end, repacked);
+}
+
 size_t prepared_row_bytes(quant::Type weight_type, int64_t cols, Isa isa) {
     return select_kernel(weight_type, isa).prepared_row_bytes(cols);
 }
@@ -74,7 +95,7 @@ void prepare_activations(quant::Type weight_type, const float* x, int64_t tokens
 void matmul_prepared(const WeightMatrix& w, const uint8_t* prepared, int64_t tokens, int64_t row_begin,
                      int64_t row_end, float* y, int64_t y_stride, Isa isa) {
     check_shape(w);
-    const MatmulKernel& kernel = select_kernel(w.type, isa);
+    const MatmulKernel& kernel = select_kernel(w.type, isa, w.layout);
     kernel.rows(w, prepared, kernel.prepared_row_bytes(w.cols), tokens, row_begin, row_end, y, y_stride);
 }
 
@@ -82,7 +103,7 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t tok
             std::vector<uint8_t>& scratch, Isa isa) {
     check_shape(w);
     if (tokens <= 0 || w.rows <= 0) return;
-    const MatmulKernel& kernel = select_kernel(w.type, isa);
+    const MatmulKernel& kernel = select_kernel(w.type, isa, w.layout);
     const size_t stride = kernel.prepared_row_bytes(w.cols);
     if (scratch.size() < stride * tokens) scratch.resize(stride * tokens);
     uint8_t* prepared = scratch.data();

@@ -31,15 +31,34 @@ Isa best_isa();
 // Every ISA this CPU can run (Scalar first), for tests that compare them all.
 std::vector<Isa> supported_isas();
 
-// A weight matrix as it lies in the GGUF file: `rows` rows of `cols` values of `type`, each row
-// `row_bytes` long, rows contiguous. y = W x means y[r] = dot(row r, x).
+// How a weight matrix lies in memory. InFile: as in the GGUF file. Repacked: rewritten once at
+// load time into the layout of this CPU's fastest kernel for the type (repack_weights below).
+enum class WeightLayout { InFile, Repacked };
+
+// A weight matrix: `rows` rows of `cols` values of `type`, each row `row_bytes` long in the file
+// (rows contiguous there). y = W x means y[r] = dot(row r, x).
 struct WeightMatrix {
     quant::Type type = quant::Type::F32;
     const uint8_t* data = nullptr;
     int64_t rows = 0;
     int64_t cols = 0;
     size_t row_bytes = 0;
+    WeightLayout layout = WeightLayout::InFile;
 };
+
+// Rows are repacked in groups of this many (the lanes of one vector); a repacked matrix's row
+// ranges (matmul_prepared) start at multiples of it.
+inline constexpr int64_t kRepackRows = 16;
+
+// Bytes the repacked form of w takes for `isa`, or 0 where its type has no repacked kernel there
+// (today: Q4_K with AVX-512 VNNI).
+size_t repacked_bytes(const WeightMatrix& w, Isa isa = best_isa());
+// Writes groups [group_begin, group_end) of kRepackRows rows of w (in the file layout) to
+// `repacked` (repacked_bytes(w) bytes, 64-byte aligned), each group at its own offset, so that
+// threads may repack disjoint ranges at once. The result is w with layout Repacked and data
+// `repacked`.
+void repack_weights(const WeightMatrix& w, int64_t group_begin, int64_t group_end, uint8_t* repacked,
+                    Isa isa = best_isa());
 
 // Whether matmul supports this weight type (every type quant::can_dequantize supports). Only
 // F32, F16, BF16 and the quantized types with a row length that is a whole number of blocks.

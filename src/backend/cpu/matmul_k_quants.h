@@ -80,6 +80,15 @@ void q5_k_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepa
 void q6_k_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
                     int64_t row_begin, int64_t row_end, float* y, int64_t y_stride);
 
+// Q4_K repacked at load time (AVX-512 VNNI; matmul_k_quants_repacked.cpp): bytes of the repacked
+// form, the repack of 16-row groups [group_begin, group_end), and the kernel on it, whose
+// activation rows are Q8_K blocks followed by 8 int16 sums of 32 quants per block.
+size_t q4_k_repacked_bytes(int64_t rows, int64_t cols);
+void repack_q4_k(const WeightMatrix& w, int64_t group_begin, int64_t group_end, uint8_t* out);
+size_t q8_k_with_sums_of_32_row_bytes(int64_t cols);
+void quantize_row_to_q8_k_with_sums_of_32(const float* x, int64_t cols, uint8_t* out);
+extern const MatmulKernel kRepackedQ4KKernel;
+
 // Kernels written for exactly that ISA; nullptr for a type without one.
 const MatmulKernel* find_scalar_kernel(quant::Type type);
 const MatmulKernel* find_avx2_kernel(quant::Type type);

@@ -17,14 +17,17 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/matmul_k_quants.h"
 #include "backend/cpu/matmul_kernels.h"
 #include "common/cpu_features.h"
+#include "common/error.h"
 #include "backend/cpu/thread_pool.h"
 #include "quant/q8_k.h"
 #include "quant/quant.h"
@@ -331,6 +334,109 @@ TEST(KQuantMatmul, Avx512WithAndWithoutVnniGiveIdenticalBitsOrAgreeWithTheRefere
             const std::vector<double> tol = tolerances(w.matrix, x_q8, shape.tokens, false);
             EXPECT_EQ(first_outside(y_with, reference, tol), -1);
             EXPECT_EQ(first_outside(y_without, reference, tol), -1);
+        }
+    }
+}
+
+// Q4_K repacked at load time (AVX-512 VNNI): 16 rows in the lanes of a vector, for decoding and
+// prompts. Against the reference on the Q8_K-rounded activations (exact integers, so the f32
+// accumulation tolerance alone), for row counts that leave a partial group of 16; a token alone
+// gives the bits it has in any batch; thread counts and 16-row ranges do not change bits.
+struct RepackedWeights {
+    struct alignas(64) Line {
+        uint8_t bytes[64];
+    };
+    std::vector<Line> lines;  // 64-byte aligned, as the layout needs
+    size_t size = 0;
+    WeightMatrix matrix;
+};
+
+RepackedWeights repacked(const WeightMatrix& w) {
+    RepackedWeights r;
+    r.size = repacked_bytes(w);
+    r.lines.resize((r.size + 63) / 64);
+    auto* data = reinterpret_cast<uint8_t*>(r.lines.data());
+    std::fill_n(data, r.size, uint8_t{0xa5});  // poison: every byte must be written
+    repack_weights(w, 0, (w.rows + kRepackRows - 1) / kRepackRows, data);
+    r.matrix = w;
+    r.matrix.data = data;
+    r.matrix.layout = WeightLayout::Repacked;
+    return r;
+}
+
+bool has_repacked_q4_k() { return best_isa() == Isa::Avx512 && cpu_features().avx512_vnni; }
+
+TEST(KQuantMatmul, RepackedQ4KMatchesReferenceAndDecodesWithTheBitsOfABatch) {
+    if (!has_repacked_q4_k()) GTEST_SKIP() << "no AVX-512 VNNI here";
+    ThreadPool one(1), three(3);
+    uint32_t seed = 500;
+    for (const Shape& s : {Shape{1, 256, 1}, Shape{16, 512, 2}, Shape{33, 256, 7}, Shape{37, 4096, 13},
+                           Shape{64, 512, 513}}) {
+        SCOPED_TRACE(describe(Type::Q4_K, Isa::Avx512, s));
+        const Weights w = quantized_weights(Type::Q4_K, s.rows, s.cols, seed++);
+        const RepackedWeights r = repacked(w.matrix);
+        ASSERT_EQ(r.size, static_cast<size_t>((s.rows + 15) / 16 * (s.cols / 256) * 2368));
+        const std::vector<float> x = activations(s.tokens, s.cols, seed++);
+        const std::vector<float> x_q8 = q8_k_round_trip(x, s.tokens, s.cols);
+        std::vector<float> reference(s.tokens * s.rows);
+        matmul_reference(w.matrix, x_q8.data(), s.tokens, reference.data());
+        const std::vector<float> y = run_matmul(one, r.matrix, x, s.tokens, Isa::Avx512);
+        EXPECT_EQ(first_outside(y, reference, tolerances(w.matrix, x_q8, s.tokens, false)), -1);
+        EXPECT_TRUE(bit_identical(y, run_matmul(three, r.matrix, x, s.tokens, Isa::Avx512)));
+        for (const int64_t t : {int64_t{0}, s.tokens - 1}) {
+            const std::vector<float> token(x.begin() + t * s.cols, x.begin() + (t + 1) * s.cols);
+            const std::vector<float> alone = run_matmul(one, r.matrix, token, 1, Isa::Avx512);
+            EXPECT_EQ(std::memcmp(alone.data(), y.data() + t * s.rows, s.rows * sizeof(float)), 0) << "token " << t;
+        }
+    }
+}
+
+TEST(KQuantMatmul, RepackedQ4KRowRangesOfWholeGroupsGiveTheBitsOfTheWholeMatrix) {
+    if (!has_repacked_q4_k()) GTEST_SKIP() << "no AVX-512 VNNI here";
+    constexpr Shape kShape{70, 512, 9};
+    const Weights w = quantized_weights(Type::Q4_K, kShape.rows, kShape.cols, 600);
+    const RepackedWeights r = repacked(w.matrix);
+    const std::vector<float> x = activations(kShape.tokens, kShape.cols, 601);
+    const detail::MatmulKernel& kernel = detail::k_quants::kRepackedQ4KKernel;
+    const size_t stride = kernel.prepared_row_bytes(kShape.cols);
+    std::vector<uint8_t> prepared(stride * kShape.tokens);
+    for (int64_t t = 0; t < kShape.tokens; ++t)
+        kernel.prepare_row(x.data() + t * kShape.cols, kShape.cols, prepared.data() + t * stride);
+    std::vector<float> whole = poisoned(kShape.tokens * kShape.rows), pieces = whole;
+    matmul_prepared(r.matrix, prepared.data(), kShape.tokens, 0, kShape.rows, whole.data(), kShape.rows);
+    const int64_t cuts[] = {0, 16, 48, 64, 70};
+    for (size_t i = 0; i + 1 < std::size(cuts); ++i)
+        matmul_prepared(r.matrix, prepared.data(), kShape.tokens, cuts[i], cuts[i + 1], pieces.data(), kShape.rows);
+    EXPECT_TRUE(bit_identical(whole, pieces));
+    EXPECT_EQ(std::count_if(whole.begin(), whole.end(), [](float v) { return std::isnan(v); }), 0);
+}
+
+TEST(KQuantMatmul, CpuBackendMatmulsOnTheCopyLoadWeightsMade) {
+    if (!has_repacked_q4_k()) GTEST_SKIP() << "no AVX-512 VNNI here";
+    constexpr Shape kShape{37, 512, 3};
+    const Weights w = quantized_weights(Type::Q4_K, kShape.rows, kShape.cols, 800);
+    const backend::Weight weight{"w", Type::Q4_K, w.matrix.data, kShape.rows, kShape.cols, w.matrix.row_bytes};
+    const std::vector<float> x = activations(kShape.tokens, kShape.cols, 801);
+    CpuBackend cpu(2);
+    const backend::Activations in = cpu.allocate(kShape.tokens, kShape.cols), out = cpu.allocate(kShape.tokens, kShape.rows);
+    std::copy(x.begin(), x.end(), in.data);
+    const backend::Weight* weights[] = {&weight, &weight};  // a tied weight comes twice
+    EXPECT_EQ(cpu.load_weights(weights), std::vector<const backend::Weight*>{&weight});
+    EXPECT_EQ(cpu.repacked_bytes(), repacked_bytes(w.matrix));
+    cpu.matmul(weight, in, out);
+    ThreadPool pool(1);
+    const std::vector<float> on_copy = run_matmul(pool, repacked(w.matrix).matrix, x, kShape.tokens, Isa::Avx512);
+    EXPECT_EQ(std::memcmp(out.data, on_copy.data(), on_copy.size() * sizeof(float)), 0);
+}
+
+TEST(KQuantMatmul, OnlyQ4KHasARepackedLayout) {
+    for (Type type : kTypes) {
+        const Weights w = quantized_weights(type, 16, 256, 700);
+        const bool expected = type == Type::Q4_K && has_repacked_q4_k();
+        EXPECT_EQ(repacked_bytes(w.matrix) > 0, expected) << quant::type_name(type);
+        if (!expected) {
+            std::vector<uint8_t> out(4096);
+            EXPECT_THROW(repack_weights(w.matrix, 0, 1, out.data()), Error) << quant::type_name(type);
         }
     }
 }
