@@ -110,9 +110,9 @@ struct Case {
 void register_all() {
     for (Type type : {Type::Q4_K, Type::Q6_K, Type::Q5_K, Type::Q3_K, Type::Q2_K, Type::IQ4_XS}) {
         for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-            // "avx512-repacked": the layout load_weights gives (Q4_K with VNNI).
+            // "avx512-repacked": the layout load_weights gives (Q4_K and Q6_K with VNNI).
             for (const bool repack : {false, true}) {
-                if (repack && (type != Type::Q4_K || isa != Isa::Avx512)) continue;
+                if (repack && ((type != Type::Q4_K && type != Type::Q6_K) || isa != Isa::Avx512)) continue;
                 for (const Case c : {Case{1, 1}, Case{1, 8}, Case{512, 1}}) {
                     const int64_t tokens = c.tokens;
                     const int copies = c.copies;

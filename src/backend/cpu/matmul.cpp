@@ -42,7 +42,7 @@ namespace {
 using detail::MatmulKernel;
 
 bool has_repacked_kernel(quant::Type type, Isa isa) {
-    return isa == Isa::Avx512 && cpu_features().avx512_vnni && type == quant::Type::Q4_K;
+    return isa == Isa::Avx512 && cpu_features().avx512_vnni && (type == quant::Type::Q4_K || type == quant::Type::Q6_K);
 }
 
 // The kernel written for the widest ISA not above `isa`, or the generic one.
@@ -50,7 +50,7 @@ const MatmulKernel& select_kernel(quant::Type type, Isa isa, WeightLayout layout
     if (layout == WeightLayout::Repacked) {
         if (!has_repacked_kernel(type, isa))
             fail("matmul: no kernel for repacked {} on {}", quant::type_name(type), isa_name(isa));
-        return detail::k_quants::kRepackedQ4KKernel;
+        return type == quant::Type::Q4_K ? detail::k_quants::kRepackedQ4KKernel : detail::k_quants::kRepackedQ6KKernel;
     }
     if (!can_matmul(type)) fail("matmul: no kernel for tensor type {}", quant::type_name(type));
     for (int level = static_cast<int>(isa); level >= 0; --level) {
@@ -72,13 +72,15 @@ void check_shape(const WeightMatrix& w) {
 
 size_t repacked_bytes(const WeightMatrix& w, Isa isa) {
     if (w.layout != WeightLayout::InFile || !has_repacked_kernel(w.type, isa)) return 0;
-    return detail::k_quants::q4_k_repacked_bytes(w.rows, w.cols);
+    return w.type == quant::Type::Q4_K ? detail::k_quants::q4_k_repacked_bytes(w.rows, w.cols)
+                                       : detail::k_quants::q6_k_repacked_bytes(w.rows, w.cols);
 }
 
 void repack_weights(const WeightMatrix& w, int64_t group_begin, int64_t group_end, uint8_t* repacked, Isa isa) {
     check_shape(w);
     if (repacked_bytes(w, isa) == 0) fail("matmul: {} has no repacked layout here", quant::type_name(w.type));
-    detail::k_quants::repack_q4_k(w, group_begin, group_end, repacked);
+    if (w.type == quant::Type::Q4_K) return detail::k_quants::repack_q4_k(w, group_begin, group_end, repacked);
+    detail::k_quants::repack_q6_k(w, group_begin, group_end, repacked);
 }
 
 size_t prepared_row_bytes(quant::Type weight_type, int64_t cols, Isa isa) {

@@ -51,7 +51,7 @@ struct WeightMatrix {
 inline constexpr int64_t kRepackRows = 16;
 
 // Bytes the repacked form of w takes for `isa`, or 0 where its type has no repacked kernel there
-// (today: Q4_K with AVX-512 VNNI).
+// (today: Q4_K and Q6_K with AVX-512 VNNI).
 size_t repacked_bytes(const WeightMatrix& w, Isa isa = best_isa());
 // Writes groups [group_begin, group_end) of kRepackRows rows of w (in the file layout) to
 // `repacked` (repacked_bytes(w) bytes, 64-byte aligned), each group at its own offset, so that

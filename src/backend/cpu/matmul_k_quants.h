@@ -88,6 +88,10 @@ void repack_q4_k(const WeightMatrix& w, int64_t group_begin, int64_t group_end, 
 size_t q8_k_with_sums_of_32_row_bytes(int64_t cols);
 void quantize_row_to_q8_k_with_sums_of_32(const float* x, int64_t cols, uint8_t* out);
 extern const MatmulKernel kRepackedQ4KKernel;
+// The same for Q6_K, on plain Q8_K activation rows.
+size_t q6_k_repacked_bytes(int64_t rows, int64_t cols);
+void repack_q6_k(const WeightMatrix& w, int64_t group_begin, int64_t group_end, uint8_t* out);
+extern const MatmulKernel kRepackedQ6KKernel;
 
 // Kernels written for exactly that ISA; nullptr for a type without one.
 const MatmulKernel* find_scalar_kernel(quant::Type type);

@@ -1,5 +1,6 @@
-// Q4_K repacked once at load time (AVX-512 VNNI): 16 weight rows in the 16 lanes of a vector,
-// kept in memory in that layout for decoding and prompts alike.
+// Q4_K and Q6_K repacked once at load time (AVX-512 VNNI): 16 weight rows in the 16 lanes of a
+// vector, kept in memory in that layout for decoding and prompts alike. (Q6_K: see RepackedQ6K;
+// the same method with its offset of 32 taken back through the Q8_K group sums.)
 //
 // Decoding Q4_K in the GGUF layout is bound by arithmetic on this machine's cores, not by
 // memory: every 144-byte block costs ~50 vector operations for one row, a third of them to
@@ -31,6 +32,7 @@
 
 #include "backend/cpu/matmul_k_quants.h"
 #include "quant/q4_k.h"
+#include "quant/q6_k.h"
 #include "quant/q8_k.h"
 #include "quant/scale_min_k4.h"
 
@@ -46,15 +48,32 @@ constexpr int kLanes = 16;
 // Tokens per tile: 4 accumulators each (low and high halves of a sub-block, block, f32).
 constexpr int kTileTokens = 6;
 
-// One super-block of 16 rows.
+// One super-block of 16 rows, header first, so that the kernel reads the matrix as one
+// sequential stream (see RepackedQ6K).
 struct alignas(64) RepackedQ4K {
-    uint8_t nibbles[32][kLanes][4];  // see the file comment
-    uint8_t scales[8][kLanes];       // scale of sub-block j of row r
+    uint8_t scales[8][kLanes];        // scale of sub-block j of row r
     uint8_t min_pairs[4][kLanes][2];  // mins 2p, 2p + 1 of row r
-    uint16_t d[kLanes];              // fp16
-    uint16_t dmin[kLanes];           // fp16
+    uint16_t d[kLanes];               // fp16
+    uint16_t dmin[kLanes];            // fp16
+    uint8_t nibbles[32][kLanes][4];   // see the file comment
 };
 static_assert(sizeof(RepackedQ4K) == 2368, "16 Q4_K blocks (2304 bytes) with unpacked scales and mins");
+
+// One Q6_K super-block of 16 rows, in the order the kernel reads it: one sequential stream. (With
+// the levels and the high bits in two regions, two streams, the same kernel read 1.5x slower
+// from memory: matmul_k_quants_bench, 9.6-10.2 against 21-26 GB/s on one core.) Per sub-block j of 16
+// values (4 quads): nibble vector k holds quad 4j + k in its low nibbles and quad 4j + 2 + k in
+// its high ones, and byte e of lane r of `highs` the 2 high bits of element e of quads
+// 4j .. 4j + 3 at bits 0-1, 2-3, 4-5, 6-7. 3360 bytes as in the file, padded to 64.
+struct alignas(64) RepackedQ6K {
+    int8_t scale_pairs[8][kLanes][2];  // scales 2p, 2p + 1 of row r
+    struct SubBlock {
+        uint8_t nibbles[2][kLanes][4];
+        uint8_t highs[kLanes][4];
+    } sub_blocks[16];
+    uint16_t d[kLanes];  // fp16
+};
+static_assert(sizeof(RepackedQ6K) == 3392, "16 Q6_K blocks (3360 bytes) padded to a cache line");
 
 // A prepared activation row: the Q8_K blocks, then per block the 8 sums of 32 quants as int16
 // (bsums 2j + 2j+1), the multipliers of the mins.
@@ -67,6 +86,11 @@ const int16_t* sums_of_32(const uint8_t* prepared_row, int64_t blocks) {
 size_t q4_k_repacked_bytes(int64_t rows, int64_t cols) {
     return static_cast<size_t>((rows + kLanes - 1) / kLanes) * static_cast<size_t>(cols / BlockQ8K::kElems) *
            sizeof(RepackedQ4K);
+}
+
+size_t q6_k_repacked_bytes(int64_t rows, int64_t cols) {
+    return static_cast<size_t>((rows + kLanes - 1) / kLanes) * static_cast<size_t>(cols / BlockQ8K::kElems) *
+           sizeof(RepackedQ6K);
 }
 
 size_t q8_k_with_sums_of_32_row_bytes(int64_t cols) {
@@ -127,7 +151,147 @@ HEARTH_VNNI void repack_q4_k(const WeightMatrix& w, int64_t group_begin, int64_t
     }
 }
 
+// Value 128h + 32k + l of a Q6_K block has its low 4 bits in ql[64h + 32(k % 2) + l] (the low
+// nibble for k < 2) and its high 2 bits at bit 2k of qh[32h + l]: dword l/4 of those gives quad
+// 32h + 8k + l/4. The 64 quads' 6-bit levels are gathered first, then packed.
+HEARTH_VNNI void repack_q6_k(const WeightMatrix& w, int64_t group_begin, int64_t group_end, uint8_t* out) {
+    const int64_t blocks = w.cols / BlockQ8K::kElems;
+    const __m512i low4 = _mm512_set1_epi8(0x0f), low2 = _mm512_set1_epi8(0x03);
+    for (int64_t g = group_begin; g < group_end; ++g) {
+        const int64_t first = g * kLanes;
+        const int rows = static_cast<int>(std::min<int64_t>(kLanes, w.rows - first));
+        alignas(64) int32_t offsets[kLanes];
+        for (int r = 0; r < kLanes; ++r) offsets[r] = static_cast<int32_t>(std::min(r, rows - 1) * w.row_bytes);
+        const __m512i row_offsets = _mm512_load_si512(offsets);
+        auto* repacked = reinterpret_cast<RepackedQ6K*>(out) + g * blocks;
+        for (int64_t b = 0; b < blocks; ++b) {
+            const uint8_t* base = w.data + first * w.row_bytes + b * sizeof(quant::BlockQ6K);
+            __m512i levels[64];
+            for (int h = 0; h < 2; ++h) {
+                for (int l = 0; l < 32; l += 4) {
+                    const __m512i high = _mm512_i32gather_epi32(
+                        row_offsets, base + offsetof(quant::BlockQ6K, qh) + 32 * h + l, 1);
+                    for (int m = 0; m < 2; ++m) {
+                        const __m512i low = _mm512_i32gather_epi32(
+                            row_offsets, base + offsetof(quant::BlockQ6K, ql) + 64 * h + 32 * m + l, 1);
+                        for (const int k : {m, m + 2}) {
+                            const __m512i low_bits = _mm512_and_si512(k < 2 ? low : _mm512_srli_epi32(low, 4), low4);
+                            const __m512i high_bits =
+                                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high, 2 * k), low2), 4);
+                            levels[32 * h + 8 * k + l / 4] = _mm512_or_si512(low_bits, high_bits);
+                        }
+                    }
+                }
+            }
+            RepackedQ6K& block = repacked[b];
+            for (int j = 0; j < 16; ++j) {
+                __m512i highs = _mm512_setzero_si512();
+                for (int q = 0; q < 4; ++q) {
+                    const __m512i two_bits = _mm512_and_si512(_mm512_srli_epi32(levels[4 * j + q], 4), low2);
+                    highs = _mm512_or_si512(highs, _mm512_slli_epi32(two_bits, 2 * q));
+                }
+                _mm512_store_si512(block.sub_blocks[j].highs, highs);
+                for (int k = 0; k < 2; ++k) {
+                    const __m512i packed =
+                        _mm512_or_si512(_mm512_and_si512(levels[4 * j + k], low4),
+                                        _mm512_slli_epi32(_mm512_and_si512(levels[4 * j + 2 + k], low4), 4));
+                    _mm512_store_si512(block.sub_blocks[j].nibbles[k], packed);
+                }
+            }
+            for (int r = 0; r < kLanes; ++r) {
+                const auto& row = *reinterpret_cast<const quant::BlockQ6K*>(base + offsets[r]);
+                block.d[r] = row.d;
+                for (int p = 0; p < 8; ++p) {
+                    block.scale_pairs[p][r][0] = row.scales[2 * p];
+                    block.scale_pairs[p][r][1] = row.scales[2 * p + 1];
+                }
+            }
+        }
+    }
+}
+
 namespace {
+
+// A level: its low 4 bits | its high 2 bits, already moved to bits 4-5 of `high` (other bits of
+// `high` are dropped).
+HEARTH_VNNI inline __m512i six_bit_level(__m512i low_bits, __m512i high) {
+    return _mm512_ternarylogic_epi32(high, low_bits, _mm512_set1_epi8(0x30), 0xec);  // (high & 0x30) | low
+}
+
+// y[t * y_stride + r] for the 16 rows of `block` (those in `valid`) and kTokens tokens. Per block:
+// -32 * sum_j scale_j * bsum_j (the levels' offset, through the Q8_K group sums), then
+// sum_j scale_j * (dot of sub-block j's levels), exact in int32, then one f32 step.
+template <int kTokens>
+HEARTH_VNNI void repacked_q6_k_tile(const RepackedQ6K* w, int64_t blocks, const uint8_t* prepared, size_t stride,
+                                   float* y, int64_t y_stride, __mmask16 valid) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    const BlockQ8K* x[kTokens];
+    __m512 acc[kTokens];
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+        x[t] = reinterpret_cast<const BlockQ8K*>(prepared + t * stride);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < blocks; ++b) {
+        const RepackedQ6K& block = w[b];
+        __m512i block_sum[kTokens];
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) block_sum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; ++p) {
+            const __m512i pairs =
+                _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(block.scale_pairs[p])));
+#pragma GCC unroll 8
+            for (int t = 0; t < kTokens; ++t) {
+                int32_t bsum_pair;
+                std::memcpy(&bsum_pair, x[t][b].bsums + 2 * p, sizeof(bsum_pair));
+                block_sum[t] = _mm512_dpwssd_epi32(block_sum[t], pairs, _mm512_set1_epi32(bsum_pair));
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t)
+            block_sum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(block_sum[t], 5));
+        for (int j = 0; j < 16; ++j) {
+            const __m512i pairs =
+                _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(block.scale_pairs[j / 2])));
+            const __m512i scale = j % 2 == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(pairs, 16), 16)
+                                             : _mm512_srai_epi32(pairs, 16);
+            const __m512i high = _mm512_load_si512(block.sub_blocks[j].highs);
+            __m512i quads[4];
+#pragma GCC unroll 2
+            for (int k = 0; k < 2; ++k) {
+                const __m512i packed = _mm512_load_si512(block.sub_blocks[j].nibbles[k]);
+                // Quad k's high bits sit at 2k, quad 2 + k's at 4 + 2k.
+                quads[k] = six_bit_level(_mm512_and_si512(packed, low4), _mm512_slli_epi32(high, 4 - 2 * k));
+                quads[2 + k] = six_bit_level(_mm512_and_si512(_mm512_srli_epi32(packed, 4), low4),
+                                             k == 0 ? high : _mm512_srli_epi32(high, 2));
+            }
+            __m512i sub_sum[kTokens];
+#pragma GCC unroll 8
+            for (int t = 0; t < kTokens; ++t) sub_sum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; ++q) {
+#pragma GCC unroll 8
+                for (int t = 0; t < kTokens; ++t) {
+                    int32_t quad;
+                    std::memcpy(&quad, x[t][b].qs + 16 * j + 4 * q, sizeof(quad));
+                    sub_sum[t] = _mm512_dpbusd_epi32(sub_sum[t], quads[q], _mm512_set1_epi32(quad));
+                }
+            }
+#pragma GCC unroll 8
+            for (int t = 0; t < kTokens; ++t)
+                block_sum[t] = _mm512_add_epi32(block_sum[t], _mm512_mullo_epi32(sub_sum[t], scale));
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(block.d)));
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) {
+            const __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(x[t][b].d));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_sum[t]), scale, acc[t]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
+}
 
 // y[t * y_stride + r] for the 16 rows of `block` (those in `valid`) and kTokens tokens.
 template <int kTokens>
@@ -202,28 +366,47 @@ HEARTH_VNNI void repacked_tile(const RepackedQ4K* w, int64_t blocks, const uint8
     for (int t = 0; t < kTokens; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
 }
 
+// Every 16 rows of [row_begin, row_end) in tiles of tokens: Tile::of<kTokens> on Repacked blocks.
+template <class Repacked, class Tile>
 void repacked_rows(const WeightMatrix& w, const uint8_t* prepared, size_t stride, int64_t tokens, int64_t row_begin,
                    int64_t row_end, float* y, int64_t y_stride) {
     const int64_t blocks = w.cols / BlockQ8K::kElems;
-    const auto* groups = reinterpret_cast<const RepackedQ4K*>(w.data);
+    const auto* groups = reinterpret_cast<const Repacked*>(w.data);
     for (int64_t first = row_begin; first < row_end; first += kLanes) {
-        const RepackedQ4K* group = groups + (first / kLanes) * blocks;
+        const Repacked* group = groups + (first / kLanes) * blocks;
         const int rows = static_cast<int>(std::min<int64_t>(kLanes, row_end - first));
         const auto valid = static_cast<__mmask16>((1u << rows) - 1);
+        const auto tile = [&]<int kTokens>(int64_t t) {
+            Tile::template of<kTokens>(group, blocks, prepared + t * stride, stride, y + t * y_stride + first, y_stride,
+                                       valid);
+        };
         int64_t t = 0;
-        for (; t + kTileTokens <= tokens; t += kTileTokens)
-            repacked_tile<kTileTokens>(group, blocks, prepared + t * stride, stride, y + t * y_stride + first,
-                                       y_stride, valid);
-        for (; t + 2 <= tokens; t += 2)
-            repacked_tile<2>(group, blocks, prepared + t * stride, stride, y + t * y_stride + first, y_stride, valid);
-        for (; t < tokens; ++t)
-            repacked_tile<1>(group, blocks, prepared + t * stride, stride, y + t * y_stride + first, y_stride, valid);
+        for (; t + kTileTokens <= tokens; t += kTileTokens) tile.template operator()<kTileTokens>(t);
+        for (; t + 2 <= tokens; t += 2) tile.template operator()<2>(t);
+        for (; t < tokens; ++t) tile.template operator()<1>(t);
     }
 }
+
+struct Q4KTile {
+    template <int kTokens>
+    static void of(const RepackedQ4K* w, int64_t blocks, const uint8_t* prepared, size_t stride, float* y,
+                   int64_t y_stride, __mmask16 valid) {
+        repacked_tile<kTokens>(w, blocks, prepared, stride, y, y_stride, valid);
+    }
+};
+
+struct Q6KTile {
+    template <int kTokens>
+    static void of(const RepackedQ6K* w, int64_t blocks, const uint8_t* prepared, size_t stride, float* y,
+                   int64_t y_stride, __mmask16 valid) {
+        repacked_q6_k_tile<kTokens>(w, blocks, prepared, stride, y, y_stride, valid);
+    }
+};
 
 }  // namespace
 
 const MatmulKernel kRepackedQ4KKernel{q8_k_with_sums_of_32_row_bytes, quantize_row_to_q8_k_with_sums_of_32,
-                                      repacked_rows};
+                                      repacked_rows<RepackedQ4K, Q4KTile>};
+const MatmulKernel kRepackedQ6KKernel{q8_k_row_bytes, quantize_row_to_q8_k, repacked_rows<RepackedQ6K, Q6KTile>};
 
 }  // namespace hearth::cpu::detail::k_quants

@@ -338,8 +338,8 @@ TEST(KQuantMatmul, Avx512WithAndWithoutVnniGiveIdenticalBitsOrAgreeWithTheRefere
     }
 }
 
-// Q4_K repacked at load time (AVX-512 VNNI): 16 rows in the lanes of a vector, for decoding and
-// prompts. Against the reference on the Q8_K-rounded activations (exact integers, so the f32
+// Q4_K and Q6_K repacked at load time (AVX-512 VNNI): 16 rows in the lanes of a vector, for
+// decoding and prompts. Against the reference on the Q8_K-rounded activations (exact integers, so the f32
 // accumulation tolerance alone), for row counts that leave a partial group of 16; a token alone
 // gives the bits it has in any batch; thread counts and 16-row ranges do not change bits.
 struct RepackedWeights {
@@ -366,16 +366,22 @@ RepackedWeights repacked(const WeightMatrix& w) {
 
 bool has_repacked_q4_k() { return best_isa() == Isa::Avx512 && cpu_features().avx512_vnni; }
 
-TEST(KQuantMatmul, RepackedQ4KMatchesReferenceAndDecodesWithTheBitsOfABatch) {
+constexpr Type kRepackedTypes[] = {Type::Q4_K, Type::Q6_K};
+
+// Bytes of 16 rows of one super-block, repacked.
+size_t repacked_group_block_bytes(Type type) { return type == Type::Q4_K ? 2368 : 3392; }
+
+TEST(KQuantMatmul, RepackedMatchesReferenceAndDecodesWithTheBitsOfABatch) {
     if (!has_repacked_q4_k()) GTEST_SKIP() << "no AVX-512 VNNI here";
     ThreadPool one(1), three(3);
     uint32_t seed = 500;
+    for (const Type type : kRepackedTypes)
     for (const Shape& s : {Shape{1, 256, 1}, Shape{16, 512, 2}, Shape{33, 256, 7}, Shape{37, 4096, 13},
                            Shape{64, 512, 513}}) {
-        SCOPED_TRACE(describe(Type::Q4_K, Isa::Avx512, s));
-        const Weights w = quantized_weights(Type::Q4_K, s.rows, s.cols, seed++);
+        SCOPED_TRACE(describe(type, Isa::Avx512, s));
+        const Weights w = quantized_weights(type, s.rows, s.cols, seed++);
         const RepackedWeights r = repacked(w.matrix);
-        ASSERT_EQ(r.size, static_cast<size_t>((s.rows + 15) / 16 * (s.cols / 256) * 2368));
+        ASSERT_EQ(r.size, (s.rows + 15) / 16 * (s.cols / 256) * repacked_group_block_bytes(type));
         const std::vector<float> x = activations(s.tokens, s.cols, seed++);
         const std::vector<float> x_q8 = q8_k_round_trip(x, s.tokens, s.cols);
         std::vector<float> reference(s.tokens * s.rows);
@@ -391,13 +397,16 @@ TEST(KQuantMatmul, RepackedQ4KMatchesReferenceAndDecodesWithTheBitsOfABatch) {
     }
 }
 
-TEST(KQuantMatmul, RepackedQ4KRowRangesOfWholeGroupsGiveTheBitsOfTheWholeMatrix) {
+TEST(KQuantMatmul, RepackedRowRangesOfWholeGroupsGiveTheBitsOfTheWholeMatrix) {
     if (!has_repacked_q4_k()) GTEST_SKIP() << "no AVX-512 VNNI here";
     constexpr Shape kShape{70, 512, 9};
-    const Weights w = quantized_weights(Type::Q4_K, kShape.rows, kShape.cols, 600);
+    for (const Type type : kRepackedTypes) {
+    SCOPED_TRACE(quant::type_name(type));
+    const Weights w = quantized_weights(type, kShape.rows, kShape.cols, 600);
     const RepackedWeights r = repacked(w.matrix);
     const std::vector<float> x = activations(kShape.tokens, kShape.cols, 601);
-    const detail::MatmulKernel& kernel = detail::k_quants::kRepackedQ4KKernel;
+    const detail::MatmulKernel& kernel =
+        type == Type::Q4_K ? detail::k_quants::kRepackedQ4KKernel : detail::k_quants::kRepackedQ6KKernel;
     const size_t stride = kernel.prepared_row_bytes(kShape.cols);
     std::vector<uint8_t> prepared(stride * kShape.tokens);
     for (int64_t t = 0; t < kShape.tokens; ++t)
@@ -409,6 +418,7 @@ TEST(KQuantMatmul, RepackedQ4KRowRangesOfWholeGroupsGiveTheBitsOfTheWholeMatrix)
         matmul_prepared(r.matrix, prepared.data(), kShape.tokens, cuts[i], cuts[i + 1], pieces.data(), kShape.rows);
     EXPECT_TRUE(bit_identical(whole, pieces));
     EXPECT_EQ(std::count_if(whole.begin(), whole.end(), [](float v) { return std::isnan(v); }), 0);
+    }
 }
 
 TEST(KQuantMatmul, CpuBackendMatmulsOnTheCopyLoadWeightsMade) {
@@ -429,10 +439,10 @@ TEST(KQuantMatmul, CpuBackendMatmulsOnTheCopyLoadWeightsMade) {
     EXPECT_EQ(std::memcmp(out.data, on_copy.data(), on_copy.size() * sizeof(float)), 0);
 }
 
-TEST(KQuantMatmul, OnlyQ4KHasARepackedLayout) {
+TEST(KQuantMatmul, OnlyQ4KAndQ6KHaveARepackedLayout) {
     for (Type type : kTypes) {
         const Weights w = quantized_weights(type, 16, 256, 700);
-        const bool expected = type == Type::Q4_K && has_repacked_q4_k();
+        const bool expected = (type == Type::Q4_K || type == Type::Q6_K) && has_repacked_q4_k();
         EXPECT_EQ(repacked_bytes(w.matrix) > 0, expected) << quant::type_name(type);
         if (!expected) {
             std::vector<uint8_t> out(4096);
