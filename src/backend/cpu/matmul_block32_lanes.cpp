@@ -24,9 +24,8 @@
 #include <vector>
 
 #include "backend/cpu/matmul_block32.h"
+#include "backend/cpu/row_lanes.h"
 #include "quant/q8_0.h"
-
-#define HEARTH_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 namespace hearth::cpu::detail {
 
@@ -42,7 +41,8 @@ void prepare_block32_row_with_sums(const float* x, int64_t cols, uint8_t* out) {
         int32_t sum = 0;
         for (const int8_t q : prepared[b].qs) sum += q;
         const int32_t correction = -128 * sum;
-        std::memcpy(out + block32_prepared_row_bytes(cols) + b * sizeof(int32_t), &correction, sizeof(correction));
+        std::memcpy(out + block32_prepared_row_bytes(cols) + b * sizeof(int32_t), &correction,
+                    sizeof(correction));
     }
 }
 
@@ -50,7 +50,6 @@ namespace {
 
 using quant::BlockQ8_0;
 
-constexpr int kLanes = 16;
 // Tokens per tile: 2 accumulators each (block sum, f32) in 16 of the 32 registers.
 constexpr int kTileTokens = 8;
 
@@ -60,21 +59,19 @@ struct alignas(64) LaneBlock {
 };
 
 // Repacks rows [first, first + rows) of w (rows <= 16; missing lanes repeat the last row).
-HEARTH_VNNI void repack_group(const WeightMatrix& w, int64_t first, int rows, int64_t blocks, LaneBlock* out) {
-    alignas(64) int32_t offsets[kLanes];
-    for (int r = 0; r < kLanes; ++r) offsets[r] = static_cast<int32_t>(std::min(r, rows - 1) * w.row_bytes);
-    const __m512i row_offsets = _mm512_load_si512(offsets);
+HEARTH_VNNI void repack_group(const WeightMatrix& w, int64_t first, int rows, int64_t blocks,
+                              LaneBlock* out) {
+    const __m512i row_offsets = GroupRows(rows, w.row_bytes).vector();
     const __m512i sign_bits = _mm512_set1_epi8(static_cast<char>(0x80));
     const uint8_t* group = w.data + first * w.row_bytes;
     for (int64_t b = 0; b < blocks; ++b) {
         const uint8_t* base = group + b * sizeof(BlockQ8_0);
         for (int q = 0; q < 8; ++q) {
-            const __m512i levels =
-                _mm512_i32gather_epi32(row_offsets, base + offsetof(BlockQ8_0, qs) + 4 * q, 1);
+            const __m512i levels = gather_dwords(base, row_offsets, offsetof(BlockQ8_0, qs) + 4 * q);
             _mm512_store_si512(out[b].quads[q], _mm512_xor_si512(levels, sign_bits));
         }
         // The fp16 scale is the low half of the dword at the block's start.
-        const __m512i scale_dwords = _mm512_i32gather_epi32(row_offsets, base + offsetof(BlockQ8_0, d), 1);
+        const __m512i scale_dwords = gather_dwords(base, row_offsets, offsetof(BlockQ8_0, d));
         _mm512_store_ps(out[b].d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(scale_dwords)));
     }
 }
@@ -90,7 +87,8 @@ HEARTH_VNNI void lane_tile(const LaneBlock* w, int64_t cols, const uint8_t* prep
 #pragma GCC unroll 8
     for (int t = 0; t < kTokens; ++t) {
         x[t] = reinterpret_cast<const Block32Activation*>(prepared + t * stride);
-        corrections[t] = reinterpret_cast<const int32_t*>(prepared + t * stride + block32_prepared_row_bytes(cols));
+        corrections[t] =
+            reinterpret_cast<const int32_t*>(prepared + t * stride + block32_prepared_row_bytes(cols));
         acc[t] = _mm512_setzero_ps();
     }
     for (int64_t b = 0; b < blocks; ++b) {
@@ -129,16 +127,18 @@ void q8_0_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t strid
     for (int64_t first = row_begin; first < row_end; first += kLanes) {
         const int rows = static_cast<int>(std::min<int64_t>(kLanes, row_end - first));
         repack_group(w, first, rows, blocks, group.data());
-        const auto valid = static_cast<__mmask16>((1u << rows) - 1);
+        const __mmask16 valid = real_rows(rows);
         float* out = y + first;
         int64_t t = 0;
         for (; t + kTileTokens <= tokens; t += kTileTokens)
-            lane_tile<kTileTokens>(group.data(), w.cols, prepared + t * stride, stride, out + t * y_stride, y_stride,
-                                   valid);
+            lane_tile<kTileTokens>(group.data(), w.cols, prepared + t * stride, stride, out + t * y_stride,
+                                   y_stride, valid);
         for (; t + 4 <= tokens; t += 4)
-            lane_tile<4>(group.data(), w.cols, prepared + t * stride, stride, out + t * y_stride, y_stride, valid);
+            lane_tile<4>(group.data(), w.cols, prepared + t * stride, stride, out + t * y_stride, y_stride,
+                         valid);
         for (; t < tokens; ++t)
-            lane_tile<1>(group.data(), w.cols, prepared + t * stride, stride, out + t * y_stride, y_stride, valid);
+            lane_tile<1>(group.data(), w.cols, prepared + t * stride, stride, out + t * y_stride, y_stride,
+                         valid);
     }
 }
 

@@ -70,14 +70,12 @@ template <int kTileTokens, TileDotFn full_tile, TileDotFn one_token>
 inline constexpr MatmulKernel kMinSumsTileKernel{q8_k_with_min_sums_row_bytes, quantize_row_to_q8_k_with_min_sums,
                                                  rows<kTileTokens, full_tile, one_token>};
 
-// AVX-512 VNNI, two tokens or more: 16 weight rows in the lanes of a vector
-// (matmul_k_quants_lanes.cpp). MatmulKernel::rows without the one-token case; Q4_K and Q5_K
-// read activations with min sums, Q6_K plain Q8_K rows.
+// AVX-512 VNNI, two tokens or more, weights in the file's layout: 16 weight rows in the lanes of
+// a vector (matmul_k_quants_lanes.cpp). MatmulKernel::rows without the one-token case, on
+// activations with min sums.
 void q4_k_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
                     int64_t row_begin, int64_t row_end, float* y, int64_t y_stride);
 void q5_k_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
-                    int64_t row_begin, int64_t row_end, float* y, int64_t y_stride);
-void q6_k_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
                     int64_t row_begin, int64_t row_end, float* y, int64_t y_stride);
 
 // Q4_K repacked at load time (AVX-512 VNNI; matmul_k_quants_repacked.cpp): bytes of the repacked

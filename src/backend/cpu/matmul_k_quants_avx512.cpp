@@ -376,7 +376,7 @@ constexpr const MatmulKernel* kKernel =
         ? &kMinSumsTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>
         : &kRowTileKernel<kTileTokens, tile_of<Format, kVnni, kTileTokens>, tile_of<Format, kVnni, 1>>;
 
-// With VNNI, Q4_K, Q5_K and Q6_K prompts go to the kernel with 16 rows in the lanes
+// With VNNI, Q4_K and Q5_K prompts go to the kernel with 16 rows in the lanes
 // (matmul_k_quants_lanes.cpp); one token (decoding) stays here, a row at a time.
 template <class Format, TileDotFn one_token,
           void (*lane_rows)(const WeightMatrix&, const uint8_t*, size_t, int64_t, int64_t, int64_t, float*, int64_t)>
@@ -387,17 +387,14 @@ void decode_here_prompt_in_lanes(const WeightMatrix& w, const uint8_t* prepared,
 }
 
 template <class Format, auto lane_rows>
-constexpr MatmulKernel kLaneKernel{
-    Format::kMinsPer32 ? q8_k_with_min_sums_row_bytes : q8_k_row_bytes,
-    Format::kMinsPer32 ? quantize_row_to_q8_k_with_min_sums : quantize_row_to_q8_k,
-    decode_here_prompt_in_lanes<Format, tile_of<Format, true, 1>, lane_rows>};
+constexpr MatmulKernel kLaneKernel{q8_k_with_min_sums_row_bytes, quantize_row_to_q8_k_with_min_sums,
+                                   decode_here_prompt_in_lanes<Format, tile_of<Format, true, 1>, lane_rows>};
 
 template <class Format>
 const MatmulKernel* kernel(bool vnni) {
     if (vnni) {
         if constexpr (std::is_same_v<Format, Q4K>) return &kLaneKernel<Format, q4_k_lane_rows>;
         if constexpr (std::is_same_v<Format, Q5K>) return &kLaneKernel<Format, q5_k_lane_rows>;
-        if constexpr (std::is_same_v<Format, Q6K>) return &kLaneKernel<Format, q6_k_lane_rows>;
     }
     return vnni ? kKernel<Format, true> : kKernel<Format, false>;
 }

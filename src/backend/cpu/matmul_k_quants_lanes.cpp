@@ -1,6 +1,8 @@
-// The AVX-512 VNNI prompt kernels of Q4_K, Q5_K and Q6_K (two tokens or more): 16 weight rows in
-// the 16 lanes of a vector, so that everything done per sub-block and per block is done once for
-// 16 rows instead of once per row.
+// The AVX-512 VNNI prompt kernels of Q4_K and Q5_K in the file's layout (two tokens or more): 16
+// weight rows in the 16 lanes of a vector, so that everything done per sub-block and per block is
+// done once for 16 rows instead of once per row. (A model's Q4_K and Q6_K weights are repacked
+// into such a layout once at load time, matmul_k_quants_repacked.cpp; this file serves Q5_K and
+// callers that matmul on the file's bytes directly.)
 //
 // The row-at-a-time kernels (matmul_k_quants_avx512.cpp) hold 64 values of one row in a vector,
 // so every sub-block scale costs a multiply per 64 values and every block a conversion and an
@@ -10,11 +12,10 @@
 // once, and after the 8 quads of a sub-block lane r holds that row's integer sub-block sum. The
 // scale is one 16-lane multiply per sub-block, the block's f32 work one conversion and FMA, and
 // the min term (from the min sums prepared beside the activations, see matmul_k_quants.h) 8
-// FMAs per block, each for 16 rows. Q6_K's offset of 32 on its levels is taken back through the
-// Q8_K group sums, 8 int16-pair multiply-adds per block for 16 rows.
+// FMAs per block, each for 16 rows.
 //
 // The weights are not in that layout on disk: each thread repacks its 16 rows at a time into a
-// buffer of its own (5-6 KiB per super-block of 16 rows: levels as bytes, scales and mins
+// buffer of its own (5 KiB per super-block of 16 rows: levels as bytes, scales and mins
 // unpacked) and streams every token of the call past them while they sit in L1/L2. A
 // prompt of 512 tokens pays one repack per 512 uses; the repack is vector gathers and masks,
 // a few percent of the work even for two tokens.
@@ -38,13 +39,11 @@
 #include <vector>
 
 #include "backend/cpu/matmul_k_quants.h"
+#include "backend/cpu/row_lanes.h"
 #include "quant/q4_k.h"
 #include "quant/q5_k.h"
-#include "quant/q6_k.h"
 #include "quant/q8_k.h"
 #include "quant/scale_min_k4.h"
-
-#define HEARTH_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 namespace hearth::cpu::detail::k_quants {
 
@@ -52,7 +51,6 @@ namespace {
 
 using quant::BlockQ8K;
 
-constexpr int kLanes = 16;
 // Tokens per tile: 3 accumulators each (sub-block, block, f32) in 24 of the 32 registers.
 constexpr int kTileTokens = 8;
 
@@ -64,11 +62,6 @@ struct alignas(64) LaneBlock {
     float d[kLanes];
 };
 
-// 16 lanes of the dword at byte `offset` of each row's block (row r at base + row_offsets[r]).
-HEARTH_VNNI inline __m512i gather_dwords(const uint8_t* base, __m512i row_offsets, size_t offset) {
-    return _mm512_i32gather_epi32(row_offsets, base + offset, 1);
-}
-
 // Byte l of 32-byte chunk c holds value 64c + l in the low nibble and 64c + 32 + l in the high
 // one, so dword k of chunk c gives quads 16c + k (low nibbles) and 16c + 8 + k (high).
 template <class Block>
@@ -78,7 +71,8 @@ HEARTH_VNNI inline void repack_nibbles(const uint8_t* base, __m512i row_offsets,
         for (int k = 0; k < 8; ++k) {
             const __m512i bytes = gather_dwords(base, row_offsets, offsetof(Block, qs) + 32 * c + 4 * k);
             _mm512_store_si512(out.quads[16 * c + k], _mm512_and_si512(bytes, low4));
-            _mm512_store_si512(out.quads[16 * c + 8 + k], _mm512_and_si512(_mm512_srli_epi32(bytes, 4), low4));
+            _mm512_store_si512(out.quads[16 * c + 8 + k],
+                               _mm512_and_si512(_mm512_srli_epi32(bytes, 4), low4));
         }
     }
 }
@@ -116,10 +110,10 @@ HEARTH_VNNI inline void repack_header(const quant::ScaleMinHeader* const headers
 
 // Repacks rows [first, first + rows) of w (rows <= 16; missing lanes repeat the last row).
 template <class Block>
-HEARTH_VNNI void repack_group(const WeightMatrix& w, int64_t first, int rows, int64_t blocks, LaneBlock* out) {
-    alignas(64) int32_t offsets[kLanes];
-    for (int r = 0; r < kLanes; ++r) offsets[r] = static_cast<int32_t>(std::min(r, rows - 1) * w.row_bytes);
-    const __m512i row_offsets = _mm512_load_si512(offsets);
+HEARTH_VNNI void repack_group(const WeightMatrix& w, int64_t first, int rows, int64_t blocks,
+                              LaneBlock* out) {
+    const GroupRows group_rows(rows, w.row_bytes);
+    const __m512i row_offsets = group_rows.vector();
     const uint8_t* group = w.data + first * w.row_bytes;
     for (int64_t b = 0; b < blocks; ++b) {
         const uint8_t* base = group + b * sizeof(Block);
@@ -127,124 +121,15 @@ HEARTH_VNNI void repack_group(const WeightMatrix& w, int64_t first, int rows, in
         if constexpr (std::is_same_v<Block, quant::BlockQ5K>) add_q5_k_high_bits(base, row_offsets, out[b]);
         const quant::ScaleMinHeader* headers[kLanes];
         for (int r = 0; r < kLanes; ++r)
-            headers[r] = reinterpret_cast<const quant::ScaleMinHeader*>(base + offsets[r]);
+            headers[r] = reinterpret_cast<const quant::ScaleMinHeader*>(base + group_rows.offsets[r]);
         repack_header(headers, out[b]);
     }
 }
 
-// One Q6_K super-block of 16 weight rows, as its kernel reads it.
-struct alignas(64) Q6KLaneBlock {
-    uint8_t quads[64][kLanes][4];       // levels 4q .. 4q + 3 of row r (0..63, 32 meaning 0)
-    int32_t scales[16][kLanes];         // scale of sub-block j (16 values) of row r
-    int16_t scale_pairs[8][kLanes][2];  // scales 2p, 2p + 1 of row r: the offset's multipliers
-    float d[kLanes];
-};
-
-// Value 128h + 32k + l has its low 4 bits in ql[64h + 32(k % 2) + l] (the low nibble for k < 2,
-// the high one above) and its high 2 bits at bit 2k of qh[32h + l]: dword l/4 of those gives
-// quad 32h + 8k + l/4.
-HEARTH_VNNI void repack_q6_k_group(const WeightMatrix& w, int64_t first, int rows, int64_t blocks,
-                                   Q6KLaneBlock* out) {
-    alignas(64) int32_t offsets[kLanes];
-    for (int r = 0; r < kLanes; ++r) offsets[r] = static_cast<int32_t>(std::min(r, rows - 1) * w.row_bytes);
-    const __m512i row_offsets = _mm512_load_si512(offsets);
-    const __m512i low4 = _mm512_set1_epi8(0x0f), low2 = _mm512_set1_epi8(0x03);
-    const uint8_t* group = w.data + first * w.row_bytes;
-    for (int64_t b = 0; b < blocks; ++b) {
-        const uint8_t* base = group + b * sizeof(quant::BlockQ6K);
-        Q6KLaneBlock& block = out[b];
-        for (int h = 0; h < 2; ++h) {
-            for (int l = 0; l < 32; l += 4) {
-                const __m512i high = gather_dwords(base, row_offsets, offsetof(quant::BlockQ6K, qh) + 32 * h + l);
-                for (int m = 0; m < 2; ++m) {
-                    const __m512i low =
-                        gather_dwords(base, row_offsets, offsetof(quant::BlockQ6K, ql) + 64 * h + 32 * m + l);
-                    for (const int k : {m, m + 2}) {
-                        const __m512i low_bits = _mm512_and_si512(k < 2 ? low : _mm512_srli_epi32(low, 4), low4);
-                        const __m512i high_bits =
-                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high, 2 * k), low2), 4);
-                        _mm512_store_si512(block.quads[32 * h + 8 * k + l / 4], _mm512_or_si512(low_bits, high_bits));
-                    }
-                }
-            }
-        }
-        for (int r = 0; r < kLanes; ++r) {
-            const auto& row = *reinterpret_cast<const quant::BlockQ6K*>(base + offsets[r]);
-            block.d[r] = _cvtsh_ss(row.d);
-            for (int j = 0; j < 16; ++j) block.scales[j][r] = row.scales[j];
-            for (int p = 0; p < 8; ++p) {
-                block.scale_pairs[p][r][0] = row.scales[2 * p];
-                block.scale_pairs[p][r][1] = row.scales[2 * p + 1];
-            }
-        }
-    }
-}
-
-// y[t * y_stride + r] for the rows of `valid` and kTokens tokens (row t of prepared at t * stride).
-// Per block: -32 * sum_j scale_j * bsum_j, then sum_j scale_j * (dot of sub-block j's levels),
-// exact in int32 (at most 16 * 127 * 16 * 63 * 128 + 32 * 16 * 128 * 2048 < 2^31).
-template <int kTokens>
-HEARTH_VNNI void q6_k_lane_tile(const Q6KLaneBlock* w, int64_t blocks, const uint8_t* prepared, size_t stride,
-                                float* y, int64_t y_stride, __mmask16 valid) {
-    const BlockQ8K* x[kTokens];
-    __m512 acc[kTokens];
-#pragma GCC unroll 8
-    for (int t = 0; t < kTokens; ++t) {
-        x[t] = reinterpret_cast<const BlockQ8K*>(prepared + t * stride);
-        acc[t] = _mm512_setzero_ps();
-    }
-    for (int64_t b = 0; b < blocks; ++b) {
-        const Q6KLaneBlock& block = w[b];
-        __m512i block_sum[kTokens];
-#pragma GCC unroll 8
-        for (int t = 0; t < kTokens; ++t) block_sum[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-        for (int p = 0; p < 8; ++p) {
-            const __m512i pairs = _mm512_load_si512(block.scale_pairs[p]);
-#pragma GCC unroll 8
-            for (int t = 0; t < kTokens; ++t) {
-                int32_t bsum_pair;
-                std::memcpy(&bsum_pair, x[t][b].bsums + 2 * p, sizeof(bsum_pair));
-                block_sum[t] = _mm512_dpwssd_epi32(block_sum[t], pairs, _mm512_set1_epi32(bsum_pair));
-            }
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < kTokens; ++t)
-            block_sum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(block_sum[t], 5));
-        for (int j = 0; j < 16; ++j) {
-            __m512i sub_sum[kTokens];
-#pragma GCC unroll 8
-            for (int t = 0; t < kTokens; ++t) sub_sum[t] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-            for (int q = 4 * j; q < 4 * j + 4; ++q) {
-                const __m512i levels = _mm512_load_si512(block.quads[q]);
-#pragma GCC unroll 8
-                for (int t = 0; t < kTokens; ++t) {
-                    int32_t quad;
-                    std::memcpy(&quad, x[t][b].qs + 4 * q, sizeof(quad));
-                    sub_sum[t] = _mm512_dpbusd_epi32(sub_sum[t], levels, _mm512_set1_epi32(quad));
-                }
-            }
-            const __m512i scale = _mm512_load_si512(block.scales[j]);
-#pragma GCC unroll 8
-            for (int t = 0; t < kTokens; ++t)
-                block_sum[t] = _mm512_add_epi32(block_sum[t], _mm512_mullo_epi32(sub_sum[t], scale));
-        }
-        const __m512 d = _mm512_load_ps(block.d);
-#pragma GCC unroll 8
-        for (int t = 0; t < kTokens; ++t) {
-            const __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(x[t][b].d));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_sum[t]), scale, acc[t]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int t = 0; t < kTokens; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
-}
-
 // y[t * y_stride + r] for the rows of `valid` and kTokens tokens (row t of prepared at t * stride).
 template <int kTokens>
-HEARTH_VNNI void lane_tile(const LaneBlock* w, int64_t blocks, const uint8_t* prepared, size_t stride, float* y,
-                           int64_t y_stride, __mmask16 valid) {
+HEARTH_VNNI void lane_tile(const LaneBlock* w, int64_t blocks, const uint8_t* prepared, size_t stride,
+                           float* y, int64_t y_stride, __mmask16 valid) {
     const BlockQ8K* x[kTokens];
     const float* min_sums[kTokens];
     __m512 acc[kTokens];
@@ -309,32 +194,20 @@ struct MinsPer32Lanes {  // Q4_K, Q5_K
     }
 };
 
-struct Q6KLanes {
-    using Repacked = Q6KLaneBlock;
-    static void repack(const WeightMatrix& w, int64_t first, int rows, int64_t blocks, Repacked* out) {
-        repack_q6_k_group(w, first, rows, blocks, out);
-    }
-    template <int kTokens>
-    static void tile(const Repacked* w, int64_t blocks, const uint8_t* prepared, size_t stride, float* y,
-                     int64_t y_stride, __mmask16 valid) {
-        q6_k_lane_tile<kTokens>(w, blocks, prepared, stride, y, y_stride, valid);
-    }
-};
-
 // Every 16 rows of [row_begin, row_end): repacked, then every token in tiles of 8, 4 and 1.
 template <class Lanes>
-void lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t stride, int64_t tokens, int64_t row_begin,
-               int64_t row_end, float* y, int64_t y_stride) {
+void lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t stride, int64_t tokens,
+               int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
     const int64_t blocks = w.cols / BlockQ8K::kElems;
     thread_local std::vector<typename Lanes::Repacked> group;
     if (static_cast<int64_t>(group.size()) < blocks) group.resize(static_cast<size_t>(blocks));
     for (int64_t first = row_begin; first < row_end; first += kLanes) {
         const int rows = static_cast<int>(std::min<int64_t>(kLanes, row_end - first));
         Lanes::repack(w, first, rows, blocks, group.data());
-        const auto valid = static_cast<__mmask16>((1u << rows) - 1);
+        const __mmask16 valid = real_rows(rows);
         const auto tile = [&]<int kTokens>(int64_t t) {
-            Lanes::template tile<kTokens>(group.data(), blocks, prepared + t * stride, stride, y + t * y_stride + first,
-                                          y_stride, valid);
+            Lanes::template tile<kTokens>(group.data(), blocks, prepared + t * stride, stride,
+                                          y + t * y_stride + first, y_stride, valid);
         };
         int64_t t = 0;
         for (; t + kTileTokens <= tokens; t += kTileTokens) tile.template operator()<kTileTokens>(t);
@@ -347,17 +220,14 @@ void lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t stride, in
 
 void q4_k_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
                     int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
-    lane_rows<MinsPer32Lanes<quant::BlockQ4K>>(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride);
+    lane_rows<MinsPer32Lanes<quant::BlockQ4K>>(w, prepared, prepared_stride, tokens, row_begin, row_end, y,
+                                               y_stride);
 }
 
 void q5_k_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
                     int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
-    lane_rows<MinsPer32Lanes<quant::BlockQ5K>>(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride);
-}
-
-void q6_k_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t prepared_stride, int64_t tokens,
-                    int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
-    lane_rows<Q6KLanes>(w, prepared, prepared_stride, tokens, row_begin, row_end, y, y_stride);
+    lane_rows<MinsPer32Lanes<quant::BlockQ5K>>(w, prepared, prepared_stride, tokens, row_begin, row_end, y,
+                                               y_stride);
 }
 
 }  // namespace hearth::cpu::detail::k_quants

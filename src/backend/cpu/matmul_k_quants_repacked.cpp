@@ -31,12 +31,11 @@
 #include <cstring>
 
 #include "backend/cpu/matmul_k_quants.h"
+#include "backend/cpu/row_lanes.h"
 #include "quant/q4_k.h"
 #include "quant/q6_k.h"
 #include "quant/q8_k.h"
 #include "quant/scale_min_k4.h"
-
-#define HEARTH_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 namespace hearth::cpu::detail::k_quants {
 
@@ -44,7 +43,6 @@ namespace {
 
 using quant::BlockQ8K;
 
-constexpr int kLanes = 16;
 // Tokens per tile: 4 accumulators each (low and high halves of a sub-block, block, f32).
 constexpr int kTileTokens = 6;
 
@@ -115,9 +113,8 @@ HEARTH_VNNI void repack_q4_k(const WeightMatrix& w, int64_t group_begin, int64_t
     for (int64_t g = group_begin; g < group_end; ++g) {
         const int64_t first = g * kLanes;
         const int rows = static_cast<int>(std::min<int64_t>(kLanes, w.rows - first));
-        alignas(64) int32_t offsets[kLanes];
-        for (int r = 0; r < kLanes; ++r) offsets[r] = static_cast<int32_t>(std::min(r, rows - 1) * w.row_bytes);
-        const __m512i row_offsets = _mm512_load_si512(offsets);
+        const GroupRows group_rows(rows, w.row_bytes);
+        const __m512i row_offsets = group_rows.vector();
         auto* repacked = reinterpret_cast<RepackedQ4K*>(out) + g * blocks;
         for (int64_t b = 0; b < blocks; ++b) {
             const uint8_t* base = w.data + first * w.row_bytes + b * sizeof(quant::BlockQ4K);
@@ -127,18 +124,21 @@ HEARTH_VNNI void repack_q4_k(const WeightMatrix& w, int64_t group_begin, int64_t
             for (int c = 0; c < 4; ++c) {
                 for (int k = 0; k < 4; ++k) {
                     const size_t at = offsetof(quant::BlockQ4K, qs) + 32 * c + 4 * k;
-                    const __m512i first_half = _mm512_i32gather_epi32(row_offsets, base + at, 1);
-                    const __m512i second_half = _mm512_i32gather_epi32(row_offsets, base + at + 16, 1);
-                    const __m512i low_sub_block = _mm512_or_si512(_mm512_and_si512(first_half, low4),
-                                                                  _mm512_slli_epi32(_mm512_and_si512(second_half, low4), 4));
-                    const __m512i high_sub_block = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(first_half, 4), low4),
-                                                                   _mm512_and_si512(second_half, high4));
+                    const __m512i first_half = gather_dwords(base, row_offsets, at);
+                    const __m512i second_half = gather_dwords(base, row_offsets, at + 16);
+                    const __m512i low_sub_block =
+                        _mm512_or_si512(_mm512_and_si512(first_half, low4),
+                                        _mm512_slli_epi32(_mm512_and_si512(second_half, low4), 4));
+                    const __m512i high_sub_block =
+                        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(first_half, 4), low4),
+                                        _mm512_and_si512(second_half, high4));
                     _mm512_store_si512(block.nibbles[4 * (2 * c) + k], low_sub_block);
                     _mm512_store_si512(block.nibbles[4 * (2 * c + 1) + k], high_sub_block);
                 }
             }
             for (int r = 0; r < kLanes; ++r) {
-                const auto& header = *reinterpret_cast<const quant::ScaleMinHeader*>(base + offsets[r]);
+                const auto& header =
+                    *reinterpret_cast<const quant::ScaleMinHeader*>(base + group_rows.offsets[r]);
                 block.d[r] = header.d;
                 block.dmin[r] = header.dmin;
                 for (int j = 0; j < 8; ++j) {
@@ -160,22 +160,22 @@ HEARTH_VNNI void repack_q6_k(const WeightMatrix& w, int64_t group_begin, int64_t
     for (int64_t g = group_begin; g < group_end; ++g) {
         const int64_t first = g * kLanes;
         const int rows = static_cast<int>(std::min<int64_t>(kLanes, w.rows - first));
-        alignas(64) int32_t offsets[kLanes];
-        for (int r = 0; r < kLanes; ++r) offsets[r] = static_cast<int32_t>(std::min(r, rows - 1) * w.row_bytes);
-        const __m512i row_offsets = _mm512_load_si512(offsets);
+        const GroupRows group_rows(rows, w.row_bytes);
+        const __m512i row_offsets = group_rows.vector();
         auto* repacked = reinterpret_cast<RepackedQ6K*>(out) + g * blocks;
         for (int64_t b = 0; b < blocks; ++b) {
             const uint8_t* base = w.data + first * w.row_bytes + b * sizeof(quant::BlockQ6K);
             __m512i levels[64];
             for (int h = 0; h < 2; ++h) {
                 for (int l = 0; l < 32; l += 4) {
-                    const __m512i high = _mm512_i32gather_epi32(
-                        row_offsets, base + offsetof(quant::BlockQ6K, qh) + 32 * h + l, 1);
+                    const __m512i high =
+                        gather_dwords(base, row_offsets, offsetof(quant::BlockQ6K, qh) + 32 * h + l);
                     for (int m = 0; m < 2; ++m) {
-                        const __m512i low = _mm512_i32gather_epi32(
-                            row_offsets, base + offsetof(quant::BlockQ6K, ql) + 64 * h + 32 * m + l, 1);
+                        const __m512i low = gather_dwords(
+                            base, row_offsets, offsetof(quant::BlockQ6K, ql) + 64 * h + 32 * m + l);
                         for (const int k : {m, m + 2}) {
-                            const __m512i low_bits = _mm512_and_si512(k < 2 ? low : _mm512_srli_epi32(low, 4), low4);
+                            const __m512i low_bits =
+                                _mm512_and_si512(k < 2 ? low : _mm512_srli_epi32(low, 4), low4);
                             const __m512i high_bits =
                                 _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high, 2 * k), low2), 4);
                             levels[32 * h + 8 * k + l / 4] = _mm512_or_si512(low_bits, high_bits);
@@ -199,7 +199,7 @@ HEARTH_VNNI void repack_q6_k(const WeightMatrix& w, int64_t group_begin, int64_t
                 }
             }
             for (int r = 0; r < kLanes; ++r) {
-                const auto& row = *reinterpret_cast<const quant::BlockQ6K*>(base + offsets[r]);
+                const auto& row = *reinterpret_cast<const quant::BlockQ6K*>(base + group_rows.offsets[r]);
                 block.d[r] = row.d;
                 for (int p = 0; p < 8; ++p) {
                     block.scale_pairs[p][r][0] = row.scales[2 * p];
@@ -222,8 +222,8 @@ HEARTH_VNNI inline __m512i six_bit_level(__m512i low_bits, __m512i high) {
 // -32 * sum_j scale_j * bsum_j (the levels' offset, through the Q8_K group sums), then
 // sum_j scale_j * (dot of sub-block j's levels), exact in int32, then one f32 step.
 template <int kTokens>
-HEARTH_VNNI void repacked_q6_k_tile(const RepackedQ6K* w, int64_t blocks, const uint8_t* prepared, size_t stride,
-                                   float* y, int64_t y_stride, __mmask16 valid) {
+HEARTH_VNNI void repacked_q6_k_tile(const RepackedQ6K* w, int64_t blocks, const uint8_t* prepared,
+                                    size_t stride, float* y, int64_t y_stride, __mmask16 valid) {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     const BlockQ8K* x[kTokens];
     __m512 acc[kTokens];
@@ -239,8 +239,8 @@ HEARTH_VNNI void repacked_q6_k_tile(const RepackedQ6K* w, int64_t blocks, const 
         for (int t = 0; t < kTokens; ++t) block_sum[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int p = 0; p < 8; ++p) {
-            const __m512i pairs =
-                _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(block.scale_pairs[p])));
+            const __m512i pairs = _mm512_cvtepi8_epi16(
+                _mm256_load_si256(reinterpret_cast<const __m256i*>(block.scale_pairs[p])));
 #pragma GCC unroll 8
             for (int t = 0; t < kTokens; ++t) {
                 int32_t bsum_pair;
@@ -252,8 +252,8 @@ HEARTH_VNNI void repacked_q6_k_tile(const RepackedQ6K* w, int64_t blocks, const 
         for (int t = 0; t < kTokens; ++t)
             block_sum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(block_sum[t], 5));
         for (int j = 0; j < 16; ++j) {
-            const __m512i pairs =
-                _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(block.scale_pairs[j / 2])));
+            const __m512i pairs = _mm512_cvtepi8_epi16(
+                _mm256_load_si256(reinterpret_cast<const __m256i*>(block.scale_pairs[j / 2])));
             const __m512i scale = j % 2 == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(pairs, 16), 16)
                                              : _mm512_srai_epi32(pairs, 16);
             const __m512i high = _mm512_load_si512(block.sub_blocks[j].highs);
@@ -295,8 +295,8 @@ HEARTH_VNNI void repacked_q6_k_tile(const RepackedQ6K* w, int64_t blocks, const 
 
 // y[t * y_stride + r] for the 16 rows of `block` (those in `valid`) and kTokens tokens.
 template <int kTokens>
-HEARTH_VNNI void repacked_tile(const RepackedQ4K* w, int64_t blocks, const uint8_t* prepared, size_t stride, float* y,
-                               int64_t y_stride, __mmask16 valid) {
+HEARTH_VNNI void repacked_tile(const RepackedQ4K* w, int64_t blocks, const uint8_t* prepared, size_t stride,
+                               float* y, int64_t y_stride, __mmask16 valid) {
     const __m512i low4 = _mm512_set1_epi8(0x0f), high4 = _mm512_set1_epi8(static_cast<char>(0xf0));
     const BlockQ8K* x[kTokens];
     const int16_t* sums[kTokens];
@@ -368,17 +368,17 @@ HEARTH_VNNI void repacked_tile(const RepackedQ4K* w, int64_t blocks, const uint8
 
 // Every 16 rows of [row_begin, row_end) in tiles of tokens: Tile::of<kTokens> on Repacked blocks.
 template <class Repacked, class Tile>
-void repacked_rows(const WeightMatrix& w, const uint8_t* prepared, size_t stride, int64_t tokens, int64_t row_begin,
-                   int64_t row_end, float* y, int64_t y_stride) {
+void repacked_rows(const WeightMatrix& w, const uint8_t* prepared, size_t stride, int64_t tokens,
+                   int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
     const int64_t blocks = w.cols / BlockQ8K::kElems;
     const auto* groups = reinterpret_cast<const Repacked*>(w.data);
     for (int64_t first = row_begin; first < row_end; first += kLanes) {
         const Repacked* group = groups + (first / kLanes) * blocks;
         const int rows = static_cast<int>(std::min<int64_t>(kLanes, row_end - first));
-        const auto valid = static_cast<__mmask16>((1u << rows) - 1);
+        const __mmask16 valid = real_rows(rows);
         const auto tile = [&]<int kTokens>(int64_t t) {
-            Tile::template of<kTokens>(group, blocks, prepared + t * stride, stride, y + t * y_stride + first, y_stride,
-                                       valid);
+            Tile::template of<kTokens>(group, blocks, prepared + t * stride, stride, y + t * y_stride + first,
+                                       y_stride, valid);
         };
         int64_t t = 0;
         for (; t + kTileTokens <= tokens; t += kTileTokens) tile.template operator()<kTileTokens>(t);
@@ -407,6 +407,7 @@ struct Q6KTile {
 
 const MatmulKernel kRepackedQ4KKernel{q8_k_with_sums_of_32_row_bytes, quantize_row_to_q8_k_with_sums_of_32,
                                       repacked_rows<RepackedQ4K, Q4KTile>};
-const MatmulKernel kRepackedQ6KKernel{q8_k_row_bytes, quantize_row_to_q8_k, repacked_rows<RepackedQ6K, Q6KTile>};
+const MatmulKernel kRepackedQ6KKernel{q8_k_row_bytes, quantize_row_to_q8_k,
+                                      repacked_rows<RepackedQ6K, Q6KTile>};
 
 }  // namespace hearth::cpu::detail::k_quants

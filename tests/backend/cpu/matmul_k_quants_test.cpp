@@ -26,9 +26,9 @@
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/matmul_k_quants.h"
 #include "backend/cpu/matmul_kernels.h"
+#include "backend/cpu/thread_pool.h"
 #include "common/cpu_features.h"
 #include "common/error.h"
-#include "backend/cpu/thread_pool.h"
 #include "quant/q8_k.h"
 #include "quant/quant.h"
 #include "quant/types.h"
@@ -299,7 +299,7 @@ TEST(KQuantMatmul, IsaKernelsAgreeWithScalarIntegerKernel) {
 
 TEST(KQuantMatmul, Avx512WithAndWithoutVnniGiveIdenticalBitsOrAgreeWithTheReference) {
     // Row at a time, vpdpwssd and vpmaddwd + vpaddd compute the same exact integers and the rest
-    // is shared: identical bits. The VNNI prompt kernels of Q4_K, Q5_K, Q6_K (16 rows in the lanes)
+    // is shared: identical bits. The VNNI prompt kernels of Q4_K and Q5_K (16 rows in the lanes)
     // sums in another f32 order, so there both are held to the integer kernel's tolerance. Run
     // directly, so that the path this CPU does not pick is tested too.
     if (best_isa() != Isa::Avx512) GTEST_SKIP() << "no AVX-512 here";
@@ -319,11 +319,11 @@ TEST(KQuantMatmul, Avx512WithAndWithoutVnniGiveIdenticalBitsOrAgreeWithTheRefere
             for (int64_t t = 0; t < shape.tokens; ++t)
                 with->prepare_row(x.data() + t * shape.cols, shape.cols, prepared.data() + t * stride);
             std::vector<float> y_with = poisoned(shape.tokens * shape.rows), y_without = y_with;
-            with->rows(w.matrix, prepared.data(), stride, shape.tokens, 0, shape.rows, y_with.data(), shape.rows);
+            with->rows(w.matrix, prepared.data(), stride, shape.tokens, 0, shape.rows, y_with.data(),
+                       shape.rows);
             without->rows(w.matrix, prepared.data(), stride, shape.tokens, 0, shape.rows, y_without.data(),
                           shape.rows);
-            const bool lanes =
-                shape.tokens >= 2 && (type == Type::Q4_K || type == Type::Q5_K || type == Type::Q6_K);
+            const bool lanes = shape.tokens >= 2 && (type == Type::Q4_K || type == Type::Q5_K);
             if (!lanes) {
                 EXPECT_TRUE(bit_identical(y_with, y_without));
                 continue;
@@ -364,85 +364,94 @@ RepackedWeights repacked(const WeightMatrix& w) {
     return r;
 }
 
-bool has_repacked_q4_k() { return best_isa() == Isa::Avx512 && cpu_features().avx512_vnni; }
+bool has_repacked_layouts() {
+    return best_isa() == Isa::Avx512 && cpu_features().avx512_vnni;
+}
 
 constexpr Type kRepackedTypes[] = {Type::Q4_K, Type::Q6_K};
 
 // Bytes of 16 rows of one super-block, repacked.
-size_t repacked_group_block_bytes(Type type) { return type == Type::Q4_K ? 2368 : 3392; }
+size_t repacked_group_block_bytes(Type type) {
+    return type == Type::Q4_K ? 2368 : 3392;
+}
 
 TEST(KQuantMatmul, RepackedMatchesReferenceAndDecodesWithTheBitsOfABatch) {
-    if (!has_repacked_q4_k()) GTEST_SKIP() << "no AVX-512 VNNI here";
+    if (!has_repacked_layouts()) GTEST_SKIP() << "no AVX-512 VNNI here";
     ThreadPool one(1), three(3);
     uint32_t seed = 500;
     for (const Type type : kRepackedTypes)
-    for (const Shape& s : {Shape{1, 256, 1}, Shape{16, 512, 2}, Shape{33, 256, 7}, Shape{37, 4096, 13},
-                           Shape{64, 512, 513}}) {
-        SCOPED_TRACE(describe(type, Isa::Avx512, s));
-        const Weights w = quantized_weights(type, s.rows, s.cols, seed++);
-        const RepackedWeights r = repacked(w.matrix);
-        ASSERT_EQ(r.size, (s.rows + 15) / 16 * (s.cols / 256) * repacked_group_block_bytes(type));
-        const std::vector<float> x = activations(s.tokens, s.cols, seed++);
-        const std::vector<float> x_q8 = q8_k_round_trip(x, s.tokens, s.cols);
-        std::vector<float> reference(s.tokens * s.rows);
-        matmul_reference(w.matrix, x_q8.data(), s.tokens, reference.data());
-        const std::vector<float> y = run_matmul(one, r.matrix, x, s.tokens, Isa::Avx512);
-        EXPECT_EQ(first_outside(y, reference, tolerances(w.matrix, x_q8, s.tokens, false)), -1);
-        EXPECT_TRUE(bit_identical(y, run_matmul(three, r.matrix, x, s.tokens, Isa::Avx512)));
-        for (const int64_t t : {int64_t{0}, s.tokens - 1}) {
-            const std::vector<float> token(x.begin() + t * s.cols, x.begin() + (t + 1) * s.cols);
-            const std::vector<float> alone = run_matmul(one, r.matrix, token, 1, Isa::Avx512);
-            EXPECT_EQ(std::memcmp(alone.data(), y.data() + t * s.rows, s.rows * sizeof(float)), 0) << "token " << t;
+        for (const Shape& s : {Shape{1, 256, 1}, Shape{16, 512, 2}, Shape{33, 256, 7}, Shape{37, 4096, 13},
+                               Shape{64, 512, 513}}) {
+            SCOPED_TRACE(describe(type, Isa::Avx512, s));
+            const Weights w = quantized_weights(type, s.rows, s.cols, seed++);
+            const RepackedWeights r = repacked(w.matrix);
+            ASSERT_EQ(r.size, (s.rows + 15) / 16 * (s.cols / 256) * repacked_group_block_bytes(type));
+            const std::vector<float> x = activations(s.tokens, s.cols, seed++);
+            const std::vector<float> x_q8 = q8_k_round_trip(x, s.tokens, s.cols);
+            std::vector<float> reference(s.tokens * s.rows);
+            matmul_reference(w.matrix, x_q8.data(), s.tokens, reference.data());
+            const std::vector<float> y = run_matmul(one, r.matrix, x, s.tokens, Isa::Avx512);
+            EXPECT_EQ(first_outside(y, reference, tolerances(w.matrix, x_q8, s.tokens, false)), -1);
+            EXPECT_TRUE(bit_identical(y, run_matmul(three, r.matrix, x, s.tokens, Isa::Avx512)));
+            for (const int64_t t : {int64_t{0}, s.tokens - 1}) {
+                const std::vector<float> token(x.begin() + t * s.cols, x.begin() + (t + 1) * s.cols);
+                const std::vector<float> alone = run_matmul(one, r.matrix, token, 1, Isa::Avx512);
+                EXPECT_EQ(std::memcmp(alone.data(), y.data() + t * s.rows, s.rows * sizeof(float)), 0)
+                    << "token " << t;
+            }
         }
-    }
 }
 
 TEST(KQuantMatmul, RepackedRowRangesOfWholeGroupsGiveTheBitsOfTheWholeMatrix) {
-    if (!has_repacked_q4_k()) GTEST_SKIP() << "no AVX-512 VNNI here";
+    if (!has_repacked_layouts()) GTEST_SKIP() << "no AVX-512 VNNI here";
     constexpr Shape kShape{70, 512, 9};
     for (const Type type : kRepackedTypes) {
-    SCOPED_TRACE(quant::type_name(type));
-    const Weights w = quantized_weights(type, kShape.rows, kShape.cols, 600);
-    const RepackedWeights r = repacked(w.matrix);
-    const std::vector<float> x = activations(kShape.tokens, kShape.cols, 601);
-    const detail::MatmulKernel& kernel =
-        type == Type::Q4_K ? detail::k_quants::kRepackedQ4KKernel : detail::k_quants::kRepackedQ6KKernel;
-    const size_t stride = kernel.prepared_row_bytes(kShape.cols);
-    std::vector<uint8_t> prepared(stride * kShape.tokens);
-    for (int64_t t = 0; t < kShape.tokens; ++t)
-        kernel.prepare_row(x.data() + t * kShape.cols, kShape.cols, prepared.data() + t * stride);
-    std::vector<float> whole = poisoned(kShape.tokens * kShape.rows), pieces = whole;
-    matmul_prepared(r.matrix, prepared.data(), kShape.tokens, 0, kShape.rows, whole.data(), kShape.rows);
-    const int64_t cuts[] = {0, 16, 48, 64, 70};
-    for (size_t i = 0; i + 1 < std::size(cuts); ++i)
-        matmul_prepared(r.matrix, prepared.data(), kShape.tokens, cuts[i], cuts[i + 1], pieces.data(), kShape.rows);
-    EXPECT_TRUE(bit_identical(whole, pieces));
-    EXPECT_EQ(std::count_if(whole.begin(), whole.end(), [](float v) { return std::isnan(v); }), 0);
+        SCOPED_TRACE(quant::type_name(type));
+        const Weights w = quantized_weights(type, kShape.rows, kShape.cols, 600);
+        const RepackedWeights r = repacked(w.matrix);
+        const std::vector<float> x = activations(kShape.tokens, kShape.cols, 601);
+        const detail::MatmulKernel& kernel =
+            type == Type::Q4_K ? detail::k_quants::kRepackedQ4KKernel : detail::k_quants::kRepackedQ6KKernel;
+        const size_t stride = kernel.prepared_row_bytes(kShape.cols);
+        std::vector<uint8_t> prepared(stride * kShape.tokens);
+        for (int64_t t = 0; t < kShape.tokens; ++t)
+            kernel.prepare_row(x.data() + t * kShape.cols, kShape.cols, prepared.data() + t * stride);
+        std::vector<float> whole = poisoned(kShape.tokens * kShape.rows), pieces = whole;
+        matmul_prepared(r.matrix, prepared.data(), kShape.tokens, 0, kShape.rows, whole.data(), kShape.rows);
+        const int64_t cuts[] = {0, 16, 48, 64, 70};
+        for (size_t i = 0; i + 1 < std::size(cuts); ++i)
+            matmul_prepared(r.matrix, prepared.data(), kShape.tokens, cuts[i], cuts[i + 1], pieces.data(),
+                            kShape.rows);
+        EXPECT_TRUE(bit_identical(whole, pieces));
+        EXPECT_EQ(std::count_if(whole.begin(), whole.end(), [](float v) { return std::isnan(v); }), 0);
     }
 }
 
 TEST(KQuantMatmul, CpuBackendMatmulsOnTheCopyLoadWeightsMade) {
-    if (!has_repacked_q4_k()) GTEST_SKIP() << "no AVX-512 VNNI here";
+    if (!has_repacked_layouts()) GTEST_SKIP() << "no AVX-512 VNNI here";
     constexpr Shape kShape{37, 512, 3};
     const Weights w = quantized_weights(Type::Q4_K, kShape.rows, kShape.cols, 800);
-    const backend::Weight weight{"w", Type::Q4_K, w.matrix.data, kShape.rows, kShape.cols, w.matrix.row_bytes};
+    const backend::Weight weight{"w",         Type::Q4_K,  w.matrix.data,
+                                 kShape.rows, kShape.cols, w.matrix.row_bytes};
     const std::vector<float> x = activations(kShape.tokens, kShape.cols, 801);
     CpuBackend cpu(2);
-    const backend::Activations in = cpu.allocate(kShape.tokens, kShape.cols), out = cpu.allocate(kShape.tokens, kShape.rows);
+    const backend::Activations in = cpu.allocate(kShape.tokens, kShape.cols),
+                               out = cpu.allocate(kShape.tokens, kShape.rows);
     std::copy(x.begin(), x.end(), in.data);
     const backend::Weight* weights[] = {&weight, &weight};  // a tied weight comes twice
     EXPECT_EQ(cpu.load_weights(weights), std::vector<const backend::Weight*>{&weight});
     EXPECT_EQ(cpu.repacked_bytes(), repacked_bytes(w.matrix));
     cpu.matmul(weight, in, out);
     ThreadPool pool(1);
-    const std::vector<float> on_copy = run_matmul(pool, repacked(w.matrix).matrix, x, kShape.tokens, Isa::Avx512);
+    const std::vector<float> on_copy =
+        run_matmul(pool, repacked(w.matrix).matrix, x, kShape.tokens, Isa::Avx512);
     EXPECT_EQ(std::memcmp(out.data, on_copy.data(), on_copy.size() * sizeof(float)), 0);
 }
 
 TEST(KQuantMatmul, OnlyQ4KAndQ6KHaveARepackedLayout) {
     for (Type type : kTypes) {
         const Weights w = quantized_weights(type, 16, 256, 700);
-        const bool expected = (type == Type::Q4_K || type == Type::Q6_K) && has_repacked_q4_k();
+        const bool expected = (type == Type::Q4_K || type == Type::Q6_K) && has_repacked_layouts();
         EXPECT_EQ(repacked_bytes(w.matrix) > 0, expected) << quant::type_name(type);
         if (!expected) {
             std::vector<uint8_t> out(4096);
