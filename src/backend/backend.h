@@ -87,6 +87,11 @@ class Backend {
     // kernels want in another layout); later ops still name weights by these Weight objects.
     // Returns the weights it copied: their matmuls no longer read the file (embed still does).
     virtual std::vector<const Weight*> load_weights(std::span<const Weight* const> /*weights*/) { return {}; }
+    // Bytes a matmul with this weight reads: its copy's where load_weights made one (a repacked
+    // layout may be larger than the file's), else the file's.
+    virtual uint64_t matmul_bytes(const Weight& weight) const {
+        return static_cast<uint64_t>(weight.rows) * weight.row_bytes;
+    }
 
     // out row t = row tokens[t] of the embedding table, as f32.
     virtual void embed(const Weight& table, std::span<const int32_t> tokens, Activations out) = 0;

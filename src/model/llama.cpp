@@ -244,11 +244,13 @@ void Llama::fail_on_non_finite_logits() const {
 }
 
 uint64_t Llama::weight_bytes_read_per_token() const {
+    // Every weight once as the backend holds it (the output projection is the embedding table
+    // when tied), and one row of the embedding table gathered from the file.
     uint64_t bytes = weights_.token_embd.row_bytes;
     for (const Weight* w : weights_.all()) {
-        if (w != &weights_.token_embd) bytes += w->row_bytes * static_cast<uint64_t>(w->rows);
+        if (w != &weights_.token_embd) bytes += backend_.matmul_bytes(*w);
     }
-    if (hparams_.tied_output) bytes += weights_.token_embd.row_bytes * static_cast<uint64_t>(weights_.token_embd.rows);
+    if (hparams_.tied_output) bytes += backend_.matmul_bytes(weights_.token_embd);
     return bytes;
 }
 

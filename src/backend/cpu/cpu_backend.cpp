@@ -64,6 +64,11 @@ uint64_t CpuBackend::repacked_bytes() const {
     return total;
 }
 
+uint64_t CpuBackend::matmul_bytes(const backend::Weight& weight) const {
+    if (const auto found = repacked_.find(weight.data); found != repacked_.end()) return found->second.bytes();
+    return Backend::matmul_bytes(weight);
+}
+
 WeightMatrix CpuBackend::matrix_of(const backend::Weight& weight) const {
     WeightMatrix w{weight.type, weight.data, weight.rows, weight.cols, weight.row_bytes};
     if (const auto found = repacked_.find(weight.data); found != repacked_.end()) {

@@ -30,6 +30,7 @@ class CpuBackend final : public backend::Backend {
     std::vector<const backend::Weight*> load_weights(std::span<const backend::Weight* const> weights) override;
     // Bytes of those copies.
     uint64_t repacked_bytes() const;
+    uint64_t matmul_bytes(const backend::Weight& weight) const override;
 
     void embed(const backend::Weight& table, std::span<const int32_t> tokens, backend::Activations out) override;
     void rmsnorm(backend::Activations x, const backend::Weight& weight, float epsilon, backend::Activations out) override;

@@ -438,9 +438,11 @@ TEST(KQuantMatmul, CpuBackendMatmulsOnTheCopyLoadWeightsMade) {
     const backend::Activations in = cpu.allocate(kShape.tokens, kShape.cols),
                                out = cpu.allocate(kShape.tokens, kShape.rows);
     std::copy(x.begin(), x.end(), in.data);
+    EXPECT_EQ(cpu.matmul_bytes(weight), kShape.rows * w.matrix.row_bytes);
     const backend::Weight* weights[] = {&weight, &weight};  // a tied weight comes twice
     EXPECT_EQ(cpu.load_weights(weights), std::vector<const backend::Weight*>{&weight});
     EXPECT_EQ(cpu.repacked_bytes(), repacked_bytes(w.matrix));
+    EXPECT_EQ(cpu.matmul_bytes(weight), repacked_bytes(w.matrix));  // what decoding reads
     cpu.matmul(weight, in, out);
     ThreadPool pool(1);
     const std::vector<float> on_copy =
