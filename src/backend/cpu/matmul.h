@@ -74,8 +74,10 @@ void prepare_activations(quant::Type weight_type, const float* x, int64_t tokens
 
 // The kernel on prepared activations: y[t * y_stride + r] for weight rows r in
 // [row_begin, row_end) and tokens t in [0, tokens). Each y element is bit-identical whatever
-// [row_begin, row_end) and `tokens` are, so results do not depend on how rows are split across
-// threads.
+// [row_begin, row_end) is (for a repacked matrix, ranges start at multiples of kRepackRows), and
+// whatever `tokens` is from two tokens up, so results do not depend on how rows are split across
+// threads. A single token may take a decode kernel with its own summation order (see
+// MatmulKernel::rows); the repacked kernels give it its batch bits.
 void matmul_prepared(const WeightMatrix& w, const uint8_t* prepared, int64_t tokens, int64_t row_begin,
                      int64_t row_end, float* y, int64_t y_stride, Isa isa = best_isa());
 
