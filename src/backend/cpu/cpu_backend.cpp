@@ -15,7 +15,6 @@
 
 namespace hearth::cpu {
 
-
 CpuBackend::CpuBackend(int threads, Isa isa) : pool_(threads), isa_(isa) {}
 
 backend::Activations CpuBackend::allocate(int64_t rows, int64_t cols) {

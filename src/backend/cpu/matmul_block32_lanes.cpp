@@ -124,22 +124,13 @@ void q8_0_lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t strid
     const int64_t blocks = w.cols / kBlock32;
     thread_local std::vector<LaneBlock> group;
     if (static_cast<int64_t>(group.size()) < blocks) group.resize(static_cast<size_t>(blocks));
-    for (int64_t first = row_begin; first < row_end; first += kLanes) {
-        const int rows = static_cast<int>(std::min<int64_t>(kLanes, row_end - first));
+    for_each_row_group(row_begin, row_end, [&](int64_t first, int rows) {
         repack_group(w, first, rows, blocks, group.data());
-        const __mmask16 valid = real_rows(rows);
-        float* out = y + first;
-        int64_t t = 0;
-        for (; t + kTileTokens <= tokens; t += kTileTokens)
-            lane_tile<kTileTokens>(group.data(), w.cols, prepared + t * stride, stride, out + t * y_stride,
-                                   y_stride, valid);
-        for (; t + 4 <= tokens; t += 4)
-            lane_tile<4>(group.data(), w.cols, prepared + t * stride, stride, out + t * y_stride, y_stride,
-                         valid);
-        for (; t < tokens; ++t)
-            lane_tile<1>(group.data(), w.cols, prepared + t * stride, stride, out + t * y_stride, y_stride,
-                         valid);
-    }
+        for_each_token_tile<kTileTokens, 4>(tokens, [&]<int kTokens>(int64_t t) {
+            lane_tile<kTokens>(group.data(), w.cols, prepared + t * stride, stride, y + t * y_stride + first,
+                               y_stride, real_rows(rows));
+        });
+    });
 }
 
 }  // namespace hearth::cpu::detail

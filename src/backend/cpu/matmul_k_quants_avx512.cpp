@@ -20,8 +20,8 @@
 #endif
 
 #include <array>
-#include <type_traits>
 #include <cstdint>
+#include <type_traits>
 
 #include "backend/cpu/matmul_k_quants.h"
 #include "backend/cpu/simd_common.h"
@@ -131,7 +131,7 @@ struct Unpacked {
     __m512i bias;
     // Mins (Q2_K): min of the sub-block of each Q8_K group sum, times -dmin * x.d.
     __m256i mins;
-    // Mins per 32 values (Q4_K, Q5_K): dmin * min_j of sub-block j, as f32 (see MinSums).
+    // Mins per 32 values (Q4_K, Q5_K): dmin * min_j of sub-block j, as f32 (see min_sums_of).
     __m256 scaled_mins;
     float d;
     float dmin;

@@ -201,19 +201,13 @@ void lane_rows(const WeightMatrix& w, const uint8_t* prepared, size_t stride, in
     const int64_t blocks = w.cols / BlockQ8K::kElems;
     thread_local std::vector<typename Lanes::Repacked> group;
     if (static_cast<int64_t>(group.size()) < blocks) group.resize(static_cast<size_t>(blocks));
-    for (int64_t first = row_begin; first < row_end; first += kLanes) {
-        const int rows = static_cast<int>(std::min<int64_t>(kLanes, row_end - first));
+    for_each_row_group(row_begin, row_end, [&](int64_t first, int rows) {
         Lanes::repack(w, first, rows, blocks, group.data());
-        const __mmask16 valid = real_rows(rows);
-        const auto tile = [&]<int kTokens>(int64_t t) {
+        for_each_token_tile<kTileTokens, 4>(tokens, [&]<int kTokens>(int64_t t) {
             Lanes::template tile<kTokens>(group.data(), blocks, prepared + t * stride, stride,
-                                          y + t * y_stride + first, y_stride, valid);
-        };
-        int64_t t = 0;
-        for (; t + kTileTokens <= tokens; t += kTileTokens) tile.template operator()<kTileTokens>(t);
-        for (; t + 4 <= tokens; t += 4) tile.template operator()<4>(t);
-        for (; t < tokens; ++t) tile.template operator()<1>(t);
-    }
+                                          y + t * y_stride + first, y_stride, real_rows(rows));
+        });
+    });
 }
 
 }  // namespace

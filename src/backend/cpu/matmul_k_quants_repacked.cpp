@@ -219,8 +219,8 @@ HEARTH_VNNI inline __m512i six_bit_level(__m512i low_bits, __m512i high) {
 }
 
 // y[t * y_stride + r] for the 16 rows of `block` (those in `valid`) and kTokens tokens. Per block:
-// -32 * sum_j scale_j * bsum_j (the levels' offset, through the Q8_K group sums), then
-// sum_j scale_j * (dot of sub-block j's levels), exact in int32, then one f32 step.
+// sum_j scale_j * (dot of sub-block j's levels - 32 * bsum_j), the offset of 32 on the levels
+// taken back through the Q8_K group sums, exact in int32, then one f32 step.
 template <int kTokens>
 HEARTH_VNNI void repacked_q6_k_tile(const RepackedQ6K* w, int64_t blocks, const uint8_t* prepared,
                                     size_t stride, float* y, int64_t y_stride, __mmask16 valid) {
@@ -237,50 +237,51 @@ HEARTH_VNNI void repacked_q6_k_tile(const RepackedQ6K* w, int64_t blocks, const 
         __m512i block_sum[kTokens];
 #pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) block_sum[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
+        // Sub-blocks in pairs, whose scales come as int16 pairs from one load: first the pair's
+        // offset term, -32 * (scale_2p * bsum_2p + scale_2p+1 * bsum_2p+1), then each sub-block.
         for (int p = 0; p < 8; ++p) {
             const __m512i pairs = _mm512_cvtepi8_epi16(
                 _mm256_load_si256(reinterpret_cast<const __m256i*>(block.scale_pairs[p])));
+            const __m512i offset_pairs =
+                _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(pairs, 5));
 #pragma GCC unroll 8
             for (int t = 0; t < kTokens; ++t) {
                 int32_t bsum_pair;
                 std::memcpy(&bsum_pair, x[t][b].bsums + 2 * p, sizeof(bsum_pair));
-                block_sum[t] = _mm512_dpwssd_epi32(block_sum[t], pairs, _mm512_set1_epi32(bsum_pair));
+                block_sum[t] = _mm512_dpwssd_epi32(block_sum[t], offset_pairs, _mm512_set1_epi32(bsum_pair));
             }
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < kTokens; ++t)
-            block_sum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(block_sum[t], 5));
-        for (int j = 0; j < 16; ++j) {
-            const __m512i pairs = _mm512_cvtepi8_epi16(
-                _mm256_load_si256(reinterpret_cast<const __m256i*>(block.scale_pairs[j / 2])));
-            const __m512i scale = j % 2 == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(pairs, 16), 16)
-                                             : _mm512_srai_epi32(pairs, 16);
-            const __m512i high = _mm512_load_si512(block.sub_blocks[j].highs);
-            __m512i quads[4];
+            const __m512i scales[2] = {_mm512_srai_epi32(_mm512_slli_epi32(pairs, 16), 16),
+                                       _mm512_srai_epi32(pairs, 16)};
+            for (int half = 0; half < 2; ++half) {
+                const int j = 2 * p + half;
+                const __m512i high = _mm512_load_si512(block.sub_blocks[j].highs);
+                __m512i quads[4];
 #pragma GCC unroll 2
-            for (int k = 0; k < 2; ++k) {
-                const __m512i packed = _mm512_load_si512(block.sub_blocks[j].nibbles[k]);
-                // Quad k's high bits sit at 2k, quad 2 + k's at 4 + 2k.
-                quads[k] = six_bit_level(_mm512_and_si512(packed, low4), _mm512_slli_epi32(high, 4 - 2 * k));
-                quads[2 + k] = six_bit_level(_mm512_and_si512(_mm512_srli_epi32(packed, 4), low4),
-                                             k == 0 ? high : _mm512_srli_epi32(high, 2));
-            }
-            __m512i sub_sum[kTokens];
-#pragma GCC unroll 8
-            for (int t = 0; t < kTokens; ++t) sub_sum[t] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-            for (int q = 0; q < 4; ++q) {
-#pragma GCC unroll 8
-                for (int t = 0; t < kTokens; ++t) {
-                    int32_t quad;
-                    std::memcpy(&quad, x[t][b].qs + 16 * j + 4 * q, sizeof(quad));
-                    sub_sum[t] = _mm512_dpbusd_epi32(sub_sum[t], quads[q], _mm512_set1_epi32(quad));
+                for (int k = 0; k < 2; ++k) {
+                    const __m512i packed = _mm512_load_si512(block.sub_blocks[j].nibbles[k]);
+                    // Quad k's high bits sit at 2k, quad 2 + k's at 4 + 2k.
+                    quads[k] =
+                        six_bit_level(_mm512_and_si512(packed, low4), _mm512_slli_epi32(high, 4 - 2 * k));
+                    quads[2 + k] = six_bit_level(_mm512_and_si512(_mm512_srli_epi32(packed, 4), low4),
+                                                 k == 0 ? high : _mm512_srli_epi32(high, 2));
                 }
-            }
+                __m512i sub_sum[kTokens];
 #pragma GCC unroll 8
-            for (int t = 0; t < kTokens; ++t)
-                block_sum[t] = _mm512_add_epi32(block_sum[t], _mm512_mullo_epi32(sub_sum[t], scale));
+                for (int t = 0; t < kTokens; ++t) sub_sum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int q = 0; q < 4; ++q) {
+#pragma GCC unroll 8
+                    for (int t = 0; t < kTokens; ++t) {
+                        int32_t quad;
+                        std::memcpy(&quad, x[t][b].qs + 16 * j + 4 * q, sizeof(quad));
+                        sub_sum[t] = _mm512_dpbusd_epi32(sub_sum[t], quads[q], _mm512_set1_epi32(quad));
+                    }
+                }
+#pragma GCC unroll 8
+                for (int t = 0; t < kTokens; ++t)
+                    block_sum[t] =
+                        _mm512_add_epi32(block_sum[t], _mm512_mullo_epi32(sub_sum[t], scales[half]));
+            }
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(block.d)));
 #pragma GCC unroll 8
@@ -295,8 +296,8 @@ HEARTH_VNNI void repacked_q6_k_tile(const RepackedQ6K* w, int64_t blocks, const 
 
 // y[t * y_stride + r] for the 16 rows of `block` (those in `valid`) and kTokens tokens.
 template <int kTokens>
-HEARTH_VNNI void repacked_tile(const RepackedQ4K* w, int64_t blocks, const uint8_t* prepared, size_t stride,
-                               float* y, int64_t y_stride, __mmask16 valid) {
+HEARTH_VNNI void repacked_q4_k_tile(const RepackedQ4K* w, int64_t blocks, const uint8_t* prepared,
+                                    size_t stride, float* y, int64_t y_stride, __mmask16 valid) {
     const __m512i low4 = _mm512_set1_epi8(0x0f), high4 = _mm512_set1_epi8(static_cast<char>(0xf0));
     const BlockQ8K* x[kTokens];
     const int16_t* sums[kTokens];
@@ -372,26 +373,20 @@ void repacked_rows(const WeightMatrix& w, const uint8_t* prepared, size_t stride
                    int64_t row_begin, int64_t row_end, float* y, int64_t y_stride) {
     const int64_t blocks = w.cols / BlockQ8K::kElems;
     const auto* groups = reinterpret_cast<const Repacked*>(w.data);
-    for (int64_t first = row_begin; first < row_end; first += kLanes) {
+    for_each_row_group(row_begin, row_end, [&](int64_t first, int rows) {
         const Repacked* group = groups + (first / kLanes) * blocks;
-        const int rows = static_cast<int>(std::min<int64_t>(kLanes, row_end - first));
-        const __mmask16 valid = real_rows(rows);
-        const auto tile = [&]<int kTokens>(int64_t t) {
+        for_each_token_tile<kTileTokens, 2>(tokens, [&]<int kTokens>(int64_t t) {
             Tile::template of<kTokens>(group, blocks, prepared + t * stride, stride, y + t * y_stride + first,
-                                       y_stride, valid);
-        };
-        int64_t t = 0;
-        for (; t + kTileTokens <= tokens; t += kTileTokens) tile.template operator()<kTileTokens>(t);
-        for (; t + 2 <= tokens; t += 2) tile.template operator()<2>(t);
-        for (; t < tokens; ++t) tile.template operator()<1>(t);
-    }
+                                       y_stride, real_rows(rows));
+        });
+    });
 }
 
 struct Q4KTile {
     template <int kTokens>
     static void of(const RepackedQ4K* w, int64_t blocks, const uint8_t* prepared, size_t stride, float* y,
                    int64_t y_stride, __mmask16 valid) {
-        repacked_tile<kTokens>(w, blocks, prepared, stride, y, y_stride, valid);
+        repacked_q4_k_tile<kTokens>(w, blocks, prepared, stride, y, y_stride, valid);
     }
 };
 

@@ -38,4 +38,22 @@ inline __mmask16 real_rows(int rows) {
     return static_cast<__mmask16>((1u << rows) - 1);
 }
 
+// For each group of 16 rows of [row_begin, row_end) (the last may be short): group(first, rows).
+template <class Group>
+void for_each_row_group(int64_t row_begin, int64_t row_end, Group&& group) {
+    for (int64_t first = row_begin; first < row_end; first += kLanes)
+        group(first, static_cast<int>(std::min<int64_t>(kLanes, row_end - first)));
+}
+
+// Tokens [0, tokens) in tiles of kFull, then of kPart, then one at a time:
+// tile.template operator()<n>(t) for the n tokens from t. Every token sees the same operations
+// whatever tile it is in, so the split does not change bits.
+template <int kFull, int kPart, class Tile>
+void for_each_token_tile(int64_t tokens, Tile&& tile) {
+    int64_t t = 0;
+    for (; t + kFull <= tokens; t += kFull) tile.template operator()<kFull>(t);
+    for (; t + kPart <= tokens; t += kPart) tile.template operator()<kPart>(t);
+    for (; t < tokens; ++t) tile.template operator()<1>(t);
+}
+
 }  // namespace hearth::cpu::detail
