@@ -442,6 +442,11 @@ TEST_F(SessionTest, TruncateThenEvaluateMatchesAFreshSession) {
     EXPECT_EQ(logits, copy(fresh.evaluate(next)));
 }
 
+// Token by token, each matmul differs from the batched one by f32 summation order only; but the
+// F16 matmuls round their activations to f16, and a last-bit difference can move a value across
+// a rounding boundary, a step of 2^-11 of it. So the two agree to the f16 precision the F16
+// model's reference agreement allows (1e-3; forward_vs_numpy_test), not to f32's. A wrong
+// position or a skipped cache entry moves the logits by their whole range.
 TEST_F(SessionTest, OneCallMatchesTokenByToken) {
     const std::vector<int32_t> prompt = prompt_tokens(12, 11);
     Session batched(*model_);
@@ -450,7 +455,7 @@ TEST_F(SessionTest, OneCallMatchesTokenByToken) {
     std::vector<float> logits;
     for (const int32_t token : prompt) logits = copy(single.evaluate(std::span(&token, 1)));
     EXPECT_EQ(single.tokens(), prompt);
-    EXPECT_LT(relative_difference(expected, logits), 1e-4);
+    EXPECT_LT(relative_difference(expected, logits), 1e-3);
 }
 
 TEST_F(SessionTest, BatchSizeDoesNotChangeTheLogits) {

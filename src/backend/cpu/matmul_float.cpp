@@ -33,6 +33,9 @@ void rows_scalar(const WeightMatrix& w, const uint8_t* prepared, size_t prepared
 
 template <class Weights>
 constexpr MatmulKernel kScalarKernel{float_prepared_row_bytes, prepare_float_row, rows_scalar<Weights>};
+template <>
+constexpr MatmulKernel kScalarKernel<F16Weights>{f16_prepared_row_bytes, prepare_f16_row_scalar,
+                                                 rows_scalar<F16Weights>};
 
 const MatmulKernel* find_float_kernel_scalar(quant::Type type) {
     switch (type) {
@@ -44,6 +47,15 @@ const MatmulKernel* find_float_kernel_scalar(quant::Type type) {
 }
 
 }  // namespace
+
+void prepare_f16_row_scalar(const float* x, int64_t cols, uint8_t* out) {
+    auto* widened = reinterpret_cast<float*>(out);
+    auto* halves = reinterpret_cast<uint16_t*>(out + static_cast<size_t>(cols) * sizeof(float));
+    for (int64_t i = 0; i < cols; ++i) {
+        halves[i] = quant::fp32_to_fp16(x[i]);
+        widened[i] = quant::fp16_to_fp32(halves[i]);
+    }
+}
 
 const MatmulKernel* find_float_kernel(quant::Type type, Isa isa) {
     switch (isa) {

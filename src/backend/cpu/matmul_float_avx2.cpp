@@ -30,6 +30,12 @@ struct SimdFloat {
         return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
     }
     HEARTH_FLT_AVX2 static __m256 load_activations(const float* x) { return _mm256_loadu_ps(x); }
+    HEARTH_FLT_AVX2 static __m256 round_to_f16(__m256 v, uint16_t* out) {
+        const __m128i halves = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), halves);
+        return _mm256_cvtph_ps(halves);
+    }
+    HEARTH_FLT_AVX2 static void store_widened(float* out, __m256 v) { _mm256_storeu_ps(out, v); }
     HEARTH_FLT_AVX2 static __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
     HEARTH_FLT_AVX2 static __m256 fmadd(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
     HEARTH_FLT_AVX2 static float horizontal_sum(__m256 v) { return horizontal_sum_8(v); }

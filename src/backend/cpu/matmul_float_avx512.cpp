@@ -32,6 +32,12 @@ struct SimdFloat {
         return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAllLanes, wide, 16));
     }
     HEARTH_FLT_AVX512 static __m512 load_activations(const float* x) { return _mm512_loadu_ps(x); }
+    HEARTH_FLT_AVX512 static __m512 round_to_f16(__m512 v, uint16_t* out) {
+        const __m256i halves = _mm512_maskz_cvtps_ph(kAllLanes, v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), halves);
+        return _mm512_maskz_cvtph_ps(kAllLanes, halves);
+    }
+    HEARTH_FLT_AVX512 static void store_widened(float* out, __m512 v) { _mm512_storeu_ps(out, v); }
     HEARTH_FLT_AVX512 static __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
     HEARTH_FLT_AVX512 static __m512 fmadd(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
     // The two halves added, then the fixed 8-lane order.

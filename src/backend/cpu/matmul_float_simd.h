@@ -5,6 +5,8 @@
 //   kTileRows, kTileTokens   the prompt tile: weight rows x tokens sharing each loaded vector
 //   load(F32Weights / F16Weights / BF16Weights, pointer)  kLanes weights widened to f32
 //   load_activations(pointer), zero(), add(a, b), fmadd(a, b, c) = a * b + c, horizontal_sum(v)
+//   round_to_f16(v, uint16_t* out)  stores v rounded to f16 (to nearest even), returns it widened
+//   store_widened(float* out, v)
 // Everything lives in an unnamed namespace: each including file compiles its own copy.
 //
 // One output element is always computed the same way, whatever tile it falls in: one FMA per
@@ -32,6 +34,23 @@ HEARTH_FLT inline float widen_one(typename Weights::Element value) {
     else return value;
 }
 
+// What a tile or row of one token reads for its activations: F16's f16 copy (see
+// matmul_float.h), half the bytes of the f32 row and the same values, so the same bits; the f32
+// row for the other types.
+template <class Weights>
+struct OneTokenActivations {
+    const float* x;
+    OneTokenActivations(const float* row, int64_t) : x(row) {}
+    HEARTH_FLT typename SimdFloat::Vec load(int64_t at) const { return SimdFloat::load_activations(x + at); }
+};
+template <>
+struct OneTokenActivations<F16Weights> {
+    const uint16_t* x;
+    OneTokenActivations(const float* widened, int64_t cols)
+        : x(f16_activations(reinterpret_cast<const uint8_t*>(widened), cols)) {}
+    HEARTH_FLT typename SimdFloat::Vec load(int64_t at) const { return SimdFloat::load(F16Weights{}, x + at); }
+};
+
 template <class Weights, int kRows, int kTokens>
 HEARTH_FLT void float_dot_tile(const uint8_t* weight_rows, size_t row_bytes, int64_t cols, const uint8_t* prepared,
                                size_t prepared_stride, float* y, int64_t y_stride) {
@@ -42,6 +61,7 @@ HEARTH_FLT void float_dot_tile(const uint8_t* weight_rows, size_t row_bytes, int
     const float* x[kTokens];
     for (int r = 0; r < kRows; ++r) w[r] = reinterpret_cast<const Element*>(weight_rows + r * row_bytes);
     for (int t = 0; t < kTokens; ++t) x[t] = reinterpret_cast<const float*>(prepared + t * prepared_stride);
+    const OneTokenActivations<Weights> one_token{x[0], cols};
     Vec sums[kRows][kTokens];
     for (int r = 0; r < kRows; ++r)
         for (int t = 0; t < kTokens; ++t) sums[r][t] = SimdFloat::zero();
@@ -50,7 +70,8 @@ HEARTH_FLT void float_dot_tile(const uint8_t* weight_rows, size_t row_bytes, int
         Vec weights[kRows];
         for (int r = 0; r < kRows; ++r) weights[r] = SimdFloat::load(Weights{}, w[r] + i);
         for (int t = 0; t < kTokens; ++t) {
-            const Vec activations = SimdFloat::load_activations(x[t] + i);
+            const Vec activations =
+                kTokens == 1 ? one_token.load(i) : SimdFloat::load_activations(x[t] + i);
             for (int r = 0; r < kRows; ++r) sums[r][t] = SimdFloat::fmadd(weights[r], activations, sums[r][t]);
         }
     }
@@ -76,17 +97,18 @@ HEARTH_FLT void float_decode_row(const uint8_t* weight_row, size_t, int64_t cols
     constexpr int64_t kStep = kAccumulators * kLanes;
     const Element* w = reinterpret_cast<const Element*>(weight_row);
     const float* x = reinterpret_cast<const float*>(prepared);
+    const OneTokenActivations<Weights> activations{x, cols};
     Vec sums[kAccumulators];
     for (Vec& sum : sums) sum = SimdFloat::zero();
     int64_t i = 0;
     for (; i + kStep <= cols; i += kStep) {
         for (int a = 0; a < kAccumulators; ++a) {
             const int64_t at = i + a * kLanes;
-            sums[a] = SimdFloat::fmadd(SimdFloat::load(Weights{}, w + at), SimdFloat::load_activations(x + at), sums[a]);
+            sums[a] = SimdFloat::fmadd(SimdFloat::load(Weights{}, w + at), activations.load(at), sums[a]);
         }
     }
     for (; i + kLanes <= cols; i += kLanes)
-        sums[0] = SimdFloat::fmadd(SimdFloat::load(Weights{}, w + i), SimdFloat::load_activations(x + i), sums[0]);
+        sums[0] = SimdFloat::fmadd(SimdFloat::load(Weights{}, w + i), activations.load(i), sums[0]);
     const Vec total = SimdFloat::add(SimdFloat::add(sums[0], sums[1]), SimdFloat::add(sums[2], sums[3]));
     float sum = SimdFloat::horizontal_sum(total);
     for (; i < cols; ++i) sum += widen_one<Weights>(w[i]) * x[i];
@@ -104,14 +126,11 @@ struct FloatTiles {
     template <int kTileRows, int kTileTokens>
     static constexpr TileDotFn dot = float_dot_tile<Weights, kTileRows, kTileTokens>;
     static constexpr TileDotFn decode_row = float_decode_row<Weights>;
-    // Measured, 2 threads, F16 rows in memory: one row at a time is faster than the
-    // kTileRows x 1 tile for 2048 columns (1.5x) and 4096 (1.2x), and 1.4-1.5x slower for 8192
-    // and 14336, where the f32 activations pass 16 KiB (half of L1). The tile reads them once
-    // per kTileRows rows; cutting wide rows into 2048/4096-column chunks over 8-16 rows did not
-    // recover the speed, so L1 pressure alone does not explain it (docs/performance.md).
-    static constexpr bool decodes_by_row(int64_t cols) {
-        return cols * static_cast<int64_t>(sizeof(float)) <= 16 * 1024;
-    }
+    // Measured, 2 threads, F16 rows in memory: one row at a time is faster than the kTileRows x 1
+    // tile for 2048 columns (1.5x with f32 activations, 1.25x with f16 ones) and 4096 (1.2x,
+    // f32), and slower for 8192 and 14336 (1.4-1.5x with f32 activations, 1.25x with f16 ones).
+    // The tile reads the activations once per kTileRows rows (docs/performance.md).
+    static constexpr bool decodes_by_row(int64_t cols) { return cols <= 4096; }
 };
 
 template <class Weights>
@@ -121,8 +140,24 @@ HEARTH_FLT void float_rows_simd(const WeightMatrix& w, const uint8_t* prepared, 
                                        kFloatSlabBytes);
 }
 
+HEARTH_FLT void prepare_f16_row_simd(const float* x, int64_t cols, uint8_t* out) {
+    constexpr int64_t kLanes = SimdFloat::kLanes;
+    auto* widened = reinterpret_cast<float*>(out);
+    auto* halves = reinterpret_cast<uint16_t*>(out + static_cast<size_t>(cols) * sizeof(float));
+    int64_t i = 0;
+    for (; i + kLanes <= cols; i += kLanes)
+        SimdFloat::store_widened(widened + i, SimdFloat::round_to_f16(SimdFloat::load_activations(x + i), halves + i));
+    for (; i < cols; ++i) {
+        halves[i] = quant::fp32_to_fp16(x[i]);
+        widened[i] = quant::fp16_to_fp32(halves[i]);
+    }
+}
+
 template <class Weights>
 constexpr MatmulKernel kFloatSimdKernel{float_prepared_row_bytes, prepare_float_row, float_rows_simd<Weights>};
+template <>
+constexpr MatmulKernel kFloatSimdKernel<F16Weights>{f16_prepared_row_bytes, prepare_f16_row_simd,
+                                                    float_rows_simd<F16Weights>};
 
 const MatmulKernel* find_float_simd_kernel(quant::Type type) {
     switch (type) {

@@ -91,12 +91,20 @@ std::vector<float> poisoned_output(int64_t elements) {
 //  - Quantized types round each activation to int8 over its weight block (32 or 256 values):
 //    step = (block's largest |x|) / 127, error e_i uniform in +-step/2, independent. The dot
 //    error sum_i w_i e_i then has standard deviation sqrt(sum_i w_i^2 step_i^2 / 12); we allow
-//    6 of them, capped by the worst case sum_i |w_i| step_i / 2 (never exceeded). Float types
-//    keep f32 activations: no such error.
+//    6 of them, capped by the worst case sum_i |w_i| step_i / 2 (never exceeded). F16 weights
+//    round each activation to f16 instead (as llama.cpp does): the same sum, with each value's
+//    own step, its f16 spacing (2^-10 of its binade, 2^-24 below 2^-14). F32 and BF16 keep f32
+//    activations: no such error.
 //  - f32 accumulation: each add rounds by 2^-24 of a partial sum, partial sums stay below
 //    sum_i |w_i x_i|, and kernels add at most cols terms in sequence; the errors of a
 //    sequence of n adds grow as sqrt(n) in practice (n in the worst case), so we allow
 //    16 sqrt(cols) 2^-24 sum_i |w_i x_i|, at most 1/4 of the worst case for cols = 4096.
+double f16_spacing(double x) {
+    const double magnitude = std::fabs(x);
+    if (magnitude < 0x1p-14) return 0x1p-24;
+    return std::ldexp(1.0, std::ilogb(magnitude) - 10);
+}
+
 double tolerance(Type type, const float* w, const float* x, int64_t cols) {
     const bool quantized_activations = quant::is_quantized(type);
     const int64_t window = block_elems(type);
@@ -104,8 +112,10 @@ double tolerance(Type type, const float* w, const float* x, int64_t cols) {
     for (int64_t begin = 0; begin < cols; begin += window) {
         double largest = 0;
         for (int64_t i = begin; i < begin + window; ++i) largest = std::max(largest, std::fabs(double{x[i]}));
-        const double step = quantized_activations ? largest / 127 : 0.0;
         for (int64_t i = begin; i < begin + window; ++i) {
+            const double step = quantized_activations ? largest / 127
+                                : type == Type::F16   ? f16_spacing(x[i])
+                                                      : 0.0;
             variance += double{w[i]} * w[i] * step * step / 12;
             worst += std::fabs(double{w[i]}) * step / 2;
             sum_abs += std::fabs(double{w[i]} * x[i]);
