@@ -1,22 +1,20 @@
 // hearth bench: prompt (pp) and decode (tg) speed of a model, measured as llama-bench measures
-// them, with decode also as GB/s and as a share of the read bandwidth this machine measures
-// right before each decode test (the ceiling: every weight is read once per token).
-#include <chrono>
-#include <cmath>
+// them (the same flags, several values each), plus time to first token, and decode as GB/s
+// against the read bandwidth this machine shows right before each decode test.
 #include <cstdio>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "backend/cpu/bandwidth.h"
+#include "backend/cpu/thread_pool.h"
 #include "cli/cli.h"
+#include "cli/progress.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/parallel.h"
-#include "runtime/model_loader.h"
-#include "runtime/session.h"
+#include "measure/bench_runner.h"
+#include "quant/quant.h"
 
 namespace hearth::cli {
 namespace {
@@ -25,100 +23,85 @@ struct BenchArgs {
     std::string model;
     std::vector<int64_t> prompt_sizes{512};
     std::vector<int64_t> generate_sizes{128};
+    std::vector<int64_t> depths{0};
+    std::vector<int> threads{0};
+    std::vector<std::string> kv_types{"f16"};
+    std::vector<std::string> flash_attention{"on"};
+    std::string backend = "cpu";
+    std::string output = "table";
+    std::string plot;
     int repetitions = 5;
-    int threads = 0;
     int64_t batch_size = 512;
     bool bandwidth_only = false;
 };
 
-struct Summary {
-    double mean = 0, stdev = 0;
-};
-
-Summary summarize(const std::vector<double>& values) {
-    Summary s;
-    for (double v : values) s.mean += v;
-    s.mean /= static_cast<double>(values.size());
-    for (double v : values) s.stdev += (v - s.mean) * (v - s.mean);
-    s.stdev = values.size() > 1 ? std::sqrt(s.stdev / static_cast<double>(values.size() - 1)) : 0;
-    return s;
+quant::Type parse_kv_type(const std::string& name) {
+    if (name == "f16") return quant::Type::F16;
+    if (name == "q8_0") return quant::Type::Q8_0;
+    fail("bench: --kv-type {}: the KV cache is f16 or q8_0", name);
 }
 
-std::vector<int32_t> random_tokens(int64_t count, int64_t vocab, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(std::min<int64_t>(vocab, 128000) - 1));
-    std::vector<int32_t> tokens(count);
-    for (int32_t& t : tokens) t = pick(rng);
-    return tokens;
+void check_flash_attention(const std::string& value) {
+    if (value == "on" || value == "1" || value == "auto") return;
+    if (value == "off" || value == "0")
+        fail("bench: -fa off: hearth's attention always streams over the KV cache (flash attention, online "
+             "softmax); there is no non-flash path to time");
+    fail("bench: -fa {}: give on or off", value);
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+measure::BenchRequest request_of(const BenchArgs& args) {
+    measure::BenchRequest request;
+    request.prompt_sizes = args.prompt_sizes;
+    request.generate_sizes = args.generate_sizes;
+    request.depths = args.depths;
+    request.threads.clear();
+    for (const int t : args.threads) request.threads.push_back(t > 0 ? t : default_thread_count());
+    request.kv_types.clear();
+    for (const std::string& name : args.kv_types) request.kv_types.push_back(parse_kv_type(name));
+    request.batch_size = args.batch_size;
+    return request;
 }
 
-// Prompt processing: `size` tokens into an empty context, in batches.
-double prompt_tokens_per_second(runtime::Session& session, const std::vector<int32_t>& tokens) {
-    session.clear();
-    const auto start = std::chrono::steady_clock::now();
-    session.evaluate(tokens);
-    return static_cast<double>(tokens.size()) / seconds_since(start);
-}
-
-// Decoding: `size` tokens one at a time after one token of context.
-double decode_tokens_per_second(runtime::Session& session, const std::vector<int32_t>& tokens) {
-    session.clear();
-    session.evaluate(std::span(tokens).first(1));
-    const auto start = std::chrono::steady_clock::now();
-    for (size_t i = 1; i < tokens.size(); ++i) session.evaluate(std::span(tokens).subspan(i, 1));
-    return static_cast<double>(tokens.size() - 1) / seconds_since(start);
+void print(const std::string& text) {
+    std::fputs(text.c_str(), stdout);
+    std::fflush(stdout);
 }
 
 void bench(const BenchArgs& args) {
-    const int threads = args.threads > 0 ? args.threads : default_thread_count();
-    cpu::ThreadPool probe_pool(threads);
-    const double bandwidth = cpu::measure_read_bandwidth(probe_pool);
-    std::printf("read bandwidth (%d threads, 1 GiB, best of 5): %.1f GB/s\n", threads, bandwidth / 1e9);
-    if (args.bandwidth_only) return;
-
-    int64_t context = 16;
-    for (int64_t p : args.prompt_sizes) context = std::max(context, p);
-    for (int64_t n : args.generate_sizes) context = std::max(context, n + 1);
-    runtime::LoadOptions options;
-    options.threads = threads;
-    options.context_length = context;
-    options.batch_size = args.batch_size;
-    const auto model = runtime::LoadedModel::load(args.model, options);
-    runtime::Session session(*model);
-    const int64_t vocab = model->hparams().vocab_size;
-    const double bytes_per_token = static_cast<double>(model->llama().weight_bytes_read_per_token());
-
-    std::printf("model: %s, %.2f GB read per token, %d threads, %d repetitions\n\n", args.model.c_str(),
-                bytes_per_token / 1e9, threads, args.repetitions);
-    std::printf("| test | t/s | GB/s | %% of read bandwidth (GB/s, probed just before) |\n| --- | ---: | ---: | ---: |\n");
-    // Warm-up: pages the weights in and wakes the pool; not counted.
-    decode_tokens_per_second(session, random_tokens(8, vocab, 1));
-    for (int64_t size : args.prompt_sizes) {
-        if (size == 0) continue;  // -p 0: decode only, as in llama-bench
-        std::vector<double> rates;
-        const auto tokens = random_tokens(size, vocab, 2);
-        for (int r = 0; r < args.repetitions; ++r) rates.push_back(prompt_tokens_per_second(session, tokens));
-        const Summary s = summarize(rates);
-        std::printf("| pp%lld | %.2f ± %.2f | | |\n", static_cast<long long>(size), s.mean, s.stdev);
-        std::fflush(stdout);
+    if (args.bandwidth_only) {
+        const int threads = args.threads.front() > 0 ? args.threads.front() : default_thread_count();
+        cpu::ThreadPool pool(threads);
+        std::printf("read bandwidth (%d threads, 1 GiB, best of 5): %.1f GB/s\n", threads,
+                    cpu::measure_read_bandwidth(pool) / 1e9);
+        return;
     }
-    for (int64_t size : args.generate_sizes) {
-        if (size == 0) continue;
-        // The bandwidth of a shared machine drifts within minutes: the ceiling each decode test
-        // is held against is probed right before it.
-        const double ceiling = cpu::measure_read_bandwidth(probe_pool);
-        std::vector<double> rates;
-        const auto tokens = random_tokens(size + 1, vocab, 3);
-        for (int r = 0; r < args.repetitions; ++r) rates.push_back(decode_tokens_per_second(session, tokens));
-        const Summary s = summarize(rates);
-        const double achieved = s.mean * bytes_per_token;
-        std::printf("| tg%lld | %.2f ± %.2f | %.1f | %.0f %% of %.1f |\n", static_cast<long long>(size), s.mean,
-                    s.stdev, achieved / 1e9, 100 * achieved / ceiling, ceiling / 1e9);
-        std::fflush(stdout);
+    if (args.model.empty()) fail("bench: give a model with -m (or --bandwidth)");
+    const auto format = measure::parse_bench_format(args.output);
+    if (!format) fail("bench: -o {}: give table, md, csv or json", args.output);
+    if (args.backend != "cpu")
+        fail("bench: --backend {}: this build runs on the CPU only (the CUDA backend is not there yet)", args.backend);
+    for (const std::string& fa : args.flash_attention) check_flash_attention(fa);
+
+    measure::BenchRun run;
+    run.model = args.model;
+    run.request = request_of(args);
+    run.repetitions = args.repetitions;
+    ProgressBar progress("bench", "repetitions");
+    measure::BenchCallbacks callbacks;
+    callbacks.started = [&](const measure::BenchReport& report) { print(measure::format_preamble(report, *format)); };
+    callbacks.finished_test = [&](const measure::BenchReport& report, const measure::BenchResult& result) {
+        progress.clear_line();
+        print(measure::format_result(report, result, *format));
+    };
+    callbacks.progress = [&](int64_t done, int64_t total) {
+        progress.update(static_cast<uint64_t>(done), static_cast<uint64_t>(total));
+    };
+    const measure::BenchReport report = measure::run_bench(run, callbacks);
+    progress.finish();
+    print(measure::format_ending(report, *format));
+    if (!args.plot.empty()) {
+        write_file_atomically(args.plot, measure::plot_svg(report));
+        std::fprintf(stderr, "bench: wrote %s\n", args.plot.c_str());
     }
 }
 
@@ -127,22 +110,43 @@ void bench(const BenchArgs& args) {
 void add_bench(CLI::App& app) {
     auto args = std::make_shared<BenchArgs>();
     CLI::App* cmd = app.add_subcommand(
-        "bench", "Measure prompt (pp) and decode (tg) tokens per second, and decode against the memory bandwidth");
+        "bench",
+        "Measure prompt (pp) and decode (tg) tokens per second, time to first token, and decode against the memory "
+        "bandwidth");
     cmd->add_option("-m,--model", args->model, "GGUF model file");
     cmd->add_option("-p,--n-prompt", args->prompt_sizes, "Prompt sizes to time (pp); 0 skips")
         ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->add_option("-n,--n-gen", args->generate_sizes, "Decode lengths to time (tg); 0 skips")
         ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("-d,--n-depth", args->depths, "Tokens already in the context before each test (not timed)")
+        ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->add_option("-r,--repetitions", args->repetitions, "Repetitions of each test")->capture_default_str()
         ->check(CLI::PositiveNumber);
-    cmd->add_option("-t,--threads", args->threads, "Threads (0: one per core)")->capture_default_str();
-    cmd->add_option("-b,--batch-size", args->batch_size, "Prompt tokens per forward pass")->capture_default_str();
+    cmd->add_option("-t,--threads", args->threads, "Threads (0: one per core)")
+        ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("-b,--batch-size", args->batch_size, "Prompt tokens per forward pass")->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--kv-type", args->kv_types, "KV cache type: f16 or q8_0 (also -ctk)")->delimiter(',')
+        ->capture_default_str();
+    cmd->add_option("--flash-attn", args->flash_attention,
+                    "Flash attention (also -fa): on; hearth's attention always streams over the cache")
+        ->delimiter(',')->capture_default_str();
+    cmd->add_option("--backend", args->backend, "cpu (cuda: not yet)")->capture_default_str();
+    cmd->add_option("-o,--output", args->output, "table, md (llama-bench's), csv or json (docs/bench-json.md)")
+        ->capture_default_str();
+    cmd->add_option("--plot", args->plot, "Also draw tok/s against depth into this SVG file");
     cmd->add_flag("--bandwidth", args->bandwidth_only, "Only measure the memory read bandwidth");
-    cmd->footer("Example:\n  hearth bench -m model.gguf -p 512 -n 128 -r 5 -t 2");
-    cmd->callback([args] {
-        if (args->model.empty() && !args->bandwidth_only) fail("bench: give a model with -m (or --bandwidth)");
-        bench(*args);
-    });
+    cmd->footer(
+        "Each test runs after a warm-up of 50 tokens, R times with fixed-seed random tokens; the table gives\n"
+        "mean ± stdev. Decode tests also give GB/s (weight bytes read per token × tok/s) and its share of\n"
+        "the read bandwidth probed just before the test.\n\n"
+        "Examples:\n"
+        "  hearth bench -m model.gguf                              pp512 and tg128, 5 repetitions\n"
+        "  hearth bench -m model.gguf -p 64,512 -n 128 -d 0,4096   each size at each depth\n"
+        "  hearth bench -m model.gguf -t 1,2 --kv-type f16,q8_0 -o json > runs.json\n"
+        "  hearth bench -m model.gguf -p 512 -n 128 -d 0,1024,4096 --plot depth.svg\n"
+        "  hearth bench --bandwidth                                the read-bandwidth probe alone");
+    cmd->callback([args] { bench(*args); });
 }
 
 }  // namespace hearth::cli

@@ -2,16 +2,37 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
+#include "common/version.h"
 
 namespace hearth::cli {
+namespace {
+
+// llama.cpp's multi-letter single-dash flags, which CLI11 cannot name, as hearth spells them.
+constexpr std::pair<std::string_view, std::string_view> kLlamaCppFlags[] = {
+    {"-fa", "--flash-attn"}, {"-ctk", "--kv-type"}, {"-ngl", "--n-gpu-layers"}};
+
+std::vector<char*> with_long_flag_names(int argc, char** argv) {
+    std::vector<char*> args(argv, argv + argc);
+    for (char*& arg : args) {
+        for (const auto& [short_name, long_name] : kLlamaCppFlags)
+            if (arg == short_name) arg = const_cast<char*>(long_name.data());
+    }
+    return args;
+}
+
+}  // namespace
 
 int run(int argc, char** argv) {
     CLI::App app{
         "hearth: run Llama-family models from GGUF files on your own machine, on CPU or CUDA.\n"
         "Every verb has its own help: hearth <verb> --help"};
-    app.set_version_flag("--version", "hearth 0.1.0");
+    app.set_version_flag("--version", std::string("hearth ") + kVersion);
     app.require_subcommand(1);
     app.footer(
         "Examples:\n"
@@ -27,7 +48,8 @@ int run(int argc, char** argv) {
     add_run(app);
     add_bench(app);
     try {
-        app.parse(argc, argv);
+        std::vector<char*> args = with_long_flag_names(argc, argv);
+        app.parse(static_cast<int>(args.size()), args.data());
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     } catch (const Error& e) {

@@ -16,8 +16,20 @@ constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label)
-    : label_(std::move(label)), terminal_(isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()) {}
+ProgressBar::ProgressBar(std::string label, std::string count_noun)
+    : label_(std::move(label)),
+      count_noun_(std::move(count_noun)),
+      terminal_(isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()) {}
+
+std::string ProgressBar::amount(double value) const {
+    if (count_noun_.empty()) return format_bytes(value);
+    return fmt::format("{:.0f}", value);
+}
+
+void ProgressBar::clear_line() {
+    if (terminal_ && total_ > 0 && !finished_) std::fputs("\r\x1b[K", stderr);
+}
 
 ProgressBar::~ProgressBar() {
     if (terminal_ && !finished_ && total_ > 0) std::fputc('\n', stderr);
@@ -37,12 +49,13 @@ void ProgressBar::update(uint64_t done, uint64_t total) {
         const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0.0;
         std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %s / %s  %s/s  ETA %.0fs \x1b[K", label_.c_str(),
                      std::string(filled, '#').c_str(), std::string(kBarWidth - filled, ' ').c_str(), fraction * 100.0,
-                     format_bytes(done).c_str(), format_bytes(total).c_str(), format_bytes(rate).c_str(), eta);
+                     amount(done).c_str(), amount(total).c_str(), amount(rate).c_str(), eta);
     } else {
         const int decile = static_cast<int>(fraction * 10.0);
         if (decile == last_decile_) return;
         last_decile_ = decile;
-        std::fprintf(stderr, "%s: %3d%% of %s\n", label_.c_str(), decile * 10, format_bytes(total).c_str());
+        std::fprintf(stderr, "%s: %3d%% of %s%s%s\n", label_.c_str(), decile * 10, amount(total).c_str(),
+                     count_noun_.empty() ? "" : " ", count_noun_.c_str());
     }
     std::fflush(stderr);
 }
@@ -52,8 +65,13 @@ void ProgressBar::finish() {
     finished_ = true;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (terminal_) std::fputc('\n', stderr);
-    std::fprintf(stderr, "%s: %s in %.1f s (%s/s)\n", label_.c_str(), format_bytes(total_).c_str(), seconds,
-                 format_bytes(seconds > 0 ? total_ / seconds : 0).c_str());
+    if (count_noun_.empty()) {
+        std::fprintf(stderr, "%s: %s in %.1f s (%s/s)\n", label_.c_str(), amount(total_).c_str(), seconds,
+                     amount(seconds > 0 ? total_ / seconds : 0).c_str());
+    } else {
+        std::fprintf(stderr, "%s: %s %s in %.1f s\n", label_.c_str(), amount(total_).c_str(), count_noun_.c_str(),
+                     seconds);
+    }
 }
 
 }  // namespace hearth::cli

@@ -1,9 +1,6 @@
 // Writing GGUF v3 exactly as llama.cpp's gguf_write_to_file lays it out: header, metadata in
 // insertion order, tensor infos, zeros to the alignment, then each tensor's data followed by
 // zeros to the alignment. The file appears at its path only once complete and fsynced.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +9,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "gguf/format.h"
 #include "gguf/gguf.h"
@@ -19,7 +17,6 @@
 namespace hearth::gguf {
 namespace {
 
-constexpr mode_t kNewFileMode = 0644;
 
 class Encoder {
   public:
@@ -169,74 +166,6 @@ std::vector<uint8_t> encode_header(const std::vector<MetadataEntry>& metadata,
     return std::move(out.bytes());
 }
 
-// A temporary file beside the target, renamed over it by commit() and unlinked otherwise.
-class TempFile {
-  public:
-    explicit TempFile(const std::filesystem::path& target) : target_(target.string()) {
-        directory_ = target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path();
-        std::string temp_name = ".";
-        temp_name += target.filename().string();
-        temp_name += ".tmp.XXXXXX";
-        std::string pattern = (directory_ / temp_name).string();
-        fd_ = ::mkstemp(pattern.data());
-        if (fd_ < 0) fail_errno(fmt::format("cannot create a temporary file in {}", directory_.string()));
-        temp_path_ = pattern;
-        // Keep the mode of a file being replaced; mkstemp alone would leave 0600.
-        struct stat existing {};
-        const mode_t mode =
-            ::stat(target_.c_str(), &existing) == 0 ? (existing.st_mode & 07777) : kNewFileMode;
-        if (::fchmod(fd_, mode) != 0) fail_errno("cannot set the file mode");
-    }
-
-    TempFile(const TempFile&) = delete;
-    TempFile& operator=(const TempFile&) = delete;
-
-    ~TempFile() {
-        if (fd_ >= 0) ::close(fd_);
-        if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
-    }
-
-    static constexpr size_t kWriteChunkBytes = size_t{8} << 20;
-
-    void write(std::span<const uint8_t> bytes) {
-        while (!bytes.empty()) {
-            // Pieces of 8 MiB: one huge write makes the kernel stage it all at once.
-            const ssize_t written = ::write(fd_, bytes.data(), std::min(bytes.size(), kWriteChunkBytes));
-            if (written < 0 && errno == EINTR) continue;
-            if (written < 0) fail_errno("cannot write");
-            bytes = bytes.subspan(static_cast<size_t>(written));
-        }
-    }
-
-    void commit() {
-        if (::fsync(fd_) != 0) fail_errno("cannot fsync");
-        const int fd = std::exchange(fd_, -1);
-        if (::close(fd) != 0) fail_errno("cannot close");
-        if (::rename(temp_path_.c_str(), target_.c_str()) != 0)
-            fail_errno("cannot rename the temporary file over it");
-        committed_ = true;
-        // The rename is durable only once the directory entry is on disk.
-        const int directory = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (directory < 0) fail_errno("written, but cannot open its directory to fsync it");
-        const int synced = ::fsync(directory);
-        const int saved_errno = errno;
-        ::close(directory);
-        errno = saved_errno;
-        if (synced != 0) fail_errno("written, but cannot fsync its directory");
-    }
-
-  private:
-    [[noreturn]] void fail_errno(std::string_view what) const {
-        fail("{}: {}: {}", target_, what, std::strerror(errno));
-    }
-
-    std::string target_;
-    std::filesystem::path directory_;
-    std::string temp_path_;
-    int fd_ = -1;
-    bool committed_ = false;
-};
-
 constexpr std::string_view kWriterName = "gguf writer";
 
 }  // namespace
@@ -293,7 +222,7 @@ void Writer::write_by_rows(const std::filesystem::path& path, const FillRows& fi
     uint64_t bytes_total = header.size();
     for (const TensorInfo& tensor : tensors) bytes_total += format::align_up(tensor.size_bytes, alignment);
 
-    TempFile out(path);
+    AtomicFile out(path);
     out.write(header);
     uint64_t bytes_done = header.size();
     std::vector<uint8_t> buffer;  // one chunk: the writer's only large allocation

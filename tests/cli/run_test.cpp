@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/run_command.h"
 
@@ -280,6 +283,91 @@ TEST_F(RunTest, BenchPrintsTheRequestedTestsAndSkipsSizeZero) {
     EXPECT_NE(decode_only.output.find("| tg4 |"), std::string::npos) << decode_only.output;
     const Result negative = hearth::testing::run_command(bench + "-p -1 2>&1");
     EXPECT_NE(negative.exit_code, 0) << negative.output;
+}
+
+// `hearth bench -o json` on the tiny model: the documented schema (docs/bench-json.md), filled
+// with what ran: every size at every depth, R samples per test whose mean and stdev are the
+// ones reported, a time to first token for prompts no shorter than the prompt's own evaluation,
+// and decode GB/s = tok/s x bytes read per token.
+TEST_F(RunTest, BenchJsonReportsEveryTestWithItsSamples) {
+    const std::string command = std::string(HEARTH_BINARY) + " bench -m " + tiny_model().path() +
+                                " -p 8 -n 4 -d 0,16 -r 3 -t 1 -o json 2>/dev/null";
+    const Result r = hearth::testing::run_command(command);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto j = nlohmann::json::parse(r.output);
+    EXPECT_EQ(j["schema"], "hearth-bench/1");
+    EXPECT_EQ(j["repetitions"], 3);
+    const double bytes_per_token = j["model"]["bytes_read_per_token"].get<double>();
+    EXPECT_GT(bytes_per_token, 0);
+    std::vector<std::string> names;
+    for (const auto& test : j["tests"]) {
+        names.push_back(test["name"]);
+        const auto& samples = test["tokens_per_second"]["samples"];
+        ASSERT_EQ(samples.size(), 3u);
+        double sum = 0, inverse_sum = 0;
+        for (const double v : samples) {
+            EXPECT_GT(v, 0);
+            sum += v;
+            inverse_sum += 1 / v;
+        }
+        const double mean = sum / 3;
+        EXPECT_NEAR(test["tokens_per_second"]["mean"].get<double>(), mean, 1e-9 * mean);
+        double squares = 0;
+        for (const double v : samples) squares += (v - mean) * (v - mean);
+        EXPECT_NEAR(test["tokens_per_second"]["stdev"].get<double>(), std::sqrt(squares / 2), 1e-9 * mean);
+        const int64_t tokens = test["tokens"];
+        if (test["kind"] == "pp") {
+            ASSERT_FALSE(test["ttft_ms"].is_null());
+            // Each first token comes after its prompt's evaluation: ttft_i >= 1000 tokens / rate_i.
+            EXPECT_GE(test["ttft_ms"]["mean"].get<double>(), 1000.0 * static_cast<double>(tokens) * inverse_sum / 3);
+            EXPECT_TRUE(test["achieved_bytes_per_second"].is_null());
+        } else {
+            EXPECT_TRUE(test["ttft_ms"].is_null());
+            EXPECT_NEAR(test["achieved_bytes_per_second"].get<double>(), mean * bytes_per_token, 1e-6 * mean * bytes_per_token);
+            EXPECT_GT(test["probed_bytes_per_second"].get<double>(), 0);
+        }
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"pp8", "tg4", "pp8 @ d16", "tg4 @ d16"}));
+}
+
+TEST_F(RunTest, BenchWritesCsvAndAPlot) {
+    const fs::path svg = fs::temp_directory_path() / ("hearth-bench-" + std::to_string(::getpid()) + ".svg");
+    const std::string command = std::string(HEARTH_BINARY) + " bench -m " + tiny_model().path() +
+                                " -p 8 -n 4 -d 0,8 -r 1 -t 1 -o csv --plot " + svg.string() + " 2>/dev/null";
+    const Result r = hearth::testing::run_command(command);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::istringstream lines(r.output);
+    std::string header, line;
+    std::getline(lines, header);
+    EXPECT_EQ(header.rfind("hearth_version,model,", 0), 0u) << header;
+    int rows = 0;
+    while (std::getline(lines, line)) rows += line.empty() ? 0 : 1;
+    EXPECT_EQ(rows, 4);
+    std::ifstream in(svg);
+    std::stringstream text;
+    text << in.rdbuf();
+    fs::remove(svg);
+    EXPECT_EQ(text.str().rfind("<svg ", 0), 0u);
+    int polylines = 0;
+    for (size_t at = 0; (at = text.str().find("<polyline", at)) != std::string::npos; ++at) ++polylines;
+    EXPECT_EQ(polylines, 2);  // pp8 and tg4, each over the two depths
+}
+
+TEST_F(RunTest, BenchRefusesWhatItCannotTime) {
+    const std::string bench = std::string(HEARTH_BINARY) + " bench -m " + tiny_model().path() + " -r 1 -t 1 ";
+    const std::pair<std::string, std::string> cases[] = {
+        {"-p 8 -n 4 -o xml", "-o xml: give table, md, csv or json"},
+        {"-p 8 -n 4 -d 0,131070", "pp8 @ d131070 needs 131078 context positions, more than the model's 131072"},
+        {"-p 8 -n 4 -fa off", "always streams"},
+        {"-p 8 -n 4 --kv-type q4_0", "f16 or q8_0"},
+        {"-p 8 -n 4 --backend cuda", "--backend cuda"},
+        {"-p 0 -n 0", "nothing to time"},
+    };
+    for (const auto& [flags, message] : cases) {
+        const Result r = hearth::testing::run_command(bench + flags + " 2>&1");
+        EXPECT_EQ(r.exit_code, 1) << flags << ": " << r.output;
+        EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
+    }
 }
 
 }  // namespace

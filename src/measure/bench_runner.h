@@ -1,0 +1,35 @@
+// Runs the tests of a BenchRequest on one model file, as the standard local-LLM write-ups do:
+// a warm-up not counted, then R repetitions of each test with fixed-seed random tokens, and
+// for decode tests a read-bandwidth probe on the same threads right before (the ceiling).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+
+#include "measure/bench_plan.h"
+#include "measure/bench_report.h"
+
+namespace hearth::measure {
+
+struct BenchRun {
+    std::filesystem::path model;
+    BenchRequest request;
+    int repetitions = 5;
+    // Tokens through the model before anything is timed (a prompt, then single tokens): pages the
+    // weights in and wakes the threads.
+    int warmup_tokens = 50;
+    uint32_t seed = 1;
+};
+
+struct BenchCallbacks {
+    std::function<void(const BenchReport&)> started;  // model loaded, first probe taken
+    std::function<void(const BenchReport&, const BenchResult&)> finished_test;
+    std::function<void(int64_t done, int64_t total)> progress;  // repetitions over all tests
+};
+
+// Throws hearth::Error: an unreadable or unsupported model, a test needing more context than
+// the model has, too little memory.
+BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks = {});
+
+}  // namespace hearth::measure
