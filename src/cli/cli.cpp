@@ -47,6 +47,7 @@ int run(int argc, char** argv) {
     add_chat_template(app);
     add_run(app);
     add_bench(app);
+    add_estimate(app);
     try {
         std::vector<char*> args = with_long_flag_names(argc, argv);
         app.parse(static_cast<int>(args.size()), args.data());

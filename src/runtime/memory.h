@@ -9,16 +9,25 @@
 
 namespace hearth::runtime {
 
+// Peak resident memory of a loaded model, in parts. The KV cache is committed at load, so a
+// full context cannot run out of memory halfway through a conversation.
 struct MemoryEstimate {
-    uint64_t weights = 0;   // tensor data, mapped from the file
-    uint64_t kv_cache = 0;  // keys and values for the whole context
+    // Every tensor the forward pass reads whole, at the size the backend keeps it (the CPU's
+    // load-time repacked copies replace the file's pages).
+    uint64_t weights = 0;
+    // An untied token-embedding table: mapped from the file, only the rows of tokens in use are
+    // read; clean file pages the kernel can drop, so not in total().
+    uint64_t embedding_mapped = 0;
+    uint64_t kv_cache = 0;  // keys and values for the whole context of every sequence
     uint64_t compute = 0;   // activations of one batch, logits, matmul scratch
+    uint64_t runtime = 0;   // the metadata pages, tokenizer tables and code
 
-    uint64_t total() const { return weights + kv_cache + compute; }
+    uint64_t total() const { return weights + kv_cache + compute + runtime; }
 };
 
+// `parallel` sequences each get a KV cache of `context_length` positions.
 MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& hparams, int64_t context_length,
-                               quant::Type kv_type, int64_t batch_size);
+                               quant::Type kv_type, int64_t batch_size, int parallel = 1);
 
 // MemAvailable from /proc/meminfo (free memory plus what the kernel can reclaim); 0 if unknown.
 uint64_t available_memory_bytes();

@@ -30,10 +30,11 @@ std::unordered_set<int32_t> find_end_tokens(const tokenizer::Tokenizer& tokenize
 void check_memory(const gguf::File& file, const MemoryEstimate& need, int64_t context_length) {
     const uint64_t available = available_memory_bytes();
     if (available == 0 || need.total() <= available) return;
-    fail("{}: not enough memory: the model needs {} (weights {}, KV cache for {} tokens {}, compute {}) but {} is "
-         "available. Try a smaller context (-c), a q8_0 KV cache (--kv-type q8_0) or a smaller quantization",
+    fail("{}: not enough memory: the model needs {} (weights {}, KV cache for {} tokens {}, compute {}, runtime {}) "
+         "but {} is available. Try a smaller context (-c), a q8_0 KV cache (--kv-type q8_0) or a smaller "
+         "quantization",
          file.name(), format_bytes(need.total()), format_bytes(need.weights), context_length,
-         format_bytes(need.kv_cache), format_bytes(need.compute), format_bytes(available));
+         format_bytes(need.kv_cache), format_bytes(need.compute), format_bytes(need.runtime), format_bytes(available));
 }
 
 }  // namespace

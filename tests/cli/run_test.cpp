@@ -2,6 +2,10 @@
 // flags, --verbose timings, the chat template, the interactive chat on piped lines, and the
 // errors for bad input. Every run reads the tiny test model (2 layers, dim 256, real vocabulary).
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -368,6 +372,69 @@ TEST_F(RunTest, BenchRefusesWhatItCannotTime) {
         EXPECT_EQ(r.exit_code, 1) << flags << ": " << r.output;
         EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
     }
+}
+
+// Peak resident memory of a child process running `args`, in bytes (wait4's ru_maxrss); -1 if
+// it did not exit with 0.
+int64_t peak_rss_of(const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) return -1;
+    int status = 0;
+    rusage usage{};
+    if (::wait4(pid, &status, 0, &usage) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+    return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+// `hearth estimate` against what loading and running the model really takes: the peak RSS of
+// `hearth run` is within 5 % (+ 64 MiB) of the estimate's total, at a 4K and a 32K context
+// (the KV cache is committed at load, so the context shows). Sanitizers multiply the memory a
+// process takes, so this holds only for plain builds. The 1b model's check, a slow one, is
+// tests/measure/estimate_vs_rss.py.
+TEST_F(RunTest, EstimateMatchesThePeakMemoryOfARun) {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "AddressSanitizer changes the memory a process takes";
+#endif
+    for (const int64_t context : {4096, 32768}) {
+        SCOPED_TRACE(context);
+        const std::string c = std::to_string(context);
+        const Result r = hearth::testing::run_command(std::string(HEARTH_BINARY) + " estimate -m " + tiny_model().path() +
+                                                      " -c " + c + " -o json");
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        const auto j = nlohmann::json::parse(r.output);
+        const double total = j["devices"][0]["total_bytes"].get<double>();
+        EXPECT_GT(j["devices"][0]["kv_cache_bytes"].get<double>(), 0);
+        const int64_t peak =
+            peak_rss_of({HEARTH_BINARY, "run", "-m", tiny_model().path(), "-c", c, "-n", "1", "-t", "1", "--raw", "hi"});
+        ASSERT_GT(peak, 0);
+        EXPECT_NEAR(static_cast<double>(peak), total, 0.05 * total + 64.0 * (1 << 20))
+            << "peak RSS " << peak << ", estimate " << total;
+    }
+}
+
+TEST_F(RunTest, EstimateRefusesWhatItCannotEstimate) {
+    const std::string estimate = std::string(HEARTH_BINARY) + " estimate -m " + tiny_model().path() + " ";
+    const std::pair<std::string, std::string> cases[] = {
+        {"-c 200000", "context length 200000 is outside what the model was trained for (1 to 131072)"},
+        {"--kv-type q4_0", "f16 or q8_0"},
+        {"-ngl 10", "-ngl 10"},
+        {"-o xml", "give table or json"},
+    };
+    for (const auto& [flags, message] : cases) {
+        const Result r = hearth::testing::run_command(estimate + flags + " 2>&1");
+        EXPECT_EQ(r.exit_code, 1) << flags << ": " << r.output;
+        EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
+    }
+    const Result missing = hearth::testing::run_command(std::string(HEARTH_BINARY) + " estimate -m /no/such.gguf 2>&1");
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.output.find("/no/such.gguf"), std::string::npos) << missing.output;
 }
 
 }  // namespace

@@ -324,9 +324,15 @@ TEST_F(ModelLoaderTest, MemoryEstimateAtTheModelsOwnContext) {
         EXPECT_EQ(model->options().context_length, kTinyContext);
         const MemoryEstimate& memory = model->memory();
         EXPECT_EQ(memory.kv_cache, uint64_t{2} * 2 * 2 * kTinyContext * row_bytes);
-        EXPECT_EQ(memory.weights, tensor_bytes);
+        // tiny's output matrix is its own, so the embedding table is only gathered from (mapped,
+        // outside the total); F16 has no repacked layout, so the rest counts at the file's size.
+        const uint64_t embedding = file.find_tensor("token_embd.weight")->size_bytes;
+        EXPECT_EQ(memory.embedding_mapped, embedding);
+        EXPECT_EQ(memory.weights, tensor_bytes - embedding);
         EXPECT_GT(memory.compute, kVocabSize * sizeof(float));  // at least one row of logits
-        EXPECT_EQ(memory.total(), memory.weights + memory.kv_cache + memory.compute);
+        EXPECT_GT(memory.runtime, file.data_section_offset());  // the metadata pages and more
+        EXPECT_EQ(memory.total(), memory.weights + memory.kv_cache + memory.compute + memory.runtime);
+        EXPECT_EQ(estimate_memory(file, model->hparams(), kTinyContext, kv_type, 512, 3).kv_cache, 3 * memory.kv_cache);
     }
     EXPECT_GT(available_memory_bytes(), 0u);
 }
@@ -353,7 +359,10 @@ TEST_F(ModelLoaderTest, MemoryEstimateOfLlama8B) {
     const MemoryEstimate memory = estimate_memory(file, hparams, p.context_length, quant::Type::F16, 512);
     // 8,030,261,248 parameters (the model card) and our 64 rope factors; 65 norms of 4096 are F32.
     constexpr uint64_t kNormValues = (2 * 32 + 1) * 4096, kParameters = 8'030'261'248 + 64;
-    EXPECT_EQ(memory.weights, 2 * (kParameters - kNormValues - 64) + 4 * (kNormValues + 64));
+    // The embedding table (untied: the 8B has its own output matrix) is mapped, not counted.
+    constexpr uint64_t kEmbeddingValues = uint64_t{128256} * 4096;
+    EXPECT_EQ(memory.weights, 2 * (kParameters - kNormValues - 64 - kEmbeddingValues) + 4 * (kNormValues + 64));
+    EXPECT_EQ(memory.embedding_mapped, 2 * kEmbeddingValues);
     // 2 (keys and values) × 32 layers × 8 KV heads × 131072 positions × 128 F16 values.
     EXPECT_EQ(memory.kv_cache, uint64_t{2} * 32 * 8 * 131072 * 256);
     EXPECT_EQ(estimate_memory(file, hparams, p.context_length, quant::Type::Q8_0, 512).kv_cache,

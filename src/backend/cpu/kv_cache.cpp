@@ -23,10 +23,12 @@ CpuKvCache::CpuKvCache(const backend::KvCacheShape& shape) : shape_(shape) {
     row_bytes_ = *row;
     mapped_bytes_ = shape.bytes();
     if (mapped_bytes_ == 0) return;
-    // MAP_NORESERVE: pages are committed when first written, as the context fills.
-    void* memory = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // Committed now (MAP_POPULATE), as llama.cpp clears its cache at load: the memory check
+    // before loading counted the whole context, and a conversation must not run out of memory
+    // halfway through it.
+    void* memory = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (memory == MAP_FAILED)
-        fail("cannot reserve {:.1f} GiB of address space for the KV cache", mapped_bytes_ / double(1 << 30));
+        fail("cannot allocate {:.1f} GiB for the KV cache", mapped_bytes_ / double(1 << 30));
     memory_ = static_cast<uint8_t*>(memory);
 }
 
