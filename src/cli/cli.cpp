@@ -48,6 +48,7 @@ int run(int argc, char** argv) {
     add_run(app);
     add_bench(app);
     add_estimate(app);
+    add_perplexity(app);
     try {
         std::vector<char*> args = with_long_flag_names(argc, argv);
         app.parse(static_cast<int>(args.size()), args.data());

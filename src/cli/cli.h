@@ -18,5 +18,6 @@ void add_chat_template(CLI::App& app);
 void add_run(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_estimate(CLI::App& app);
+void add_perplexity(CLI::App& app);
 
 }  // namespace hearth::cli

@@ -437,4 +437,20 @@ TEST_F(RunTest, EstimateRefusesWhatItCannotEstimate) {
     EXPECT_NE(missing.output.find("/no/such.gguf"), std::string::npos) << missing.output;
 }
 
+TEST_F(RunTest, PerplexityRefusesTextsItCannotScore) {
+    const fs::path short_text = tiny_model().dir() / "short.txt";
+    std::ofstream(short_text) << "only a few words here";
+    const std::string ppl = std::string(HEARTH_BINARY) + " perplexity -m " + tiny_model().path() + " -t 1 ";
+    const std::pair<std::string, std::string> cases[] = {
+        {"-f /no/such.txt", "cannot read the text file '/no/such.txt'"},
+        {"-f " + short_text.string() + " -c 64", "need at least 128 (2 × the context"},
+        {"-f " + short_text.string() + " -c 200000", "context length 200000 is outside"},
+    };
+    for (const auto& [flags, message] : cases) {
+        const Result r = hearth::testing::run_command(ppl + flags + " 2>&1");
+        EXPECT_EQ(r.exit_code, 1) << flags << ": " << r.output;
+        EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
+    }
+}
+
 }  // namespace

@@ -1,0 +1,36 @@
+// Perplexity as llama.cpp's llama-perplexity computes it, so the figures compare: the text's
+// tokens (BOS first) cut into non-overlapping chunks of n_ctx; each chunk starts over at
+// position 0 with its first token replaced by BOS, and only its second half is scored (each of
+// those tokens sees at least n_ctx/2 of context). PPL = exp(mean negative log-likelihood), with
+// the uncertainty llama-perplexity prints: PPL × the standard error of the mean NLL.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "runtime/model_loader.h"
+
+namespace hearth::measure {
+
+struct PerplexityResult {
+    int64_t chunks = 0;
+    int64_t scored_tokens = 0;
+    double mean_nll = 0;
+    double perplexity = 0;
+    double perplexity_error = 0;         // 0 with fewer than two scored tokens
+    std::vector<double> running;         // the estimate after each chunk, as llama-perplexity prints it
+};
+
+// tokens: the whole text, tokenized with BOS. chunk_tokens = n_ctx; max_chunks < 0 takes every
+// whole chunk. Throws hearth::Error when the text has fewer than two chunks' tokens (as llama.cpp
+// asks for 2·n_ctx) or n_ctx is below 2 or above the loaded model's context.
+PerplexityResult compute_perplexity(const runtime::LoadedModel& model, std::span<const int32_t> tokens,
+                                    int64_t chunk_tokens, int64_t max_chunks = -1,
+                                    const std::function<void(const PerplexityResult&)>& after_chunk = {});
+
+// -log softmax(logits)[target], in double: the max subtracted first, as llama.cpp does.
+double negative_log_likelihood(std::span<const float> logits, int32_t target);
+
+}  // namespace hearth::measure
