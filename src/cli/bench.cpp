@@ -9,6 +9,7 @@
 #include "backend/cpu/bandwidth.h"
 #include "backend/cpu/thread_pool.h"
 #include "cli/cli.h"
+#include "cli/kv_type.h"
 #include "cli/progress.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -35,12 +36,6 @@ struct BenchArgs {
     bool bandwidth_only = false;
 };
 
-quant::Type parse_kv_type(const std::string& name) {
-    if (name == "f16") return quant::Type::F16;
-    if (name == "q8_0") return quant::Type::Q8_0;
-    fail("bench: --kv-type {}: the KV cache is f16 or q8_0", name);
-}
-
 void check_flash_attention(const std::string& value) {
     if (value == "on" || value == "1" || value == "auto") return;
     if (value == "off" || value == "0")
@@ -57,7 +52,7 @@ measure::BenchRequest request_of(const BenchArgs& args) {
     request.threads.clear();
     for (const int t : args.threads) request.threads.push_back(t > 0 ? t : default_thread_count());
     request.kv_types.clear();
-    for (const std::string& name : args.kv_types) request.kv_types.push_back(parse_kv_type(name));
+    for (const std::string& name : args.kv_types) request.kv_types.push_back(parse_kv_type(name, "bench"));
     request.batch_size = args.batch_size;
     return request;
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/kv_type.h"
 #include "common/error.h"
 #include "common/strings.h"
 #include "gguf/gguf.h"
@@ -29,12 +30,6 @@ struct EstimateArgs {
     std::string output = "table";
 };
 
-quant::Type kv_type_of(const std::string& name) {
-    if (name == "f16") return quant::Type::F16;
-    if (name == "q8_0") return quant::Type::Q8_0;
-    fail("estimate: --kv-type {}: the KV cache is f16 or q8_0", name);
-}
-
 void estimate(const EstimateArgs& args) {
     if (args.backend != "cpu" || args.gpu_layers > 0)
         fail("estimate: --backend {}{}: this build runs on the CPU only (the CUDA backend, and its estimate, are not "
@@ -49,7 +44,7 @@ void estimate(const EstimateArgs& args) {
              hparams.context_length);
     const int64_t batch = std::min(args.batch_size, context);
     const runtime::MemoryEstimate m =
-        runtime::estimate_memory(file, hparams, context, kv_type_of(args.kv_type), batch, args.parallel);
+        runtime::estimate_memory(file, hparams, context, parse_kv_type(args.kv_type, "estimate"), batch, args.parallel);
     const uint64_t free = runtime::available_memory_bytes();
     const bool fits = free == 0 || m.total() <= free;
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/cli.h"
+#include "cli/kv_type.h"
 #include "common/error.h"
 #include "common/parallel.h"
 #include "measure/perplexity.h"
@@ -42,8 +43,7 @@ void perplexity(const PerplexityArgs& args) {
     options.threads = args.threads;
     options.context_length = args.context_length;
     options.batch_size = std::min(args.batch_size, args.context_length);
-    if (args.kv_type == "q8_0") options.kv_type = quant::Type::Q8_0;
-    else if (args.kv_type != "f16") fail("perplexity: --kv-type {}: the KV cache is f16 or q8_0", args.kv_type);
+    options.kv_type = parse_kv_type(args.kv_type, "perplexity");
     const auto model = runtime::LoadedModel::load(args.model, options);
     const std::vector<int32_t> tokens = model->tokenizer().encode(text);
     const int64_t n_ctx = args.context_length;

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/kv_type.h"
 #include "common/error.h"
 #include "common/strings.h"
 #include "runtime/model_loader.h"
@@ -165,10 +166,7 @@ std::unique_ptr<runtime::LoadedModel> load_model(const RunArgs& args) {
     options.context_length = args.context_length;
     options.batch_size = args.batch_size;
     options.check_memory = !args.no_memory_check;
-    const auto kv_type = quant::type_from_name(args.kv_type);
-    if (!kv_type || (*kv_type != quant::Type::F16 && *kv_type != quant::Type::Q8_0))
-        fail("--kv-type must be f16 or q8_0, got '{}'", args.kv_type);
-    options.kv_type = *kv_type;
+    options.kv_type = parse_kv_type(args.kv_type, "run");
     return runtime::LoadedModel::load(args.model, options);
 }
 

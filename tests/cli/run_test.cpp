@@ -244,7 +244,7 @@ TEST_F(RunTest, ContextLargerThanTheModelsIsRefused) {
 TEST_F(RunTest, KvTypeMustBeF16OrQ8_0) {
     const Result q4 = run_with_errors("--kv-type q4_0 hi");
     EXPECT_EQ(q4.exit_code, 1);
-    EXPECT_NE(q4.output.find("--kv-type must be f16 or q8_0, got 'q4_0'"), std::string::npos) << q4.output;
+    EXPECT_NE(q4.output.find("run: --kv-type q4_0: the KV cache is f16 or q8_0"), std::string::npos) << q4.output;
 
     const Result q8 = run(std::string(kGreedyIds) + " -t 2 --kv-type q8_0 'The capital of France is'");
     ASSERT_EQ(q8.exit_code, 0) << q8.output;

@@ -2,6 +2,7 @@
 // matmul_float_avx512.cpp) are held against, and the kernel on CPUs without AVX2.
 #include "backend/cpu/matmul_float.h"
 
+#include <algorithm>
 #include <type_traits>
 
 #include "quant/fp16.h"
@@ -55,6 +56,7 @@ void prepare_f16_row_scalar(const float* x, int64_t cols, uint8_t* out) {
         halves[i] = quant::fp32_to_fp16(x[i]);
         widened[i] = quant::fp16_to_fp32(halves[i]);
     }
+    std::fill(reinterpret_cast<uint8_t*>(halves + cols), out + f16_prepared_row_bytes(cols), uint8_t{0});
 }
 
 const MatmulKernel* find_float_kernel(quant::Type type, Isa isa) {

@@ -23,8 +23,11 @@ inline void prepare_float_row(const float* x, int64_t cols, uint8_t* out) {
     std::memcpy(out, x, float_prepared_row_bytes(cols));
 }
 
+// Rounded up to 64 bytes, so the f32 copy of every row in a batch stays aligned; the padding is
+// zeroed, so the prepared bytes of every ISA compare equal.
 inline size_t f16_prepared_row_bytes(int64_t cols) {
-    return static_cast<size_t>(cols) * (sizeof(float) + sizeof(uint16_t));
+    const size_t bytes = static_cast<size_t>(cols) * (sizeof(float) + sizeof(uint16_t));
+    return (bytes + 63) / 64 * 64;
 }
 
 // The f16 copy of an F16 kernel's prepared row, after its f32 one.
