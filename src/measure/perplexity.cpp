@@ -16,16 +16,15 @@ double negative_log_likelihood(std::span<const float> logits, int32_t target) {
 
 PerplexityResult compute_perplexity(const runtime::LoadedModel& model, std::span<const int32_t> tokens,
                                     int64_t chunk_tokens, int64_t max_chunks,
-                                    const std::function<void(const PerplexityResult&)>& after_chunk) {
+                                    const std::function<void(const PerplexityResult&)>& after_chunk,
+                                    const ScoredPositionFn& scored) {
     const int64_t n_ctx = chunk_tokens;
     if (n_ctx < 2) fail("perplexity: a context of {} tokens leaves nothing to score (at least 2)", n_ctx);
     if (n_ctx > model.options().context_length)
         fail("perplexity: chunks of {} tokens do not fit the loaded context of {}", n_ctx,
              model.options().context_length);
     const int64_t available = static_cast<int64_t>(tokens.size()) / n_ctx;
-    if (static_cast<int64_t>(tokens.size()) < 2 * n_ctx)
-        fail("perplexity: the text has {} tokens; chunks of {} need at least {} (2 × the context, as llama.cpp asks)",
-             tokens.size(), n_ctx, 2 * n_ctx);
+    if (available < 1) fail("perplexity: {} tokens do not make one chunk of {}", tokens.size(), n_ctx);
     const int64_t chunks = max_chunks < 0 ? available : std::min(available, max_chunks);
     const model::Llama& llama = model.llama();
     const int64_t vocab = model.hparams().vocab_size;
@@ -48,8 +47,9 @@ PerplexityResult compute_perplexity(const runtime::LoadedModel& model, std::span
                           std::span(logits).first(count * vocab), true);
             // Position j's logits predict token j + 1; score j in [n_ctx/2, n_ctx - 1).
             for (int64_t j = std::max(start, first_scored); j < std::min(start + count, n_ctx - 1); ++j) {
-                const double nll =
-                    negative_log_likelihood(std::span(logits).subspan((j - start) * vocab, vocab), chunk[j + 1]);
+                const std::span<const float> row = std::span(logits).subspan((j - start) * vocab, vocab);
+                const double nll = negative_log_likelihood(row, chunk[j + 1]);
+                if (scored) scored(row, chunk[j + 1]);
                 nll_sum += nll;
                 nll_squares += nll * nll;
                 ++result.scored_tokens;

@@ -23,12 +23,17 @@ struct PerplexityResult {
     std::vector<double> running;         // the estimate after each chunk, as llama-perplexity prints it
 };
 
+// Sees each scored position's logits and the token that follows, in order.
+using ScoredPositionFn = std::function<void(std::span<const float> logits, int32_t next_token)>;
+
 // tokens: the whole text, tokenized with BOS. chunk_tokens = n_ctx; max_chunks < 0 takes every
-// whole chunk. Throws hearth::Error when the text has fewer than two chunks' tokens (as llama.cpp
-// asks for 2·n_ctx) or n_ctx is below 2 or above the loaded model's context.
+// whole chunk. Throws hearth::Error when the tokens do not make one chunk or n_ctx is below 2 or
+// above the loaded model's context. (llama-perplexity asks a text for two chunks at least; the
+// CLI does too.)
 PerplexityResult compute_perplexity(const runtime::LoadedModel& model, std::span<const int32_t> tokens,
                                     int64_t chunk_tokens, int64_t max_chunks = -1,
-                                    const std::function<void(const PerplexityResult&)>& after_chunk = {});
+                                    const std::function<void(const PerplexityResult&)>& after_chunk = {},
+                                    const ScoredPositionFn& scored = {});
 
 // -log softmax(logits)[target], in double: the max subtracted first, as llama.cpp does.
 double negative_log_likelihood(std::span<const float> logits, int32_t target);
