@@ -1,6 +1,8 @@
 // hearth bench: prompt (pp) and decode (tg) speed of a model, measured as llama-bench measures
 // them (the same flags, several values each), plus time to first token, and decode as GB/s
 // against the read bandwidth this machine shows right before each decode test.
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -81,6 +83,8 @@ void bench(const BenchArgs& args) {
     run.model = args.model;
     run.request = request_of(args);
     run.repetitions = args.repetitions;
+    // Progress only on a terminal: in a log or a pipe it would interleave with the results.
+    const bool show_progress = isatty(STDERR_FILENO) == 1;
     ProgressBar progress("bench", "repetitions");
     measure::BenchCallbacks callbacks;
     callbacks.started = [&](const measure::BenchReport& report) { print(measure::format_preamble(report, *format)); };
@@ -88,11 +92,13 @@ void bench(const BenchArgs& args) {
         progress.clear_line();
         print(measure::format_result(report, result, *format));
     };
-    callbacks.progress = [&](int64_t done, int64_t total) {
-        progress.update(static_cast<uint64_t>(done), static_cast<uint64_t>(total));
-    };
+    if (show_progress) {
+        callbacks.progress = [&](int64_t done, int64_t total) {
+            progress.update(static_cast<uint64_t>(done), static_cast<uint64_t>(total));
+        };
+    }
     const measure::BenchReport report = measure::run_bench(run, callbacks);
-    progress.finish();
+    if (show_progress) progress.finish();
     print(measure::format_ending(report, *format));
     if (!args.plot.empty()) {
         write_file_atomically(args.plot, measure::plot_svg(report));
