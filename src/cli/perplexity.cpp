@@ -62,7 +62,7 @@ void kl_divergence(const PerplexityArgs& args) {
     const auto model = runtime::LoadedModel::load(args.model, load_options(args, header.n_ctx));
     std::fprintf(stderr, "perplexity: %lld chunks of %lld tokens from %s\n", static_cast<long long>(header.chunks),
                  static_cast<long long>(header.n_ctx), args.kld_base.c_str());
-    const measure::KldResult result = measure::compute_kl_divergence(*model, args.kld_base, print_running);
+    const measure::KldResult result = measure::compute_kl_divergence(*model, args.kld_base, header, print_running);
     std::printf("\n\n%s", measure::format_kl_divergence(result).c_str());
 }
 
@@ -88,7 +88,7 @@ void perplexity(const PerplexityArgs& args) {
     }
     const measure::PerplexityResult result = measure::compute_perplexity(
         *model, tokens, n_ctx, args.chunks, print_running,
-        base ? measure::ScoredPositionFn([&](std::span<const float> logits, int32_t) { base->add(logits); })
+        base ? measure::ScoredPositionFn([&](std::span<const float> logits, int32_t, double) { base->add(logits); })
              : measure::ScoredPositionFn{});
     std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", result.perplexity, result.perplexity_error);
     std::fprintf(stderr, "perplexity: %lld chunks, %lld tokens scored, mean NLL %.6f\n",

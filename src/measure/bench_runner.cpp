@@ -151,9 +151,9 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
         cpu::ThreadPool probe_pool(config.threads);
         const int64_t vocab = model->hparams().vocab_size;
         if (first == 0) {
-            report.model = {run.model.string(), describe_model(model->file(), parameter_count(model->file())),
-                            model->file().file_size(), parameter_count(model->file()),
-                            model->llama().weight_bytes_read_per_token()};
+            const uint64_t parameters = parameter_count(model->file());
+            report.model = {run.model.string(), describe_model(model->file(), parameters), model->file().file_size(),
+                            parameters, model->llama().weight_bytes_read_per_token()};
             report.bandwidth_at_start = cpu::measure_read_bandwidth(probe_pool);
             if (callbacks.started) callbacks.started(report);
         }

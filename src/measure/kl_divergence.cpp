@@ -134,8 +134,8 @@ KldBaseHeader read_kld_base_header(const std::filesystem::path& path) {
 }
 
 KldResult compute_kl_divergence(const runtime::LoadedModel& model, const std::filesystem::path& base,
+                                const KldBaseHeader& header,
                                 const std::function<void(const PerplexityResult&)>& after_chunk) {
-    const KldBaseHeader header = read_kld_base_header(base);
     const int64_t vocab = model.hparams().vocab_size;
     if (header.vocab != vocab)
         fail("KL-divergence base '{}' was made with a vocabulary of {} tokens; this model has {}", base.string(),
@@ -146,18 +146,14 @@ KldResult compute_kl_divergence(const runtime::LoadedModel& model, const std::fi
     in.seekg(static_cast<std::streamoff>(kHeaderBytes + header.tokens.size() * sizeof(int32_t)));
     std::vector<uint16_t> record(static_cast<size_t>(log_prob_record_size(vocab)));
     KldResult result;
-    const auto compare = [&](std::span<const float> logits, int32_t next) {
+    const auto compare = [&](std::span<const float> logits, int32_t next, double nll) {
         in.read(reinterpret_cast<char*>(record.data()), static_cast<std::streamsize>(record.size() * 2));
         if (!in) fail("KL-divergence base '{}': cannot read its log-probabilities", base.string());
-        // Log-probabilities of the model under test, in double.
+        // The model's log-probabilities are logits[i] − log_norm, its softmax normalizer taken
+        // from the perplexity's negative log-likelihood.
+        const double log_norm = nll + logits[next];
         const auto top = std::max_element(logits.begin(), logits.end());
-        double sum = 0;
-        for (const float logit : logits) sum += std::exp(static_cast<double>(logit) - *top);
-        const double log_norm = *top + std::log(sum);
-        const double nll = log_norm - logits[next];
         const double nll_base = -decoded_log_prob(record, next);
-        result.sum_nll += nll;
-        result.sum_nll2 += nll * nll;
         result.sum_nll_base += nll_base;
         result.sum_nll_base2 += nll_base * nll_base;
         result.sum_nll_products += nll * nll_base;
@@ -185,13 +181,13 @@ KldResult compute_kl_divergence(const runtime::LoadedModel& model, const std::fi
 std::string format_kl_divergence(const KldResult& r) {
     const size_t n = r.kld.size();
     if (n == 0) return "no scored positions\n";
-    const auto log_q = mean_and_error(r.sum_nll, r.sum_nll2, n);
+    const auto log_q = mean_and_error(r.perplexity.nll_sum, r.perplexity.nll_squares, n);
     const auto log_base = mean_and_error(r.sum_nll_base, r.sum_nll_base2, n);
     // The covariance of the two mean log-likelihoods (none below 10 values, as llama.cpp).
     const double covariance =
         n < 10 ? 0.0
                : (r.sum_nll_products / static_cast<double>(n) -
-                  (r.sum_nll / static_cast<double>(n)) * (r.sum_nll_base / static_cast<double>(n))) /
+                  (r.perplexity.nll_sum / static_cast<double>(n)) * (r.sum_nll_base / static_cast<double>(n))) /
                      static_cast<double>(n - 1);
     const double ppl_q = std::exp(log_q.first);
     const double ppl_base = std::exp(log_base.first);

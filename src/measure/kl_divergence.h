@@ -56,17 +56,20 @@ class KldBaseWriter {
 KldBaseHeader read_kld_base_header(const std::filesystem::path& path);
 
 struct KldResult {
-    PerplexityResult perplexity;  // of the model under test
-    // Sums over the scored positions of the negative log-likelihoods, the model's and the base's.
-    double sum_nll = 0, sum_nll2 = 0, sum_nll_base = 0, sum_nll_base2 = 0, sum_nll_products = 0;
+    PerplexityResult perplexity;  // of the model under test, with its sums of negative log-likelihoods
+    // Sums over the scored positions of the base's negative log-likelihoods, and of their
+    // products with the model's.
+    double sum_nll_base = 0, sum_nll_base2 = 0, sum_nll_products = 0;
     std::vector<float> kld;     // KL(base || model) per scored position, in order
     std::vector<float> p_diff;  // p(next token) − p_base(next token)
     int64_t same_top = 0;       // positions where both put the same token on top
 };
 
-// Runs `model` over the base file's chunks and compares each scored position with the base.
-// Throws hearth::Error when the vocabularies differ or the chunks do not fit the context.
+// Runs `model` over the chunks of the base file at `base` (whose header, read_kld_base_header's,
+// is `header`) and compares each scored position with the base. Throws hearth::Error when the
+// vocabularies differ or the chunks do not fit the context.
 KldResult compute_kl_divergence(const runtime::LoadedModel& model, const std::filesystem::path& base,
+                                const KldBaseHeader& header,
                                 const std::function<void(const PerplexityResult&)>& after_chunk = {});
 
 // llama-perplexity's summary: PPL statistics, KLD mean and percentiles, Δp and same top.

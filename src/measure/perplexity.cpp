@@ -35,7 +35,6 @@ PerplexityResult compute_perplexity(const runtime::LoadedModel& model, std::span
     std::vector<float> logits(static_cast<size_t>(batch * vocab));
 
     PerplexityResult result;
-    double nll_sum = 0, nll_squares = 0;
     const int64_t first_scored = n_ctx / 2;
     std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
     for (int64_t c = 0; c < chunks; ++c) {
@@ -49,17 +48,17 @@ PerplexityResult compute_perplexity(const runtime::LoadedModel& model, std::span
             for (int64_t j = std::max(start, first_scored); j < std::min(start + count, n_ctx - 1); ++j) {
                 const std::span<const float> row = std::span(logits).subspan((j - start) * vocab, vocab);
                 const double nll = negative_log_likelihood(row, chunk[j + 1]);
-                if (scored) scored(row, chunk[j + 1]);
-                nll_sum += nll;
-                nll_squares += nll * nll;
+                if (scored) scored(row, chunk[j + 1], nll);
+                result.nll_sum += nll;
+                result.nll_squares += nll * nll;
                 ++result.scored_tokens;
             }
         }
         result.chunks = c + 1;
         const double n = static_cast<double>(result.scored_tokens);
-        result.mean_nll = nll_sum / n;
+        result.mean_nll = result.nll_sum / n;
         result.perplexity = std::exp(result.mean_nll);
-        const double variance = nll_squares / n - result.mean_nll * result.mean_nll;
+        const double variance = result.nll_squares / n - result.mean_nll * result.mean_nll;
         result.perplexity_error = n > 1 && variance > 0 ? std::sqrt(variance / (n - 1)) * result.perplexity : 0;
         result.running.push_back(result.perplexity);
         if (after_chunk) after_chunk(result);

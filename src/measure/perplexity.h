@@ -17,14 +17,16 @@ namespace hearth::measure {
 struct PerplexityResult {
     int64_t chunks = 0;
     int64_t scored_tokens = 0;
+    double nll_sum = 0, nll_squares = 0;  // over the scored tokens
     double mean_nll = 0;
     double perplexity = 0;
     double perplexity_error = 0;         // 0 with fewer than two scored tokens
     std::vector<double> running;         // the estimate after each chunk, as llama-perplexity prints it
 };
 
-// Sees each scored position's logits and the token that follows, in order.
-using ScoredPositionFn = std::function<void(std::span<const float> logits, int32_t next_token)>;
+// Sees each scored position's logits, the token that follows and its negative log-likelihood,
+// in order.
+using ScoredPositionFn = std::function<void(std::span<const float> logits, int32_t next_token, double nll)>;
 
 // tokens: the whole text, tokenized with BOS. chunk_tokens = n_ctx; max_chunks < 0 takes every
 // whole chunk. Throws hearth::Error when the tokens do not make one chunk or n_ctx is below 2 or

@@ -41,9 +41,8 @@ uint64_t resident_bytes(const gguf::TensorInfo& tensor) {
 MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& h, int64_t context_length,
                                quant::Type kv_type, int64_t batch_size, int parallel) {
     MemoryEstimate estimate;
-    const bool tied = file.find_tensor("output.weight") == nullptr;
     for (const gguf::TensorInfo& tensor : file.tensors()) {
-        if (tensor.name == "token_embd.weight" && !tied) estimate.embedding_mapped += tensor.size_bytes;
+        if (tensor.name == "token_embd.weight" && !h.tied_output) estimate.embedding_mapped += tensor.size_bytes;
         else estimate.weights += resident_bytes(tensor);
     }
     const backend::KvCacheShape kv{h.layer_count, h.head_count_kv, h.head_dim(), context_length, kv_type};

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -357,6 +358,15 @@ TEST_F(RunTest, BenchWritesCsvAndAPlot) {
     EXPECT_EQ(polylines, 2);  // pp8 and tg4, each over the two depths
 }
 
+// Each `command + flags` exits with 1 and prints its message.
+void expect_refusals(const std::string& command, std::span<const std::pair<std::string, std::string>> cases) {
+    for (const auto& [flags, message] : cases) {
+        const Result r = hearth::testing::run_command(command + flags + " 2>&1");
+        EXPECT_EQ(r.exit_code, 1) << flags << ": " << r.output;
+        EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
+    }
+}
+
 TEST_F(RunTest, BenchRefusesWhatItCannotTime) {
     const std::string bench = std::string(HEARTH_BINARY) + " bench -m " + tiny_model().path() + " -r 1 -t 1 ";
     const std::pair<std::string, std::string> cases[] = {
@@ -367,11 +377,7 @@ TEST_F(RunTest, BenchRefusesWhatItCannotTime) {
         {"-p 8 -n 4 --backend cuda", "--backend cuda"},
         {"-p 0 -n 0", "nothing to time"},
     };
-    for (const auto& [flags, message] : cases) {
-        const Result r = hearth::testing::run_command(bench + flags + " 2>&1");
-        EXPECT_EQ(r.exit_code, 1) << flags << ": " << r.output;
-        EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
-    }
+    expect_refusals(bench, cases);
 }
 
 // Peak resident memory of a child process running `args`, in bytes (wait4's ru_maxrss); -1 if
@@ -427,11 +433,7 @@ TEST_F(RunTest, EstimateRefusesWhatItCannotEstimate) {
         {"-ngl 10", "-ngl 10"},
         {"-o xml", "give table or json"},
     };
-    for (const auto& [flags, message] : cases) {
-        const Result r = hearth::testing::run_command(estimate + flags + " 2>&1");
-        EXPECT_EQ(r.exit_code, 1) << flags << ": " << r.output;
-        EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
-    }
+    expect_refusals(estimate, cases);
     const Result missing = hearth::testing::run_command(std::string(HEARTH_BINARY) + " estimate -m /no/such.gguf 2>&1");
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_NE(missing.output.find("/no/such.gguf"), std::string::npos) << missing.output;
@@ -446,11 +448,7 @@ TEST_F(RunTest, PerplexityRefusesTextsItCannotScore) {
         {"-f " + short_text.string() + " -c 64", "need at least 128 (2 × the context"},
         {"-f " + short_text.string() + " -c 200000", "context length 200000 is outside"},
     };
-    for (const auto& [flags, message] : cases) {
-        const Result r = hearth::testing::run_command(ppl + flags + " 2>&1");
-        EXPECT_EQ(r.exit_code, 1) << flags << ": " << r.output;
-        EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
-    }
+    expect_refusals(ppl, cases);
 }
 
 }  // namespace

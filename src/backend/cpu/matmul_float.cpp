@@ -2,7 +2,6 @@
 // matmul_float_avx512.cpp) are held against, and the kernel on CPUs without AVX2.
 #include "backend/cpu/matmul_float.h"
 
-#include <algorithm>
 #include <type_traits>
 
 #include "quant/fp16.h"
@@ -48,16 +47,6 @@ const MatmulKernel* find_float_kernel_scalar(quant::Type type) {
 }
 
 }  // namespace
-
-void prepare_f16_row_scalar(const float* x, int64_t cols, uint8_t* out) {
-    auto* widened = reinterpret_cast<float*>(out);
-    auto* halves = reinterpret_cast<uint16_t*>(out + static_cast<size_t>(cols) * sizeof(float));
-    for (int64_t i = 0; i < cols; ++i) {
-        halves[i] = quant::fp32_to_fp16(x[i]);
-        widened[i] = quant::fp16_to_fp32(halves[i]);
-    }
-    std::fill(reinterpret_cast<uint8_t*>(halves + cols), out + f16_prepared_row_bytes(cols), uint8_t{0});
-}
 
 const MatmulKernel* find_float_kernel(quant::Type type, Isa isa) {
     switch (isa) {

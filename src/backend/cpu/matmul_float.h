@@ -9,11 +9,13 @@
 //    value; the tiny model's logits stay within 5.9e-4 of the float64 reference (2.8e-4 before).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 #include "backend/cpu/matmul_kernels.h"
+#include "quant/fp16.h"
 
 namespace hearth::cpu::detail {
 
@@ -35,8 +37,20 @@ inline const uint16_t* f16_activations(const uint8_t* prepared, int64_t cols) {
     return reinterpret_cast<const uint16_t*>(prepared + static_cast<size_t>(cols) * sizeof(float));
 }
 
-// The reference: each value through the scalar f16 rounding of quant/fp16.h.
-void prepare_f16_row_scalar(const float* x, int64_t cols, uint8_t* out);
+// Values [begin, cols) of an F16 kernel's prepared row through the scalar f16 rounding of
+// quant/fp16.h, then the padding zeroed: the reference for the whole row, and the SIMD
+// preparations' leftover columns.
+inline void prepare_f16_values(const float* x, int64_t begin, int64_t cols, uint8_t* out) {
+    auto* widened = reinterpret_cast<float*>(out);
+    auto* halves = reinterpret_cast<uint16_t*>(out + static_cast<size_t>(cols) * sizeof(float));
+    for (int64_t i = begin; i < cols; ++i) {
+        halves[i] = quant::fp32_to_fp16(x[i]);
+        widened[i] = quant::fp16_to_fp32(halves[i]);
+    }
+    std::fill(reinterpret_cast<uint8_t*>(halves + cols), out + f16_prepared_row_bytes(cols), uint8_t{0});
+}
+
+inline void prepare_f16_row_scalar(const float* x, int64_t cols, uint8_t* out) { prepare_f16_values(x, 0, cols, out); }
 
 // The weight element of each float type, as the kernels load it.
 struct F32Weights {

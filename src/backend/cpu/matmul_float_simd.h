@@ -12,7 +12,6 @@
 // One output element is always computed the same way, whatever tile it falls in: one FMA per
 // kLanes columns into its own vector, a fixed horizontal sum, then the leftover columns
 // (cols % kLanes) in scalar order. Tile and tail therefore give identical bits.
-#include <algorithm>
 #include <type_traits>
 
 #include "backend/cpu/matmul_float.h"
@@ -148,11 +147,7 @@ HEARTH_FLT void prepare_f16_row_simd(const float* x, int64_t cols, uint8_t* out)
     int64_t i = 0;
     for (; i + kLanes <= cols; i += kLanes)
         SimdFloat::store_widened(widened + i, SimdFloat::round_to_f16(SimdFloat::load_activations(x + i), halves + i));
-    for (; i < cols; ++i) {
-        halves[i] = quant::fp32_to_fp16(x[i]);
-        widened[i] = quant::fp16_to_fp32(halves[i]);
-    }
-    std::fill(reinterpret_cast<uint8_t*>(halves + cols), out + f16_prepared_row_bytes(cols), uint8_t{0});
+    prepare_f16_values(x, i, cols, out);
 }
 
 template <class Weights>
