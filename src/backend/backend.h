@@ -93,6 +93,13 @@ class Backend {
         return static_cast<uint64_t>(weight.rows) * weight.row_bytes;
     }
 
+    // Called by the model before the ops of one forward pass of `tokens` tokens over `cache`,
+    // whose first op writes `hidden`; the pass ends with read(). A backend may record the ops of a
+    // pass once and replay the recording for later passes of the same shape (the CUDA backend does,
+    // for single-token decoding), so between this call and read() the ops must come in the same
+    // order with the same buffers for the same shape.
+    virtual void begin_forward(const KvCache& /*cache*/, Activations /*hidden*/, int64_t /*tokens*/) {}
+
     // out row t = row tokens[t] of the embedding table, as f32.
     virtual void embed(const Weight& table, std::span<const int32_t> tokens, Activations out) = 0;
     // out = x / sqrt(mean(x^2) + epsilon) * weight, per row. `weight` is F32.
@@ -112,6 +119,10 @@ class Backend {
     virtual void add(Activations x, Activations y) = 0;
     // Copies activations to host memory (rows * cols floats).
     virtual void read(Activations x, float* host) = 0;
+
+    // Read bandwidth of the memory the weights live in, bytes per second, measured now: the
+    // ceiling decoding is held against.
+    virtual double measure_read_bandwidth() = 0;
 };
 
 }  // namespace hearth::backend

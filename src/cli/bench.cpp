@@ -8,8 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/cpu/bandwidth.h"
-#include "backend/cpu/thread_pool.h"
+#include "cli/backend_option.h"
 #include "cli/cli.h"
 #include "cli/kv_type.h"
 #include "cli/progress.h"
@@ -30,7 +29,7 @@ struct BenchArgs {
     std::vector<int> threads{0};
     std::vector<std::string> kv_types{"f16"};
     std::vector<std::string> flash_attention{"on"};
-    std::string backend = "cpu";
+    BackendArgs backend;
     std::string output = "table";
     std::string plot;
     int repetitions = 5;
@@ -67,22 +66,23 @@ void print(const std::string& text) {
 void bench(const BenchArgs& args) {
     if (args.bandwidth_only) {
         const int threads = args.threads.front() > 0 ? args.threads.front() : default_thread_count();
-        cpu::ThreadPool pool(threads);
-        std::printf("read bandwidth (%d threads, 1 GiB, best of 5): %.1f GB/s\n", threads,
-                    cpu::measure_read_bandwidth(pool) / 1e9);
+        const runtime::BackendChoice choice =
+            runtime::choose_backend(parse_backend(args.backend, "bench"), args.backend.device, threads, nullptr);
+        const std::string where = choice.backend->name() == "cpu" ? fmt::format("cpu, {} threads", threads) : "cuda";
+        std::printf("read bandwidth (%s): %.1f GB/s\n", where.c_str(), choice.backend->measure_read_bandwidth() / 1e9);
         return;
     }
     if (args.model.empty()) fail("bench: give a model with -m (or --bandwidth)");
     const auto format = measure::parse_bench_format(args.output);
     if (!format) fail("bench: -o {}: give table, md, csv or json", args.output);
-    if (args.backend != "cpu")
-        fail("bench: --backend {}: this build runs on the CPU only (the CUDA backend is not there yet)", args.backend);
     for (const std::string& fa : args.flash_attention) check_flash_attention(fa);
 
     measure::BenchRun run;
     run.model = args.model;
     run.request = request_of(args);
     run.repetitions = args.repetitions;
+    run.backend = parse_backend(args.backend, "bench");
+    run.device = args.backend.device;
     // Progress only on a terminal: in a log or a pipe it would interleave with the results.
     const bool show_progress = isatty(STDERR_FILENO) == 1;
     ProgressBar progress("bench", "repetitions");
@@ -132,7 +132,7 @@ void add_bench(CLI::App& app) {
     cmd->add_option("--flash-attn", args->flash_attention,
                     "Flash attention (also -fa): on; hearth's attention always streams over the cache")
         ->delimiter(',')->capture_default_str();
-    cmd->add_option("--backend", args->backend, "cpu (cuda: not yet)")->capture_default_str();
+    add_backend_options(cmd, args->backend);
     cmd->add_option("-o,--output", args->output, "table, md (llama-bench's), csv or json (docs/bench-json.md)")
         ->capture_default_str();
     cmd->add_option("--plot", args->plot, "Also draw tok/s against depth into this SVG file");

@@ -2,11 +2,14 @@
 // alone (no tensor data is read), and whether this machine has it free.
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/backend_option.h"
 #include "cli/cli.h"
 #include "cli/kv_type.h"
 #include "common/error.h"
@@ -25,16 +28,44 @@ struct EstimateArgs {
     int parallel = 1;
     std::string kv_type = "f16";
     int64_t batch_size = 512;
-    std::string backend = "cpu";
+    BackendArgs backend;
     int gpu_layers = -1;
     std::string output = "table";
 };
 
+// One device's row: what it holds, and whether that fits what it has free (0: unknown).
+struct DeviceRow {
+    std::string device;  // "cpu", "cuda:0"
+    std::string label;   // "CPU (RAM)", "NVIDIA H100 80GB HBM3 (VRAM)"
+    runtime::MemoryEstimate need;
+    uint64_t free = 0;
+    bool fits() const { return free == 0 || need.total() <= free; }
+};
+
+std::vector<DeviceRow> device_rows(const EstimateArgs& args, const gguf::File& file, const model::Hparams& hparams,
+                                   int64_t context, int64_t batch) {
+    const quant::Type kv_type = parse_kv_type(args.kv_type, "estimate");
+    runtime::BackendKind kind = args.gpu_layers == 0 ? runtime::BackendKind::Cpu : parse_backend(args.backend, "estimate");
+    const std::optional<runtime::GpuMemory> gpu = runtime::gpu_memory(args.backend.device);
+    if (kind == runtime::BackendKind::Auto) kind = gpu ? runtime::BackendKind::Cuda : runtime::BackendKind::Cpu;
+    if (kind == runtime::BackendKind::Cpu) {
+        return {{"cpu", "CPU (RAM)",
+                 runtime::estimate_memory(file, hparams, context, kv_type, batch, args.parallel),
+                 runtime::available_memory_bytes()}};
+    }
+    const runtime::CudaMemoryEstimate m = runtime::estimate_cuda_memory(file, hparams, context, kv_type, batch, args.parallel);
+    runtime::MemoryEstimate host;
+    host.runtime = m.host_runtime;
+    const std::string gpu_name = gpu ? gpu->name : "GPU " + std::to_string(args.backend.device) + ", not present";
+    return {{"cuda:" + std::to_string(args.backend.device), gpu_name + " (VRAM)", m.device, gpu ? gpu->free_bytes : 0},
+            {"cpu", "CPU (RAM)", host, runtime::available_memory_bytes()}};
+}
+
 void estimate(const EstimateArgs& args) {
-    if (args.backend != "cpu" || args.gpu_layers > 0)
-        fail("estimate: --backend {}{}: this build runs on the CPU only (the CUDA backend, and its estimate, are not "
-             "there yet)",
-             args.backend, args.gpu_layers > 0 ? fmt::format(" -ngl {}", args.gpu_layers) : "");
+    if (args.gpu_layers > 0)
+        fail("estimate: -ngl {}: splitting layers between the GPU and the CPU is not there yet; --backend cuda puts "
+             "every layer on the GPU",
+             args.gpu_layers);
     if (args.output != "table" && args.output != "json") fail("estimate: -o {}: give table or json", args.output);
     const gguf::File file = gguf::File::open(args.model);
     const model::Hparams hparams = model::read_hparams(file);
@@ -43,28 +74,31 @@ void estimate(const EstimateArgs& args) {
         fail("estimate: context length {} is outside what the model was trained for (1 to {})", context,
              hparams.context_length);
     const int64_t batch = std::min(args.batch_size, context);
-    const runtime::MemoryEstimate m =
-        runtime::estimate_memory(file, hparams, context, parse_kv_type(args.kv_type, "estimate"), batch, args.parallel);
-    const uint64_t free = runtime::available_memory_bytes();
-    const bool fits = free == 0 || m.total() <= free;
+    const std::vector<DeviceRow> rows = device_rows(args, file, hparams, context, batch);
+    const uint64_t embedding_mapped = rows.front().need.embedding_mapped;
+    bool fits = true;
+    for (const DeviceRow& row : rows) fits = fits && row.fits();
 
     if (args.output == "json") {
-        const nlohmann::ordered_json j{
-            {"model", args.model},
-            {"context_length", context},
-            {"parallel", args.parallel},
-            {"kv_type", args.kv_type},
-            {"batch_size", batch},
-            {"embedding_mapped_bytes", m.embedding_mapped},
-            {"devices",
-             {{{"device", "cpu"},
-               {"weights_bytes", m.weights},
-               {"kv_cache_bytes", m.kv_cache},
-               {"compute_bytes", m.compute},
-               {"runtime_bytes", m.runtime},
-               {"total_bytes", m.total()},
-               {"free_bytes", free},
-               {"fits", fits}}}}};
+        nlohmann::ordered_json devices = nlohmann::ordered_json::array();
+        for (const DeviceRow& row : rows) {
+            devices.push_back({{"device", row.device},
+                               {"name", row.label},
+                               {"weights_bytes", row.need.weights},
+                               {"kv_cache_bytes", row.need.kv_cache},
+                               {"compute_bytes", row.need.compute},
+                               {"runtime_bytes", row.need.runtime},
+                               {"total_bytes", row.need.total()},
+                               {"free_bytes", row.free},
+                               {"fits", row.fits()}});
+        }
+        const nlohmann::ordered_json j{{"model", args.model},
+                                       {"context_length", context},
+                                       {"parallel", args.parallel},
+                                       {"kv_type", args.kv_type},
+                                       {"batch_size", batch},
+                                       {"embedding_mapped_bytes", embedding_mapped},
+                                       {"devices", devices}};
         std::printf("%s\n", j.dump(2).c_str());
         return;
     }
@@ -73,14 +107,17 @@ void estimate(const EstimateArgs& args) {
                 static_cast<long long>(batch));
     std::printf("| device | weights | KV cache | compute | runtime | total | free | fits |\n");
     std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
-    std::printf("| CPU (RAM) | %s | %s | %s | %s | %s | %s | %s |\n", format_bytes(m.weights).c_str(),
-                format_bytes(m.kv_cache).c_str(), format_bytes(m.compute).c_str(), format_bytes(m.runtime).c_str(),
-                format_bytes(m.total()).c_str(), free ? format_bytes(free).c_str() : "unknown",
-                fits ? "yes" : "no");
-    if (m.embedding_mapped > 0)
+    for (const DeviceRow& row : rows) {
+        const runtime::MemoryEstimate& m = row.need;
+        std::printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", row.label.c_str(), format_bytes(m.weights).c_str(),
+                    format_bytes(m.kv_cache).c_str(), format_bytes(m.compute).c_str(), format_bytes(m.runtime).c_str(),
+                    format_bytes(m.total()).c_str(), row.free ? format_bytes(row.free).c_str() : "unknown",
+                    row.fits() ? "yes" : "no");
+    }
+    if (embedding_mapped > 0)
         std::printf("\nThe token embedding table (%s) stays mapped from the file: only the rows of tokens in use are "
                     "read, and the kernel can drop them again, so it is not in the total.\n",
-                    format_bytes(m.embedding_mapped).c_str());
+                    format_bytes(embedding_mapped).c_str());
     if (!fits)
         std::printf("\nIt does not fit: try a smaller context (-c), a q8_0 KV cache (--kv-type q8_0) or a smaller "
                     "quantization.\n");
@@ -100,8 +137,8 @@ void add_estimate(CLI::App& app) {
     cmd->add_option("--kv-type", args->kv_type, "KV cache type: f16 or q8_0 (also -ctk)")->capture_default_str();
     cmd->add_option("-b,--batch-size", args->batch_size, "Prompt tokens per forward pass")->capture_default_str()
         ->check(CLI::PositiveNumber);
-    cmd->add_option("--backend", args->backend, "cpu (cuda: not yet)")->capture_default_str();
-    cmd->add_option("--n-gpu-layers", args->gpu_layers, "Layers on the GPU (also -ngl; needs the CUDA backend)");
+    add_backend_options(cmd, args->backend);
+    cmd->add_option("--n-gpu-layers", args->gpu_layers, "Layers on the GPU (also -ngl; not there yet)");
     cmd->add_option("-o,--output", args->output, "table or json")->capture_default_str();
     cmd->footer(
         "The KV cache is committed when the model loads, so the total is what a full context holds.\n\n"

@@ -6,11 +6,11 @@
 #include <sstream>
 #include <string>
 
+#include "cli/backend_option.h"
 #include "cli/cli.h"
 #include "cli/kv_type.h"
 #include "common/error.h"
 #include "common/parallel.h"
-#include "cli/kv_type.h"
 #include "measure/kl_divergence.h"
 #include "measure/perplexity.h"
 #include "quant/quant.h"
@@ -27,6 +27,7 @@ struct PerplexityArgs {
     int64_t chunks = -1;
     int threads = 0;
     std::string kv_type = "f16";
+    BackendArgs backend;
     std::string kld_base;
     bool kl_divergence = false;
 };
@@ -47,6 +48,8 @@ runtime::LoadOptions load_options(const PerplexityArgs& args, int64_t n_ctx) {
     options.context_length = n_ctx;
     options.batch_size = std::min(args.batch_size, n_ctx);
     options.kv_type = parse_kv_type(args.kv_type, "perplexity");
+    options.backend = parse_backend(args.backend, "perplexity");
+    options.device = args.backend.device;
     return options;
 }
 
@@ -113,6 +116,7 @@ void add_perplexity(CLI::App& app) {
         ->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--chunks", args->chunks, "Score at most this many chunks (-1: all)")->capture_default_str();
     cmd->add_option("-t,--threads", args->threads, "Threads (0: one per core)")->capture_default_str();
+    add_backend_options(cmd, args->backend);
     cmd->add_option("--kv-type", args->kv_type, "KV cache type: f16 or q8_0 (also -ctk)")->capture_default_str();
     cmd->add_option("--kl-divergence-base", args->kld_base,
                     "With -f: also write the model's log-probabilities here (llama-perplexity's format). With "

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/backend_option.h"
 #include "cli/kv_type.h"
 #include "common/error.h"
 #include "common/strings.h"
@@ -34,6 +35,7 @@ using Clock = std::chrono::steady_clock;
 
 struct RunArgs {
     std::string model;
+    BackendArgs backend;
     std::string prompt;
     int64_t max_tokens = -1;
     int64_t context_length = 4096;
@@ -167,7 +169,16 @@ std::unique_ptr<runtime::LoadedModel> load_model(const RunArgs& args) {
     options.batch_size = args.batch_size;
     options.check_memory = !args.no_memory_check;
     options.kv_type = parse_kv_type(args.kv_type, "run");
-    return runtime::LoadedModel::load(args.model, options);
+    options.backend = parse_backend(args.backend, "run");
+    options.device = args.backend.device;
+    auto model = runtime::LoadedModel::load(args.model, options);
+    if (args.verbose) {
+        std::fprintf(stderr, "backend: %s%s\n", std::string(model->backend().name()).c_str(),
+                     model->backend_fallback_reason().empty()
+                         ? ""
+                         : (" (" + model->backend_fallback_reason() + ")").c_str());
+    }
+    return model;
 }
 
 SamplerParams sampler_params(const RunArgs& args) {
@@ -431,6 +442,7 @@ void add_run(CLI::App& app) {
     cmd->add_option("-t,--threads", args->threads, "Threads (0: one per core)")->capture_default_str();
     cmd->add_option("-b,--batch-size", args->batch_size, "Prompt tokens per forward pass")->capture_default_str();
     cmd->add_option("--kv-type", args->kv_type, "KV cache type: f16 or q8_0 (half the memory)")->capture_default_str();
+    add_backend_options(cmd, args->backend);
     cmd->add_option("--system", args->system, "System message for the chat template");
     cmd->add_flag("--raw", args->raw, "Send the prompt as it is, without the chat template");
     cmd->add_flag("--ids", args->ids, "Print generated token ids instead of text");

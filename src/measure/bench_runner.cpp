@@ -8,9 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "backend/cpu/bandwidth.h"
 #include "backend/cpu/matmul.h"
-#include "backend/cpu/thread_pool.h"
 #include "common/cpu_features.h"
 #include "common/error.h"
 #include "common/version.h"
@@ -140,6 +138,8 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
         options.kv_type = config.kv_type;
         options.batch_size = config.batch_size;
         options.context_length = std::max<int64_t>(context, run.warmup_tokens + 1);
+        options.backend = run.backend;
+        options.device = run.device;
         if (first == 0) {
             // Checked before the real load, so an impossible test fails fast.
             const gguf::File file = gguf::File::open(run.model);
@@ -148,13 +148,13 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
         }
         const auto model = runtime::LoadedModel::load(run.model, options);
         runtime::Session session(*model);
-        cpu::ThreadPool probe_pool(config.threads);
         const int64_t vocab = model->hparams().vocab_size;
         if (first == 0) {
             const uint64_t parameters = parameter_count(model->file());
             report.model = {run.model.string(), describe_model(model->file(), parameters), model->file().file_size(),
                             parameters, model->llama().weight_bytes_read_per_token()};
-            report.bandwidth_at_start = cpu::measure_read_bandwidth(probe_pool);
+            report.backend = std::string(model->backend().name());
+            report.bandwidth_at_start = model->backend().measure_read_bandwidth();
             if (callbacks.started) callbacks.started(report);
         }
         // Warm-up: most of it as one prompt, the last 8 tokens one at a time.
@@ -174,7 +174,7 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
                 test.tokens + (test.kind == BenchKind::Decode ? 1 : 0), vocab, run.seed + 2 + static_cast<uint32_t>(index));
             // The bandwidth of a shared machine drifts within minutes: each decode test is held
             // against a probe taken right before it.
-            if (test.kind == BenchKind::Decode) result.probed_bandwidth = cpu::measure_read_bandwidth(probe_pool);
+            if (test.kind == BenchKind::Decode) result.probed_bandwidth = model->backend().measure_read_bandwidth();
             std::vector<double> rates, first_token_ms;
             for (int r = 0; r < run.repetitions; ++r) {
                 fill_to_depth(session, fill, test.depth);

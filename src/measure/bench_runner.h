@@ -1,6 +1,6 @@
 // Runs the tests of a BenchRequest on one model file, as the standard local-LLM write-ups do:
 // a warm-up not counted, then R repetitions of each test with fixed-seed random tokens, and
-// for decode tests a read-bandwidth probe on the same threads right before (the ceiling).
+// for decode tests a read-bandwidth probe of the backend's memory right before (the ceiling).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +9,7 @@
 
 #include "measure/bench_plan.h"
 #include "measure/bench_report.h"
+#include "runtime/backend_choice.h"
 
 namespace hearth::measure {
 
@@ -20,6 +21,8 @@ struct BenchRun {
     // weights in and wakes the threads.
     int warmup_tokens = 50;
     uint32_t seed = 1;
+    runtime::BackendKind backend = runtime::BackendKind::Cpu;
+    int device = 0;  // CUDA device index
 };
 
 struct BenchCallbacks {

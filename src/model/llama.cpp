@@ -210,6 +210,7 @@ void Llama::forward(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const
     }
     for (int64_t i = 0; i < n; ++i) ws.positions[i] = static_cast<int32_t>(start + i);
 
+    backend_.begin_forward(cache, ws.hidden, n);
     backend_.embed(weights_.token_embd, tokens, ws.hidden.first(n));
     for (int64_t layer = 0; layer < hparams_.layer_count; ++layer) {
         attention_block(ws, cache, layer, n);

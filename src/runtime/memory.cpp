@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cuda/kernels.h"
 #include "model/llama.h"
 
 namespace hearth::runtime {
@@ -18,6 +19,9 @@ namespace {
 // of RSS in `hearth run` besides the weights, KV cache and compute, ~6 MB of it metadata pages.
 constexpr uint64_t kTokenizerBytesPerEntry = 160;
 constexpr uint64_t kCodeBytes = uint64_t{8} << 20;
+// What a process's CUDA context (its kernels loaded lazily) and cuBLAS's handle and workspace
+// take on the GPU beside hearth's own allocations, measured on an H100 (scripts/gpu-bench.sh).
+constexpr uint64_t kCudaContextBytes = uint64_t{512} << 20;
 
 uint64_t array_length(const gguf::File& file, std::string_view key) {
     const gguf::Value* value = file.find(key);
@@ -53,6 +57,31 @@ MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& h, 
     estimate.compute = model::llama_workspace_floats(h, batch_size) * sizeof(float) + batch_size * prepared_bytes;
     const uint64_t entries = array_length(file, "tokenizer.ggml.tokens") + array_length(file, "tokenizer.ggml.merges");
     estimate.runtime = file.data_section_offset() + kTokenizerBytesPerEntry * entries + kCodeBytes;
+    return estimate;
+}
+
+CudaMemoryEstimate estimate_cuda_memory(const gguf::File& file, const model::Hparams& h, int64_t context_length,
+                                        quant::Type kv_type, int64_t batch_size, int parallel) {
+    CudaMemoryEstimate estimate;
+    MemoryEstimate& d = estimate.device;
+    uint64_t largest_matrix = 0;
+    for (const gguf::TensorInfo& tensor : file.tensors()) {
+        const int64_t rows = std::max<int64_t>(1, tensor.row_count());
+        const size_t row_bytes = static_cast<size_t>(tensor.size_bytes / rows);
+        d.weights += cuda::device_row_stride(static_cast<uint32_t>(tensor.type), row_bytes) * rows;
+        largest_matrix = std::max<uint64_t>(largest_matrix, static_cast<uint64_t>(rows) * tensor.row_length());
+    }
+    const backend::KvCacheShape kv{h.layer_count, h.head_count_kv, h.head_dim(), context_length, kv_type};
+    d.kv_cache = kv.bytes() * static_cast<uint64_t>(std::max(1, parallel));
+    // The workspace; the int8 and f16 copies of a batch's widest activations; one slab of f16
+    // weights for the prompt GEMMs; the attention's partial results.
+    const uint64_t widest = static_cast<uint64_t>(batch_size) * std::max(h.embedding_length, h.feed_forward_length);
+    d.compute = model::llama_workspace_floats(h, batch_size) * sizeof(float) + (widest + widest / 4 + 2 * widest) +
+                std::min<uint64_t>(cuda::kDequantizedSlabBytes, 2 * largest_matrix) +
+                cuda::attention_scratch_floats(batch_size, h.head_count, h.head_dim(), context_length) * sizeof(float);
+    d.runtime = kCudaContextBytes;
+    const uint64_t entries = array_length(file, "tokenizer.ggml.tokens") + array_length(file, "tokenizer.ggml.merges");
+    estimate.host_runtime = file.data_section_offset() + kTokenizerBytesPerEntry * entries + kCodeBytes;
     return estimate;
 }
 

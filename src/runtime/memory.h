@@ -29,6 +29,16 @@ struct MemoryEstimate {
 MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& hparams, int64_t context_length,
                                quant::Type kv_type, int64_t batch_size, int parallel = 1);
 
+// The same parts on a CUDA GPU: every weight uploaded at its device size (the embedding table
+// too), the cache and the kernels' buffers in device memory, and the CUDA context and cuBLAS's
+// workspace as runtime. The host then holds only the tokenizer and metadata (host_runtime).
+struct CudaMemoryEstimate {
+    MemoryEstimate device;
+    uint64_t host_runtime = 0;
+};
+CudaMemoryEstimate estimate_cuda_memory(const gguf::File& file, const model::Hparams& hparams, int64_t context_length,
+                                        quant::Type kv_type, int64_t batch_size, int parallel = 1);
+
 // MemAvailable from /proc/meminfo (free memory plus what the kernel can reclaim); 0 if unknown.
 uint64_t available_memory_bytes();
 

@@ -2,7 +2,6 @@
 
 #include <chrono>
 
-#include "backend/cpu/cpu_backend.h"
 #include "common/error.h"
 #include "common/parallel.h"
 #include "common/strings.h"
@@ -58,10 +57,19 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const std::filesystem::path& path
     if (options.threads <= 0) options.threads = default_thread_count();
     options.batch_size = std::min(options.batch_size, options.context_length);
 
-    model->memory_ = estimate_memory(model->file_, hparams, options.context_length, options.kv_type, options.batch_size);
-    if (options.check_memory) check_memory(model->file_, model->memory_, options.context_length);
+    const CudaMemoryEstimate on_gpu =
+        estimate_cuda_memory(model->file_, hparams, options.context_length, options.kv_type, options.batch_size);
+    BackendChoice choice = choose_backend(options.backend, options.device, options.threads, &model->file_,
+                                          options.check_memory ? on_gpu.device.total() : 0);
+    model->backend_ = std::move(choice.backend);
+    model->backend_fallback_reason_ = std::move(choice.fallback_reason);
+    if (model->backend_->name() == "cpu") {
+        model->memory_ = estimate_memory(model->file_, hparams, options.context_length, options.kv_type, options.batch_size);
+        if (options.check_memory) check_memory(model->file_, model->memory_, options.context_length);
+    } else {
+        model->memory_ = on_gpu.device;
+    }
 
-    model->backend_ = std::make_unique<cpu::CpuBackend>(options.threads);
     model->llama_ = std::make_unique<model::Llama>(model->file_, *model->backend_);
     model->tokenizer_ = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_gguf(model->file_));
     if (static_cast<int64_t>(model->tokenizer_->vocab_size()) != hparams.vocab_size)

@@ -13,6 +13,7 @@
 #include "chat/chat_template.h"
 #include "gguf/gguf.h"
 #include "model/llama.h"
+#include "runtime/backend_choice.h"
 #include "runtime/memory.h"
 #include "tokenizer/tokenizer.h"
 
@@ -24,6 +25,8 @@ struct LoadOptions {
     quant::Type kv_type = quant::Type::F16;
     int64_t batch_size = 512;        // prompt tokens per forward pass
     bool check_memory = true;        // refuse to load when MemAvailable is below the estimate
+    BackendKind backend = BackendKind::Auto;
+    int device = 0;                  // CUDA device index
 };
 
 class LoadedModel {
@@ -39,8 +42,12 @@ class LoadedModel {
     // nullptr when the file has no tokenizer.chat_template.
     const chat::ChatTemplate* chat_template() const { return chat_template_ ? &*chat_template_ : nullptr; }
     const LoadOptions& options() const { return options_; }
+    // What the chosen backend's memory holds (RAM, or the GPU's memory), estimated before loading.
     const MemoryEstimate& memory() const { return memory_; }
     double load_seconds() const { return load_seconds_; }
+    backend::Backend& backend() const { return *backend_; }
+    // Why `--backend auto` ran on the CPU; empty when it did not fall back.
+    const std::string& backend_fallback_reason() const { return backend_fallback_reason_; }
 
     // Tokens that end an answer: EOS, and the end-of-turn tokens (<|eot_id|>, <|eom_id|>, ...).
     bool ends_generation(int32_t token) const { return end_tokens_.contains(token); }
@@ -53,6 +60,7 @@ class LoadedModel {
     gguf::File file_;
     LoadOptions options_;
     std::unique_ptr<backend::Backend> backend_;
+    std::string backend_fallback_reason_;
     std::unique_ptr<model::Llama> llama_;
     std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
     std::optional<chat::ChatTemplate> chat_template_;

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/run_command.h"
+#include "gguf/gguf.h"
 
 namespace {
 
@@ -412,17 +413,46 @@ TEST_F(RunTest, EstimateMatchesThePeakMemoryOfARun) {
         SCOPED_TRACE(context);
         const std::string c = std::to_string(context);
         const Result r = hearth::testing::run_command(std::string(HEARTH_BINARY) + " estimate -m " + tiny_model().path() +
-                                                      " -c " + c + " -o json");
+                                                      " -c " + c + " --backend cpu -o json");
         ASSERT_EQ(r.exit_code, 0) << r.output;
         const auto j = nlohmann::json::parse(r.output);
         const double total = j["devices"][0]["total_bytes"].get<double>();
         EXPECT_GT(j["devices"][0]["kv_cache_bytes"].get<double>(), 0);
         const int64_t peak =
-            peak_rss_of({HEARTH_BINARY, "run", "-m", tiny_model().path(), "-c", c, "-n", "1", "-t", "1", "--raw", "hi"});
+            peak_rss_of({HEARTH_BINARY, "run", "-m", tiny_model().path(), "-c", c, "-n", "1", "-t", "1", "--backend",
+                         "cpu", "--raw", "hi"});
         ASSERT_GT(peak, 0);
         EXPECT_NEAR(static_cast<double>(peak), total, 0.05 * total + 64.0 * (1 << 20))
             << "peak RSS " << peak << ", estimate " << total;
     }
+}
+
+// On a GPU everything is uploaded: the weights at their device size (the file's tensors, rows
+// of Q8_0 and Q6_K padded to 16 bytes), the embedding table too; the KV cache is the same as on
+// the CPU, and the host keeps only the runtime. Works without a GPU (nothing is loaded).
+TEST_F(RunTest, EstimateForTheGpuPutsEveryWeightOnIt) {
+    const std::string estimate = std::string(HEARTH_BINARY) + " estimate -m " + tiny_model().path() + " -c 8192 -o json";
+    const Result gpu = hearth::testing::run_command(estimate + " --backend cuda");
+    const Result cpu = hearth::testing::run_command(estimate + " --backend cpu");
+    ASSERT_EQ(gpu.exit_code, 0) << gpu.output;
+    ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
+    const auto g = nlohmann::json::parse(gpu.output)["devices"], c = nlohmann::json::parse(cpu.output)["devices"];
+    ASSERT_EQ(g.size(), 2u);
+    EXPECT_EQ(g[0]["device"], "cuda:0");
+    EXPECT_EQ(g[1]["device"], "cpu");
+    uint64_t expected = 0;
+    const hearth::gguf::File file = hearth::gguf::File::open(tiny_model().path());
+    for (const hearth::gguf::TensorInfo& t : file.tensors()) {
+        const uint64_t rows = std::max<int64_t>(1, t.row_count()), row_bytes = t.size_bytes / rows;
+        const bool split = t.type == hearth::quant::Type::Q8_0 || t.type == hearth::quant::Type::Q6_K;
+        expected += rows * (split ? (row_bytes + 15) / 16 * 16 : row_bytes);
+    }
+    EXPECT_EQ(g[0]["weights_bytes"].get<uint64_t>(), expected);
+    EXPECT_EQ(g[0]["kv_cache_bytes"], c[0]["kv_cache_bytes"]);
+    EXPECT_GT(g[0]["compute_bytes"].get<double>(), 0);
+    EXPECT_EQ(g[1]["weights_bytes"], 0);
+    EXPECT_EQ(g[1]["kv_cache_bytes"], 0);
+    EXPECT_GT(g[1]["runtime_bytes"].get<double>(), 0);
 }
 
 TEST_F(RunTest, EstimateRefusesWhatItCannotEstimate) {

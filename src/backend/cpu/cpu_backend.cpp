@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "backend/cpu/bandwidth.h"
 #include "backend/cpu/kv_cache.h"
 #include "backend/cpu/ops.h"
 #include "common/error.h"
@@ -129,5 +130,7 @@ void CpuBackend::add(backend::Activations x, backend::Activations y) { cpu::add(
 void CpuBackend::read(backend::Activations x, float* host) {
     std::memcpy(host, x.data, static_cast<size_t>(x.rows * x.cols) * sizeof(float));
 }
+
+double CpuBackend::measure_read_bandwidth() { return cpu::measure_read_bandwidth(pool_); }
 
 }  // namespace hearth::cpu

@@ -42,6 +42,7 @@ class CpuBackend final : public backend::Backend {
     void swiglu(backend::Activations gate, backend::Activations up) override;
     void add(backend::Activations x, backend::Activations y) override;
     void read(backend::Activations x, float* host) override;
+    double measure_read_bandwidth() override;
 
   private:
     // Weights as the kernels read them: repacked where load_weights made a copy, else in place.

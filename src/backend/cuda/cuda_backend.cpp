@@ -1,0 +1,496 @@
+#include "backend/cuda/cuda_backend.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+#include "backend/cuda/cublas_library.h"
+#include "common/error.h"
+#include "common/strings.h"
+#include "quant/quant.h"
+
+namespace hearth::cuda {
+namespace {
+
+void check(cudaError_t error, const char* what) {
+    if (error != cudaSuccess) fail("CUDA: {}: {}", what, cudaGetErrorString(error));
+}
+
+void check(cublasStatus_t status, const char* what) {
+    if (status != CUBLAS_STATUS_SUCCESS) fail("cuBLAS: {}: status {}", what, static_cast<int>(status));
+}
+
+cublasHandle_t as_cublas(void* handle) { return static_cast<cublasHandle_t>(handle); }
+
+class CudaKvCache final : public backend::KvCache {
+  public:
+    explicit CudaKvCache(const backend::KvCacheShape& shape)
+        : shape_(shape), row_bytes_(quant::row_bytes(shape.type, shape.head_dim).value_or(0)) {
+        if (row_bytes_ == 0 || (shape.type != quant::Type::F16 && shape.type != quant::Type::Q8_0))
+            fail("CUDA KV cache: type {} with head size {} is not supported (f16, or q8_0 with a head size that is a "
+                 "multiple of 32)",
+                 quant::type_name(shape.type), shape.head_dim);
+        memory_ = DeviceBuffer(shape.bytes(), "KV cache");
+        // Committed and cleared now, as llama.cpp clears its cache: nothing reads it unwritten.
+        check(cudaMemset(memory_.as(), 0, memory_.bytes()), "clearing the KV cache");
+    }
+
+    const backend::KvCacheShape& shape() const override { return shape_; }
+
+    // Keys (which = 0) or values (1) of one layer.
+    KvRows rows(int64_t layer, int which) const {
+        const size_t head_stride = row_bytes_ * static_cast<size_t>(shape_.capacity);
+        const size_t layer_bytes = 2 * head_stride * static_cast<size_t>(shape_.kv_heads);
+        uint8_t* base = memory_.as() + layer * layer_bytes + which * head_stride * shape_.kv_heads;
+        const uint32_t type = shape_.type == quant::Type::F16 ? type_id::F16 : type_id::Q8_0;
+        return {base, head_stride, row_bytes_, type};
+    }
+
+  private:
+    backend::KvCacheShape shape_;
+    size_t row_bytes_;
+    DeviceBuffer memory_;
+};
+
+}  // namespace
+
+DeviceBuffer::DeviceBuffer(size_t bytes, const char* what) : bytes_(bytes) {
+    if (bytes == 0) return;
+    if (cudaMalloc(&data_, bytes) != cudaSuccess) {
+        cudaGetLastError();
+        size_t free_bytes = 0, total_bytes = 0;
+        cudaMemGetInfo(&free_bytes, &total_bytes);
+        fail("CUDA: cannot allocate {} for {}: {} of {} free on the GPU", format_bytes(bytes), what,
+             format_bytes(free_bytes), format_bytes(total_bytes));
+    }
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+    if (this != &other) {
+        if (data_) cudaFree(data_);
+        data_ = std::exchange(other.data_, nullptr);
+        bytes_ = std::exchange(other.bytes_, 0);
+    }
+    return *this;
+}
+
+DeviceBuffer::~DeviceBuffer() {
+    if (data_) cudaFree(data_);
+}
+
+PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
+    check(cudaMallocHost(&data_, bytes), "allocating pinned host memory");
+}
+
+PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
+    if (this != &other) {
+        if (data_) cudaFreeHost(data_);
+        data_ = std::exchange(other.data_, nullptr);
+        bytes_ = std::exchange(other.bytes_, 0);
+    }
+    return *this;
+}
+
+PinnedBuffer::~PinnedBuffer() {
+    if (data_) cudaFreeHost(data_);
+}
+
+CudaBackend::CudaBackend(int device) : device_(device) {
+    if (const char* graphs = std::getenv("HEARTH_CUDA_GRAPHS")) graphs_enabled_ = std::string_view(graphs) != "0";
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+        const cudaError_t error = cudaGetLastError();
+        fail("CUDA: no GPU found ({})", count == 0 && error == cudaSuccess ? "no device" : cudaGetErrorString(error));
+    }
+    if (device < 0 || device >= count) fail("CUDA: --device {}: this machine has {} GPU(s), 0 to {}", device, count, count - 1);
+    check(cudaSetDevice(device), "selecting the device");
+    cudaDeviceProp props{};
+    check(cudaGetDeviceProperties(&props, device), "reading the device's properties");
+    device_name_ = props.name;
+    if (props.major < 6 || (props.major == 6 && props.minor < 1))
+        fail("CUDA: {} has compute capability {}.{}; hearth needs 6.1 or newer (dp4a)", device_name_, props.major,
+             props.minor);
+    cudaStream_t stream = nullptr;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating a stream");
+    stream_ = stream;
+    cublasHandle_t handle = nullptr;
+    check(cublas_library().create(&handle), "creating a handle");
+    cublas_ = handle;
+    check(cublas_library().set_stream(handle, stream), "binding the stream");
+}
+
+CudaBackend::~CudaBackend() {
+    if (stream_) cudaStreamSynchronize(stream_);
+    for (auto& [key, graph] : graphs_)
+        if (graph.exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph.exec));
+    if (cublas_) cublas_library().destroy(as_cublas(cublas_));
+    if (stream_) cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::check_launch(const char* op) { check(cudaGetLastError(), op); }
+
+backend::Activations CudaBackend::allocate(int64_t rows, int64_t cols) {
+    allocations_.emplace_back(static_cast<size_t>(rows * cols) * sizeof(float), "activations");
+    return {allocations_.back().as<float>(), rows, cols};
+}
+
+std::unique_ptr<backend::KvCache> CudaBackend::create_kv_cache(const backend::KvCacheShape& shape) {
+    if (shape.head_dim > 256 || shape.head_dim % 32 != 0)
+        fail("CUDA attention: head size {} is not supported (a multiple of 32, at most 256)", shape.head_dim);
+    return std::make_unique<CudaKvCache>(shape);
+}
+
+bool CudaBackend::supports(quant::Type weight_type) const { return can_multiply(static_cast<uint32_t>(weight_type)); }
+
+const CudaBackend::Uploaded& CudaBackend::upload(const backend::Weight& weight) {
+    const uint32_t type = static_cast<uint32_t>(weight.type);
+    const size_t stride = device_row_stride(type, weight.row_bytes);
+    Uploaded up{DeviceBuffer(stride * static_cast<size_t>(weight.rows), weight.name.c_str()), {}};
+    up.matrix = {type, up.buffer.as(), weight.rows, weight.cols, stride, device_scales_offset(type, weight.cols)};
+    if (!has_split_layout(type)) {
+        check(cudaMemcpy(up.buffer.as(), weight.data, up.buffer.bytes(), cudaMemcpyHostToDevice), "uploading a weight");
+    } else {
+        // Split on the host a slab of rows at a time.
+        const int64_t rows_per_slab = std::max<int64_t>(1, static_cast<int64_t>((16u << 20) / stride));
+        std::vector<uint8_t> staging(rows_per_slab * stride);
+        for (int64_t first = 0; first < weight.rows; first += rows_per_slab) {
+            const int64_t rows = std::min(rows_per_slab, weight.rows - first);
+            split_rows(type, weight.data + first * weight.row_bytes, rows, weight.cols, weight.row_bytes, staging.data());
+            check(cudaMemcpy(up.buffer.as() + first * stride, staging.data(), rows * stride, cudaMemcpyHostToDevice),
+                  "uploading a weight");
+        }
+    }
+    return uploaded_.emplace(weight.data, std::move(up)).first->second;
+}
+
+std::vector<const backend::Weight*> CudaBackend::load_weights(std::span<const backend::Weight* const> weights) {
+    std::vector<const backend::Weight*> copied;
+    for (const backend::Weight* weight : weights) {
+        if (uploaded_.contains(weight->data)) continue;
+        upload(*weight);
+        copied.push_back(weight);
+    }
+    return copied;
+}
+
+const DeviceMatrix& CudaBackend::matrix_of(const backend::Weight& weight) {
+    const auto found = uploaded_.find(weight.data);
+    if (found == uploaded_.end()) return upload(weight).matrix;
+    const DeviceMatrix& m = found->second.matrix;
+    // Keyed by the host address: a different tensor there means its owner freed and reused it.
+    if (m.type != static_cast<uint32_t>(weight.type) || m.rows != weight.rows || m.cols != weight.cols)
+        fail("CUDA: weight '{}' was uploaded as another tensor of the same address", weight.name);
+    return m;
+}
+
+uint64_t CudaBackend::matmul_bytes(const backend::Weight& weight) const {
+    if (const auto found = uploaded_.find(weight.data); found != uploaded_.end())
+        return static_cast<uint64_t>(found->second.matrix.rows) * found->second.matrix.row_stride;
+    return Backend::matmul_bytes(weight);
+}
+
+uint64_t CudaBackend::weight_bytes() const {
+    uint64_t total = 0;
+    for (const auto& [data, up] : uploaded_) total += up.buffer.bytes();
+    return total;
+}
+
+void CudaBackend::reserve(DeviceBuffer& buffer, size_t bytes, const char* what) {
+    if (buffer.bytes() >= bytes) return;
+    if (mode_ != Mode::Eager) fail("CUDA: {} grew while a pass was being recorded", what);
+    // The old buffer may still be in use by enqueued kernels.
+    check(cudaStreamSynchronize(stream_), what);
+    buffer = DeviceBuffer(bytes, what);
+    forget_graphs();
+}
+
+void CudaBackend::wrote(backend::Activations out) {
+    if (out.data == quantized_source_) quantized_source_ = nullptr;
+}
+
+void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activations hidden, int64_t tokens) {
+    if (mode_ == Mode::Record) {
+        // The last pass threw while being recorded: drop the recording, record again next time.
+        cudaGraph_t graph = nullptr;
+        cudaStreamEndCapture(stream_, &graph);
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        if (step_) step_->passes = 0;
+    }
+    mode_ = Mode::Eager;
+    step_ = nullptr;
+    positions_current_ = false;
+    quantized_source_ = nullptr;
+    if (!graphs_enabled_ || tokens != 1) return;
+    step_ = &graphs_[{&cache, hidden.data}];
+    if (step_->exec) {
+        mode_ = Mode::Replay;
+    } else if (++step_->passes >= 2) {
+        check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "recording a pass");
+        mode_ = Mode::Record;
+    }
+}
+
+void CudaBackend::forget_graphs() {
+    for (auto& [key, graph] : graphs_)
+        if (graph.exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph.exec));
+    graphs_.clear();
+    step_ = nullptr;
+}
+
+void CudaBackend::finish_step() {
+    if (mode_ == Mode::Record) {
+        cudaGraph_t graph = nullptr;
+        check(cudaStreamEndCapture(stream_, &graph), "recording a pass");
+        cudaGraphExec_t exec = nullptr;
+        const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+        cudaGraphDestroy(graph);
+        check(instantiated, "instantiating the recorded pass");
+        step_->exec = exec;
+    }
+    if (mode_ != Mode::Eager) check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(step_->exec), stream_), "replaying a pass");
+    mode_ = Mode::Eager;
+}
+
+const int32_t* CudaBackend::upload_small(std::span<const int32_t> values, PinnedBuffer& pinned, DeviceBuffer& device,
+                                         const char* what) {
+    const size_t bytes = values.size_bytes();
+    if (pinned.bytes() < bytes) {
+        if (mode_ != Mode::Eager) fail("CUDA: {} grew while a pass was being recorded", what);
+        check(cudaStreamSynchronize(stream_), what);  // the old buffer may still be read
+        pinned = PinnedBuffer(std::max<size_t>(bytes, 4096));
+        forget_graphs();
+    }
+    reserve(device, std::max<size_t>(bytes, 4096), what);
+    // The previous pass has finished (read() waits for it), so the pinned memory is free.
+    std::memcpy(pinned.as(), values.data(), bytes);
+    if (mode_ != Mode::Replay)
+        check(cudaMemcpyAsync(device.as(), pinned.as(), bytes, cudaMemcpyHostToDevice, stream_), what);
+    return device.as<int32_t>();
+}
+
+void CudaBackend::embed(const backend::Weight& table, std::span<const int32_t> tokens, backend::Activations out) {
+    const int32_t* ids = upload_small(tokens, tokens_pinned_, tokens_, "token ids");
+    if (mode_ == Mode::Replay) return;
+    gather_rows(matrix_of(table), ids, static_cast<int64_t>(tokens.size()), out.data, stream_);
+    check_launch("embedding");
+    wrote(out);
+}
+
+void CudaBackend::rmsnorm(backend::Activations x, const backend::Weight& weight, float epsilon, backend::Activations out) {
+    if (mode_ == Mode::Replay) return;
+    const auto* w = reinterpret_cast<const float*>(matrix_of(weight).data);
+    if (!quantize_with_output(out)) {
+        cuda::rmsnorm(x.data, x.rows, x.cols, w, epsilon, out.data, stream_);
+        check_launch("rmsnorm");
+        wrote(out);
+        return;
+    }
+    cuda::rmsnorm_quantized(x.data, x.rows, x.cols, w, epsilon, out.data, quantized_values_.as<int8_t>(),
+                            quantized_scales_.as<float>(), stream_);
+    check_launch("rmsnorm");
+    quantized_source_ = out.data;
+    quantized_rows_ = out.rows;
+}
+
+bool CudaBackend::quantize_with_output(backend::Activations out) {
+    // Decoding only (the int8 kernels' token counts), and whole blocks.
+    if (out.rows > kMaxMatvecTokens || out.cols % 32 != 0) return false;
+    reserve(quantized_values_, static_cast<size_t>(out.rows * out.cols), "quantized activations");
+    reserve(quantized_scales_, static_cast<size_t>(out.rows * out.cols / 32) * 2 * sizeof(float),
+            "quantized activations");
+    return true;
+}
+
+void CudaBackend::quantize_once(backend::Activations x) {
+    if (quantized_source_ == x.data && quantized_rows_ == x.rows) return;
+    reserve(quantized_values_, static_cast<size_t>(x.rows * x.cols), "quantized activations");
+    reserve(quantized_scales_, static_cast<size_t>(x.rows * x.cols / 32) * 2 * sizeof(float), "quantized activations");
+    quantize_activations(x.data, x.rows, x.cols, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), stream_);
+    check_launch("quantizing activations");
+    quantized_source_ = x.data;
+    quantized_rows_ = x.rows;
+}
+
+void CudaBackend::matmul(const backend::Weight& weight, backend::Activations x, backend::Activations out) {
+    if (mode_ == Mode::Replay) return;
+    const DeviceMatrix& w = matrix_of(weight);
+    if (x.rows > kMaxMatvecTokens) {
+        gemm(w, x, out);
+    } else if (has_int8_matvec(w.type)) {
+        quantize_once(x);
+        matvec_int8(w, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), x.rows, out.data, stream_);
+        check_launch("matvec");
+    } else {
+        matvec_f32(w, x.data, x.rows, out.data, stream_);
+        check_launch("matvec");
+    }
+    wrote(out);
+}
+
+// out (tokens x rows) = x (tokens x cols) times w^T, column-major as cuBLAS sees it: C (rows x
+// tokens) = op(A) B with A = w as a (cols x rows) matrix, transposed.
+void CudaBackend::gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out) {
+    reserve(f16_activations_, static_cast<size_t>(x.rows * x.cols) * 2, "f16 activations");
+    convert_to_f16(x.data, x.rows * x.cols, f16_activations_.as<uint16_t>(), stream_);
+    check_launch("converting activations to f16");
+    const float one = 1.0f, zero = 0.0f;
+    const bool direct = w.type == type_id::F16 && w.row_stride == static_cast<size_t>(w.cols) * 2;
+    const int64_t rows_per_slab =
+        direct ? w.rows : std::max<int64_t>(1, static_cast<int64_t>(kDequantizedSlabBytes / (w.cols * 2)));
+    if (!direct) reserve(f16_weights_, static_cast<size_t>(std::min(rows_per_slab, w.rows) * w.cols) * 2, "f16 weights");
+    for (int64_t first = 0; first < w.rows; first += rows_per_slab) {
+        const int64_t rows = std::min(rows_per_slab, w.rows - first);
+        const void* a = w.data;
+        if (!direct) {
+            dequantize_to_f16(w, first, rows, f16_weights_.as<uint16_t>(), stream_);
+            check_launch("dequantizing weights");
+            a = f16_weights_.as();
+        }
+        check(cublas_library().gemm_ex(as_cublas(cublas_), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
+                           static_cast<int>(x.rows), static_cast<int>(w.cols), &one, a, CUDA_R_16F,
+                           static_cast<int>(w.cols), f16_activations_.as(), CUDA_R_16F, static_cast<int>(x.cols), &zero,
+                           out.data + first, CUDA_R_32F, static_cast<int>(w.rows), CUBLAS_COMPUTE_32F,
+                           CUBLAS_GEMM_DEFAULT),
+              "GEMM");
+    }
+}
+
+const int32_t* CudaBackend::device_positions(std::span<const int32_t> positions) {
+    // The ops of a pass share its positions: one copy per pass (and per change, for callers that
+    // run ops outside a pass).
+    if (!positions_current_ ||
+        !std::equal(positions.begin(), positions.end(), positions_host_.begin(), positions_host_.end())) {
+        upload_small(positions, positions_pinned_, positions_, "positions");
+        positions_host_.assign(positions.begin(), positions.end());
+    }
+    positions_current_ = true;
+    return positions_.as<int32_t>();
+}
+
+void CudaBackend::rope(backend::Activations x, std::span<const int32_t> positions, const backend::RopeParams& rope) {
+    const int32_t* device_pos = device_positions(positions.first(x.rows));
+    if (mode_ == Mode::Replay) return;
+    const bool same = rope.head_dim == rope_params_.head_dim && rope.rotary_dims == rope_params_.rotary_dims &&
+                      rope.freq_base == rope_params_.freq_base && rope.freq_factors == rope_params_.freq_factors &&
+                      inverse_frequencies_.bytes() > 0;
+    if (!same) {
+        // The CPU reference's frequencies, in float64.
+        std::vector<double> inverse(rope.rotary_dims / 2);
+        for (int64_t i = 0; i < rope.rotary_dims / 2; ++i) {
+            inverse[i] = std::pow(rope.freq_base, -2.0 * static_cast<double>(i) / static_cast<double>(rope.rotary_dims));
+            if (rope.freq_factors) inverse[i] /= rope.freq_factors[i];
+        }
+        if (mode_ != Mode::Eager) fail("CUDA: rope parameters changed while a pass was being recorded");
+        check(cudaStreamSynchronize(stream_), "rope");
+        inverse_frequencies_ = DeviceBuffer(std::max<size_t>(1, inverse.size()) * sizeof(double), "rope frequencies");
+        check(cudaMemcpy(inverse_frequencies_.as(), inverse.data(), inverse.size() * sizeof(double),
+                         cudaMemcpyHostToDevice),
+              "uploading rope frequencies");
+        rope_params_ = rope;
+    }
+    cuda::rope(x.data, x.rows, x.cols, device_pos, rope.head_dim, rope.rotary_dims,
+               inverse_frequencies_.as<double>(), rope.freq_scale, stream_);
+    check_launch("rope");
+    wrote(x);
+}
+
+void CudaBackend::attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
+                            backend::Activations v, std::span<const int32_t> positions, float scale,
+                            backend::Activations out) {
+    auto& cuda_cache = dynamic_cast<CudaKvCache&>(cache);
+    const backend::KvCacheShape& shape = cuda_cache.shape();
+    positions = positions.first(q.rows);
+    const int64_t max_keys = *std::max_element(positions.begin(), positions.end()) + 1;
+    if (max_keys > shape.capacity) fail("attention: position {} is past the cache's {} positions", max_keys - 1, shape.capacity);
+    const int32_t* device_pos = device_positions(positions);
+    if (mode_ == Mode::Replay) return;
+    const KvRows keys = cuda_cache.rows(layer, 0), values = cuda_cache.rows(layer, 1);
+    store_kv(keys, values, k.data, v.data, k.rows, shape.kv_heads, shape.head_dim, device_pos, stream_);
+    check_launch("storing keys and values");
+    const int64_t heads = q.cols / shape.head_dim;
+    reserve(attention_scratch_, attention_scratch_floats(q.rows, heads, shape.head_dim, shape.capacity) * sizeof(float),
+            "attention scratch");
+    cuda::attention(keys, values, q.data, q.rows, heads, shape.kv_heads, shape.head_dim, device_pos, shape.capacity, scale,
+                    attention_scratch_.as<float>(), out.data, stream_);
+    check_launch("attention");
+    wrote(out);
+}
+
+void CudaBackend::swiglu(backend::Activations gate, backend::Activations up) {
+    if (mode_ == Mode::Replay) return;
+    if (!quantize_with_output(gate)) {
+        cuda::swiglu(gate.data, up.data, gate.rows * gate.cols, stream_);
+        check_launch("swiglu");
+        wrote(gate);
+        return;
+    }
+    cuda::swiglu_quantized(gate.data, up.data, gate.rows * gate.cols, quantized_values_.as<int8_t>(),
+                           quantized_scales_.as<float>(), stream_);
+    check_launch("swiglu");
+    quantized_source_ = gate.data;
+    quantized_rows_ = gate.rows;
+}
+
+void CudaBackend::add(backend::Activations x, backend::Activations y) {
+    if (mode_ == Mode::Replay) return;
+    cuda::add(x.data, y.data, x.rows * x.cols, stream_);
+    check_launch("add");
+    wrote(x);
+}
+
+void CudaBackend::read(backend::Activations x, float* host) {
+    finish_step();
+    check(cudaMemcpyAsync(host, x.data, static_cast<size_t>(x.rows * x.cols) * sizeof(float), cudaMemcpyDeviceToHost,
+                          stream_),
+          "reading activations");
+    check(cudaStreamSynchronize(stream_), "reading activations");
+}
+
+void CudaBackend::write(backend::Activations x, const float* host) {
+    check(cudaMemcpyAsync(x.data, host, static_cast<size_t>(x.rows * x.cols) * sizeof(float), cudaMemcpyHostToDevice,
+                          stream_),
+          "writing activations");
+    check(cudaStreamSynchronize(stream_), "writing activations");
+    wrote(x);
+}
+
+double CudaBackend::measure_read_bandwidth() {
+    size_t free_bytes = 0, total_bytes = 0;
+    check(cudaMemGetInfo(&free_bytes, &total_bytes), "reading free memory");
+    const size_t bytes = std::min<size_t>(1ull << 30, free_bytes / 4) / 16 * 16;
+    DeviceBuffer data(bytes, "the bandwidth probe");
+    check(cudaMemsetAsync(data.as(), 0x5a, bytes, stream_), "filling the bandwidth probe");
+    reserve(probe_sink_, sizeof(float), "the bandwidth probe");
+    cudaEvent_t start = nullptr, stop = nullptr;
+    check(cudaEventCreate(&start), "creating events");
+    check(cudaEventCreate(&stop), "creating events");
+    float best_ms = 0;
+    for (int run = 0; run < 8; ++run) {
+        check(cudaEventRecord(start, stream_), "timing");
+        read_all(data.as(), bytes, probe_sink_.as<float>(), stream_);
+        check_launch("the bandwidth probe");
+        check(cudaEventRecord(stop, stream_), "timing");
+        check(cudaEventSynchronize(stop), "timing");
+        float ms = 0;
+        check(cudaEventElapsedTime(&ms, start, stop), "timing");
+        if (run > 0 && (best_ms == 0 || ms < best_ms)) best_ms = ms;  // run 0 warms up
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return static_cast<double>(bytes) / (best_ms * 1e-3);
+}
+
+}  // namespace hearth::cuda

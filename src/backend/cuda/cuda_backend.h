@@ -1,0 +1,164 @@
+// The CUDA backend: backend::Backend's ops on one NVIDIA GPU. Weights are uploaded once at load,
+// in their GGUF block formats (Q8_0 and Q6_K rows split for 16-byte loads, see kernels.h);
+// activations and the KV cache live in device memory; every op is enqueued on one stream and
+// only read() waits for it. Decoding (up to kMaxMatvecTokens tokens) runs matrix-vector kernels
+// at memory speed; longer prompts dequantize weight slabs to f16 for cuBLAS's tensor-core GEMM.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/kernels.h"
+
+namespace hearth::cuda {
+
+// Device memory, freed with its owner.
+class DeviceBuffer {
+  public:
+    DeviceBuffer() = default;
+    explicit DeviceBuffer(size_t bytes, const char* what);
+    DeviceBuffer(DeviceBuffer&& other) noexcept;
+    DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer();
+
+    template <typename T = uint8_t>
+    T* as() const {
+        return static_cast<T*>(data_);
+    }
+    size_t bytes() const { return bytes_; }
+
+  private:
+    void* data_ = nullptr;
+    size_t bytes_ = 0;
+};
+
+// Page-locked host memory (copies from it can be recorded in a CUDA graph), freed with its owner.
+class PinnedBuffer {
+  public:
+    PinnedBuffer() = default;
+    explicit PinnedBuffer(size_t bytes);
+    PinnedBuffer(PinnedBuffer&& other) noexcept;
+    PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
+    PinnedBuffer(const PinnedBuffer&) = delete;
+    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+    ~PinnedBuffer();
+
+    template <typename T = uint8_t>
+    T* as() const {
+        return static_cast<T*>(data_);
+    }
+    size_t bytes() const { return bytes_; }
+
+  private:
+    void* data_ = nullptr;
+    size_t bytes_ = 0;
+};
+
+class CudaBackend final : public backend::Backend {
+  public:
+    // Throws hearth::Error when the device does not exist or cannot be used.
+    explicit CudaBackend(int device = 0);
+    ~CudaBackend() override;
+    CudaBackend(const CudaBackend&) = delete;
+    CudaBackend& operator=(const CudaBackend&) = delete;
+
+    std::string_view name() const override { return "cuda"; }
+    int device() const { return device_; }
+    const std::string& device_name() const { return device_name_; }
+    Stream stream() const { return stream_; }
+
+    backend::Activations allocate(int64_t rows, int64_t cols) override;
+    std::unique_ptr<backend::KvCache> create_kv_cache(const backend::KvCacheShape& shape) override;
+    bool supports(quant::Type weight_type) const override;
+    // Uploads every weight, the embedding table too (its rows are gathered on the GPU).
+    std::vector<const backend::Weight*> load_weights(std::span<const backend::Weight* const> weights) override;
+    // Single-token passes run as a CUDA graph: the first pass over a (cache, workspace) runs op by
+    // op (sizing every buffer), the second is recorded, later ones replay the recording with new
+    // token ids and positions. HEARTH_CUDA_GRAPHS=0 turns this off.
+    void begin_forward(const backend::KvCache& cache, backend::Activations hidden, int64_t tokens) override;
+    uint64_t matmul_bytes(const backend::Weight& weight) const override;
+    // Device memory the weights take.
+    uint64_t weight_bytes() const;
+
+    void embed(const backend::Weight& table, std::span<const int32_t> tokens, backend::Activations out) override;
+    void rmsnorm(backend::Activations x, const backend::Weight& weight, float epsilon, backend::Activations out) override;
+    void matmul(const backend::Weight& weight, backend::Activations x, backend::Activations out) override;
+    void rope(backend::Activations x, std::span<const int32_t> positions, const backend::RopeParams& rope) override;
+    void attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
+                   backend::Activations v, std::span<const int32_t> positions, float scale,
+                   backend::Activations out) override;
+    void swiglu(backend::Activations gate, backend::Activations up) override;
+    void add(backend::Activations x, backend::Activations y) override;
+    void read(backend::Activations x, float* host) override;
+
+    // Copies host floats into device activations (tests and tools).
+    void write(backend::Activations x, const float* host);
+    // A 16-byte-load kernel over 1 GiB (or a quarter of the free memory), best of 7 runs.
+    double measure_read_bandwidth() override;
+
+  private:
+    enum class Mode { Eager, Record, Replay };
+    struct StepGraph {
+        int passes = 0;            // single-token passes seen
+        void* exec = nullptr;      // cudaGraphExec_t, once recorded
+    };
+    // Mode::Record: stops recording and instantiates; Record or Replay: launches the graph.
+    void finish_step();
+    // A buffer that recorded passes use moved: record them again.
+    void forget_graphs();
+    // Host-side inputs of the pass: into pinned memory, and (unless replaying) a recorded copy.
+    const int32_t* upload_small(std::span<const int32_t> values, PinnedBuffer& pinned, DeviceBuffer& device,
+                                const char* what);
+
+    struct Uploaded {
+        DeviceBuffer buffer;
+        DeviceMatrix matrix;
+    };
+    const Uploaded& upload(const backend::Weight& weight);
+    const DeviceMatrix& matrix_of(const backend::Weight& weight);
+    // Grows `buffer` to at least `bytes` (contents lost).
+    void reserve(DeviceBuffer& buffer, size_t bytes, const char* what);
+    // Device copy of positions (kept while the same positions come again).
+    const int32_t* device_positions(std::span<const int32_t> positions);
+    // The activations x rounded to int8, made once for the matmuls that share x.
+    void quantize_once(backend::Activations x);
+    // Whether an op writing `out` should round it to int8 as well (for the matvec that reads it
+    // next); makes room for it if so.
+    bool quantize_with_output(backend::Activations out);
+    // An op wrote `out`: quantized copies of it are stale.
+    void wrote(backend::Activations out);
+    void gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out);
+    void check_launch(const char* op);
+
+    int device_ = 0;
+    std::string device_name_;
+    Stream stream_ = nullptr;
+    void* cublas_ = nullptr;  // cublasHandle_t
+    std::vector<DeviceBuffer> allocations_;
+    std::unordered_map<const uint8_t*, Uploaded> uploaded_;
+
+    DeviceBuffer quantized_values_, quantized_scales_;
+    const float* quantized_source_ = nullptr;
+    int64_t quantized_rows_ = 0;
+    DeviceBuffer f16_activations_, f16_weights_;
+    DeviceBuffer positions_, tokens_;
+    PinnedBuffer positions_pinned_, tokens_pinned_;
+    std::vector<int32_t> positions_host_;
+    bool positions_current_ = false;  // positions_ holds this pass's positions
+    Mode mode_ = Mode::Eager;
+    bool graphs_enabled_ = true;
+    std::map<std::pair<const void*, const void*>, StepGraph> graphs_;
+    StepGraph* step_ = nullptr;
+    DeviceBuffer inverse_frequencies_;
+    backend::RopeParams rope_params_;
+    DeviceBuffer attention_scratch_;
+    DeviceBuffer probe_sink_;
+};
+
+}  // namespace hearth::cuda

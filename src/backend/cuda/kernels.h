@@ -1,0 +1,127 @@
+// The CUDA backend's kernels, as launchers host code calls. This header is plain C++ with no CUDA
+// types, so that the backend (C++20, compiled by g++) and the kernels (compiled by nvcc) share it.
+// Every launcher enqueues on `stream` and returns at once; errors surface at the backend's check.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+struct CUstream_st;
+
+namespace hearth::cuda {
+
+using Stream = CUstream_st*;  // cudaStream_t
+
+// ggml's type ids (quant::Type), as the kernels switch on them.
+namespace type_id {
+constexpr uint32_t F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14,
+                   BF16 = 30;
+}
+
+// A weight matrix in device memory. Most types keep the file's layout (row r at data +
+// r * row_stride). Q8_0 and Q6_K blocks are 34 and 210 bytes, which no 16-byte load can follow,
+// so the backend splits each of their rows at upload: first every block's quants (Q8_0: 32
+// bytes; Q6_K: ql, qh and scales, 208 bytes), then every block's fp16 scale d at
+// scales_offset, and rows padded to 16 bytes. The bytes read per row stay the file's.
+struct DeviceMatrix {
+    uint32_t type = 0;
+    const uint8_t* data = nullptr;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    size_t row_stride = 0;
+    size_t scales_offset = 0;  // Q8_0 and Q6_K only
+};
+
+// Whether a type is uploaded split as above.
+inline bool has_split_layout(uint32_t type) { return type == type_id::Q8_0 || type == type_id::Q6_K; }
+// Bytes a row takes on the device (split rows are padded to 16 bytes), and where its scales begin.
+inline size_t device_row_stride(uint32_t type, size_t file_row_bytes) {
+    return has_split_layout(type) ? (file_row_bytes + 15) / 16 * 16 : file_row_bytes;
+}
+size_t device_scales_offset(uint32_t type, int64_t cols);
+// Rewrites `rows` rows of the file's layout into the device layout (host memory to host memory).
+void split_rows(uint32_t type, const uint8_t* file_rows, int64_t rows, int64_t cols, size_t file_row_bytes,
+                uint8_t* device_rows);
+// Whether the kernels can multiply (and dequantize) this type.
+bool can_multiply(uint32_t type);
+
+// --- matrix products ---------------------------------------------------------------------------
+// At most this many tokens go through the matrix-vector kernels; more go through a GEMM, over
+// slabs of weights dequantized to f16 of at most kDequantizedSlabBytes.
+constexpr int64_t kMaxMatvecTokens = 8;
+constexpr size_t kDequantizedSlabBytes = size_t{64} << 20;
+
+// Activations rounded to int8 in blocks of 32 values, as llama.cpp's q8_1: per block the f32 step d
+// and d * (sum of the block's int8 values), two floats.
+void quantize_activations(const float* x, int64_t rows, int64_t cols, int8_t* values, float* block_scales,
+                          Stream stream);
+// Whether a type has an int8 (dp4a) matrix-vector kernel, which reads quantized activations.
+bool has_int8_matvec(uint32_t type);
+// out[t][r] = dot(weight row r, x row t), t < tokens <= kMaxMatvecTokens, from quantized activations.
+void matvec_int8(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens, float* out,
+                 Stream stream);
+// The same from f32 activations, for every type can_multiply accepts (F16, BF16 and F32 with
+// 16-byte loads; others one value at a time).
+void matvec_f32(const DeviceMatrix& w, const float* x, int64_t tokens, float* out, Stream stream);
+// Rows [first_row, first_row + rows) of w as f16, row-major.
+void dequantize_to_f16(const DeviceMatrix& w, int64_t first_row, int64_t rows, uint16_t* out, Stream stream);
+void convert_to_f16(const float* x, int64_t count, uint16_t* out, Stream stream);
+// out row t = row tokens[t] of the table, as f32 (the embedding gather).
+void gather_rows(const DeviceMatrix& table, const int32_t* tokens, int64_t count, float* out, Stream stream);
+
+// --- the other ops -----------------------------------------------------------------------------
+void rmsnorm(const float* x, int64_t rows, int64_t cols, const float* weight, float epsilon, float* out,
+             Stream stream);
+// Rotates adjacent pairs of the first rotary_dims values of each head of each row by
+// freq_scale * position * inverse_frequencies[i] (float64 angles, as the CPU reference).
+void rope(float* x, int64_t rows, int64_t cols, const int32_t* positions, int64_t head_dim, int64_t rotary_dims,
+          const double* inverse_frequencies, double freq_scale, Stream stream);
+void swiglu(float* gate, const float* up, int64_t count, Stream stream);
+// The same two ops, also writing their output as quantize_activations would (cols, or count, a
+// multiple of 32): the int8 matvec that follows reads it directly.
+void rmsnorm_quantized(const float* x, int64_t rows, int64_t cols, const float* weight, float epsilon, float* out,
+                       int8_t* values, float* block_scales, Stream stream);
+void swiglu_quantized(float* gate, const float* up, int64_t count, int8_t* values, float* block_scales,
+                      Stream stream);
+void add(float* x, const float* y, int64_t count, Stream stream);
+
+// --- KV cache and attention --------------------------------------------------------------------
+// One layer's keys (or values): row (kv_head, position) at base + kv_head * head_stride +
+// position * row_bytes, each row head_dim values as F16 or Q8_0 blocks.
+struct KvRows {
+    uint8_t* base = nullptr;
+    size_t head_stride = 0;
+    size_t row_bytes = 0;
+    uint32_t type = type_id::F16;
+};
+
+void store_kv(KvRows keys, KvRows values, const float* k, const float* v, int64_t rows, int64_t kv_heads,
+              int64_t head_dim, const int32_t* positions, Stream stream);
+
+// Key ranges per (row, head) that attention() splits the keys into: enough blocks to fill a GPU
+// when few rows decode, and none shorter than 256 keys in a full cache.
+inline int64_t attention_range_count(int64_t rows, int64_t heads, int64_t capacity) {
+    constexpr int64_t kTargetBlocks = 1024, kMinKeysPerRange = 256;
+    const int64_t blocks = rows * heads > 0 ? rows * heads : 1;
+    const int64_t wanted = kTargetBlocks / blocks > 0 ? kTargetBlocks / blocks : 1;
+    const int64_t most = capacity > kMinKeysPerRange ? (capacity + kMinKeysPerRange - 1) / kMinKeysPerRange : 1;
+    return wanted < most ? wanted : most;
+}
+// Floats of scratch attention() needs: a partial result (max, sum, head_dim outputs) per range.
+constexpr int64_t kAttentionWarpsPerRange = 4;
+inline size_t attention_scratch_floats(int64_t rows, int64_t heads, int64_t head_dim, int64_t capacity) {
+    return static_cast<size_t>(rows * heads * attention_range_count(rows, heads, capacity) * (head_dim + 2));
+}
+// Causal grouped-query attention over the cache (row t sees positions 0..positions[t]), split
+// over the key length (flash-decoding) and merged. The number of key ranges depends on the rows
+// and the cache's capacity only, and each range's length is worked out on the device from the
+// positions, so the launch is the same at every step (a recorded CUDA graph replays it).
+void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t heads, int64_t kv_heads,
+               int64_t head_dim, const int32_t* positions, int64_t capacity, float scale, float* scratch, float* out,
+               Stream stream);
+
+// --- measuring ---------------------------------------------------------------------------------
+// Sums `bytes` of device memory (16-byte loads, every SM busy) into *sink: a read-bandwidth probe.
+void read_all(const uint8_t* data, size_t bytes, float* sink, Stream stream);
+
+}  // namespace hearth::cuda

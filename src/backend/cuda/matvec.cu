@@ -1,0 +1,374 @@
+// Matrix-vector products for decoding (a few tokens against every row of a weight), the work that
+// bounds decode speed: each weight byte is read once per step, so the kernels aim at the memory
+// bandwidth. One warp per row; each lane reads 16 bytes of quants per step, several steps in
+// flight, coalesced across the warp. Quantized weights meet activations rounded to int8 once per
+// matmul (q8_1 blocks of 32) and multiply with dp4a; float weights meet f32 activations.
+#include <cuda_runtime.h>
+
+#include "backend/cuda/activation_blocks.cuh"
+#include "backend/cuda/block_decode.cuh"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
+
+namespace hearth::cuda {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kRowsPerBlock = 4;  // warps per thread block, one row each
+constexpr int kLoadsInFlight = 4;
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int offset = kWarp / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+__device__ __forceinline__ int dot16(int4 a, int4 b, int sum) {
+    sum = __dp4a(a.x, b.x, sum);
+    sum = __dp4a(a.y, b.y, sum);
+    sum = __dp4a(a.z, b.z, sum);
+    return __dp4a(a.w, b.w, sum);
+}
+
+__device__ __forceinline__ int4 low_nibbles(int4 q) {
+    return {q.x & 0x0f0f0f0f, q.y & 0x0f0f0f0f, q.z & 0x0f0f0f0f, q.w & 0x0f0f0f0f};
+}
+
+__device__ __forceinline__ int4 high_nibbles(int4 q) {
+    return {(q.x >> 4) & 0x0f0f0f0f, (q.y >> 4) & 0x0f0f0f0f, (q.z >> 4) & 0x0f0f0f0f, (q.w >> 4) & 0x0f0f0f0f};
+}
+
+// Four Q6_K levels (low 4 bits from `low`, top 2 from bits `shift` of each byte of `high`) minus
+// 32, byte by byte: 0..63 becomes -32..31 and no byte borrows from its neighbour.
+__device__ __forceinline__ int q6_levels(int low, int high, int shift) {
+    return static_cast<int>(__vsub4(static_cast<unsigned>(low | (((high >> shift) & 0x03030303) << 4)), 0x20202020u));
+}
+
+__device__ __forceinline__ int4 load16(const void* p) { return *reinterpret_cast<const int4*>(p); }
+
+// One warp per block of 32 values.
+__global__ void quantize_activations_kernel(const float* __restrict__ x, int64_t blocks, int8_t* __restrict__ values,
+                                            float2* __restrict__ block_scales) {
+    wait_for_previous_kernel();
+    const int64_t block = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
+    if (block >= blocks) return;
+    const int lane = threadIdx.x % kWarp;
+    quantize_block(x[block * kActivationBlock + lane], lane, values + block * kActivationBlock, block_scales + block);
+}
+
+// The kernels below share one shape: the warp of row `row` walks the row's 16-byte units,
+// kLoadsInFlight at a time (all loads first, then the arithmetic), and reduces at the end.
+// Unit<...>::dot adds one unit's products with token t's activations.
+
+// Q4_K (144-byte blocks: d, dmin, 12 bytes of scales, 128 of nibbles). Unit u: block u / 8, its
+// 16-byte chunk u % 8 of nibbles. Chunk c of pair p = c / 2 holds values 64p + 16(c % 2) + i in
+// the low nibbles (sub-block 2p) and 64p + 32 + 16(c % 2) + i in the high (sub-block 2p + 1).
+struct Q4KUnits {
+    static constexpr int kPerBlock = 8;
+    static constexpr int kValuesPerUnit = 32;
+    __device__ static const uint8_t* address(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
+        return row + (u / kPerBlock) * 144 + 16 + 16 * (u % kPerBlock);
+    }
+    __device__ static float dot(const DeviceMatrix& w, const uint8_t* row, int64_t u, int4 quants,
+                                const int8_t* x, const float2* scales) {
+        const int64_t block = u / kPerBlock;
+        const int chunk = static_cast<int>(u % kPerBlock), pair = chunk / 2, half = chunk % 2;
+        const uint8_t* header = row + block * 144;
+        const int8_t* xs = x + block * 256 + 64 * pair + 16 * half;
+        const int dot_low = dot16(low_nibbles(quants), load16(xs), 0);
+        const int dot_high = dot16(high_nibbles(quants), load16(xs + 32), 0);
+        int scale_low, min_low, scale_high, min_high;
+        unpack_scale_min_k4(header + 4, 2 * pair, scale_low, min_low);
+        unpack_scale_min_k4(header + 4, 2 * pair + 1, scale_high, min_high);
+        const float2 s_low = scales[block * 8 + 2 * pair], s_high = scales[block * 8 + 2 * pair + 1];
+        float sum = load_half(header) * (scale_low * s_low.x * dot_low + scale_high * s_high.x * dot_high);
+        // The mins multiply whole sub-blocks' sums: the first half-chunk takes them.
+        if (half == 0) sum -= load_half(header + 2) * (min_low * s_low.y + min_high * s_high.y);
+        return sum;
+    }
+};
+
+// Q6_K, split (208-byte bodies: ql[128], qh[64], scales[16]; fp16 d apart). Unit u: block u / 8,
+// its 16 bytes of ql at 16(u % 8) = 64h + 32j + l0: low nibbles hold values 128h + 32j + l0 + i
+// (k = j), high nibbles values 128h + 32(j + 2) + l0 + i (k = j + 2); their top two bits are bits
+// 2k, 2k + 1 of qh[32h + l0 + i].
+struct Q6KUnits {
+    static constexpr int kPerBlock = 8;
+    static constexpr int kValuesPerUnit = 32;
+    __device__ static const uint8_t* address(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
+        return row + (u / kPerBlock) * 208 + 16 * (u % kPerBlock);
+    }
+    __device__ static float dot(const DeviceMatrix& w, const uint8_t* row, int64_t u, int4 ql,
+                                const int8_t* x, const float2* scales) {
+        const int64_t block = u / kPerBlock;
+        const int chunk = static_cast<int>(u % kPerBlock);
+        const int h = chunk / 4, j = (chunk % 4) / 2, l0 = 16 * (chunk % 2);
+        const uint8_t* body = row + block * 208;
+        const int4 qh = load16(body + 128 + 32 * h + l0);
+        const int shift_low = 2 * j, shift_high = 2 * (j + 2);
+        const int4 low_q = low_nibbles(ql), high_q = high_nibbles(ql);
+        const int4 levels_low = {q6_levels(low_q.x, qh.x, shift_low), q6_levels(low_q.y, qh.y, shift_low),
+                                 q6_levels(low_q.z, qh.z, shift_low), q6_levels(low_q.w, qh.w, shift_low)};
+        const int4 levels_high = {q6_levels(high_q.x, qh.x, shift_high), q6_levels(high_q.y, qh.y, shift_high),
+                                  q6_levels(high_q.z, qh.z, shift_high), q6_levels(high_q.w, qh.w, shift_high)};
+        const int value_low = 128 * h + 32 * j + l0, value_high = value_low + 64;
+        const int8_t* xb = x + block * 256;
+        const int dot_low = dot16(levels_low, load16(xb + value_low), 0);
+        const int dot_high = dot16(levels_high, load16(xb + value_high), 0);
+        const int8_t* sub_scales = reinterpret_cast<const int8_t*>(body + 192);
+        const float2 s_low = scales[block * 8 + value_low / 32], s_high = scales[block * 8 + value_high / 32];
+        const float d = load_half(row + w.scales_offset + 2 * block);
+        return d * (sub_scales[value_low / 16] * s_low.x * dot_low + sub_scales[value_high / 16] * s_high.x * dot_high);
+    }
+};
+
+// Q8_0, split (quants in element order; fp16 d apart). Unit u: values 16u .. 16u + 15.
+struct Q80Units {
+    static constexpr int kValuesPerUnit = 16;
+    __device__ static const uint8_t* address(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
+        return row + 16 * u;
+    }
+    __device__ static float dot(const DeviceMatrix& w, const uint8_t* row, int64_t u, int4 quants,
+                                const int8_t* x, const float2* scales) {
+        const int64_t block = u / 2;
+        const int dot = dot16(quants, load16(x + 16 * u), 0);
+        return load_half(row + w.scales_offset + 2 * block) * scales[block].x * dot;
+    }
+};
+
+template <typename Units, int kMaxTokens>
+__global__ void __launch_bounds__(kWarp* kRowsPerBlock)
+    matvec_int8_kernel(DeviceMatrix w, const int8_t* __restrict__ x, const float2* __restrict__ scales, int tokens,
+                       float* __restrict__ out) {
+    wait_for_previous_kernel();
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+    if (row >= w.rows) return;
+    const int lane = threadIdx.x;
+    const uint8_t* row_data = w.data + row * w.row_stride;
+    const int64_t units = w.cols / Units::kValuesPerUnit;
+    const int64_t activation_blocks = w.cols / kActivationBlock;
+    float sums[kMaxTokens] = {};
+    for (int64_t first = lane; first < units; first += kWarp * kLoadsInFlight) {
+        int4 quants[kLoadsInFlight];
+#pragma unroll
+        for (int i = 0; i < kLoadsInFlight; ++i) {
+            const int64_t u = first + i * kWarp;
+            if (u < units) quants[i] = load16(Units::address(w, row_data, u));
+        }
+#pragma unroll
+        for (int i = 0; i < kLoadsInFlight; ++i) {
+            const int64_t u = first + i * kWarp;
+            if (u >= units) break;
+#pragma unroll
+            for (int t = 0; t < kMaxTokens; ++t) {
+                if (t < tokens)
+                    sums[t] += Units::dot(w, row_data, u, quants[i], x + t * w.cols, scales + t * activation_blocks);
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < kMaxTokens; ++t) {
+        const float total = warp_sum(sums[t]);
+        if (t < tokens && lane == 0) out[t * w.rows + row] = total;
+    }
+}
+
+// F16, BF16 and F32 rows read 16 bytes (8, 8 or 4 values) at a time.
+template <typename T>
+struct FloatUnits;
+
+template <>
+struct FloatUnits<__half> {
+    static constexpr int kValues = 8;
+    __device__ static void expand(int4 q, float* v) {
+        const __half2* h = reinterpret_cast<const __half2*>(&q);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const float2 f = __half22float2(h[i]);
+            v[2 * i] = f.x;
+            v[2 * i + 1] = f.y;
+        }
+    }
+};
+
+template <>
+struct FloatUnits<__nv_bfloat16> {
+    static constexpr int kValues = 8;
+    __device__ static void expand(int4 q, float* v) {
+        const uint32_t words[4] = {static_cast<uint32_t>(q.x), static_cast<uint32_t>(q.y),
+                                   static_cast<uint32_t>(q.z), static_cast<uint32_t>(q.w)};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            v[2 * i] = __uint_as_float(words[i] << 16);
+            v[2 * i + 1] = __uint_as_float(words[i] & 0xffff0000u);
+        }
+    }
+};
+
+template <>
+struct FloatUnits<float> {
+    static constexpr int kValues = 4;
+    __device__ static void expand(int4 q, float* v) {
+        v[0] = __int_as_float(q.x);
+        v[1] = __int_as_float(q.y);
+        v[2] = __int_as_float(q.z);
+        v[3] = __int_as_float(q.w);
+    }
+};
+
+template <typename T, int kMaxTokens>
+__global__ void __launch_bounds__(kWarp* kRowsPerBlock)
+    matvec_float_kernel(DeviceMatrix w, const float* __restrict__ x, int tokens, float* __restrict__ out) {
+    wait_for_previous_kernel();
+    using Units = FloatUnits<T>;
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+    if (row >= w.rows) return;
+    const int lane = threadIdx.x;
+    const uint8_t* row_data = w.data + row * w.row_stride;
+    const int64_t units = w.cols / Units::kValues;
+    float sums[kMaxTokens] = {};
+    for (int64_t first = lane; first < units; first += kWarp * kLoadsInFlight) {
+        int4 raw[kLoadsInFlight];
+#pragma unroll
+        for (int i = 0; i < kLoadsInFlight; ++i) {
+            const int64_t u = first + i * kWarp;
+            if (u < units) raw[i] = load16(row_data + 16 * u);
+        }
+#pragma unroll
+        for (int i = 0; i < kLoadsInFlight; ++i) {
+            const int64_t u = first + i * kWarp;
+            if (u >= units) break;
+            float v[Units::kValues];
+            Units::expand(raw[i], v);
+#pragma unroll
+            for (int t = 0; t < kMaxTokens; ++t) {
+                if (t >= tokens) break;
+                const float4* xt = reinterpret_cast<const float4*>(x + t * w.cols + u * Units::kValues);
+#pragma unroll
+                for (int k = 0; k < Units::kValues / 4; ++k) {
+                    const float4 a = xt[k];
+                    sums[t] += v[4 * k] * a.x + v[4 * k + 1] * a.y + v[4 * k + 2] * a.z + v[4 * k + 3] * a.w;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < kMaxTokens; ++t) {
+        const float total = warp_sum(sums[t]);
+        if (t < tokens && lane == 0) out[t * w.rows + row] = total;
+    }
+}
+
+// Any type weight_value decodes, one value per lane at a time: slow, for the rarer types.
+template <int kMaxTokens>
+__global__ void __launch_bounds__(kWarp* kRowsPerBlock)
+    matvec_generic_kernel(DeviceMatrix w, const float* __restrict__ x, int tokens, float* __restrict__ out) {
+    wait_for_previous_kernel();
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+    if (row >= w.rows) return;
+    const int lane = threadIdx.x;
+    float sums[kMaxTokens] = {};
+    for (int64_t col = lane; col < w.cols; col += kWarp) {
+        const float value = weight_value(w, row, col);
+#pragma unroll
+        for (int t = 0; t < kMaxTokens; ++t)
+            if (t < tokens) sums[t] += value * x[t * w.cols + col];
+    }
+#pragma unroll
+    for (int t = 0; t < kMaxTokens; ++t) {
+        const float total = warp_sum(sums[t]);
+        if (t < tokens && lane == 0) out[t * w.rows + row] = total;
+    }
+}
+
+__global__ void dequantize_to_f16_kernel(DeviceMatrix w, int64_t first_row, int64_t count, __half* __restrict__ out) {
+    wait_for_previous_kernel();
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    out[i] = __float2half_rn(weight_value(w, first_row + i / w.cols, i % w.cols));
+}
+
+__global__ void convert_to_f16_kernel(const float* __restrict__ x, int64_t count, __half* __restrict__ out) {
+    wait_for_previous_kernel();
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < count) out[i] = __float2half_rn(x[i]);
+}
+
+__global__ void gather_rows_kernel(DeviceMatrix table, const int32_t* __restrict__ tokens, int64_t count,
+                                   float* __restrict__ out) {
+    wait_for_previous_kernel();
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= count * table.cols) return;
+    out[i] = weight_value(table, tokens[i / table.cols], i % table.cols);
+}
+
+dim3 row_grid(int64_t rows) { return dim3(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock)); }
+const dim3 kRowBlock(kWarp, kRowsPerBlock);
+
+template <typename Units>
+void launch_int8(const DeviceMatrix& w, const int8_t* x, const float2* scales, int tokens, float* out, Stream stream) {
+    if (tokens == 1)
+        launch(matvec_int8_kernel<Units, 1>, row_grid(w.rows), kRowBlock, stream, w, x, scales, tokens, out);
+    else
+        launch(matvec_int8_kernel<Units, kMaxMatvecTokens>, row_grid(w.rows), kRowBlock, stream, w, x, scales, tokens, out);
+}
+
+template <typename T>
+void launch_float(const DeviceMatrix& w, const float* x, int tokens, float* out, Stream stream) {
+    if (tokens == 1)
+        launch(matvec_float_kernel<T, 1>, row_grid(w.rows), kRowBlock, stream, w, x, tokens, out);
+    else
+        launch(matvec_float_kernel<T, kMaxMatvecTokens>, row_grid(w.rows), kRowBlock, stream, w, x, tokens, out);
+}
+
+int64_t blocks_for(int64_t threads, int per_block) { return (threads + per_block - 1) / per_block; }
+
+}  // namespace
+
+void quantize_activations(const float* x, int64_t rows, int64_t cols, int8_t* values, float* block_scales,
+                          Stream stream) {
+    const int64_t blocks = rows * cols / kActivationBlock;
+    constexpr int kThreads = 256;
+    launch(quantize_activations_kernel, blocks_for(blocks * kWarp, kThreads), kThreads, stream, 
+        x, blocks, values, reinterpret_cast<float2*>(block_scales));
+}
+
+void matvec_int8(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens, float* out,
+                 Stream stream) {
+    const auto* scales = reinterpret_cast<const float2*>(block_scales);
+    const int n = static_cast<int>(tokens);
+    if (w.type == type_id::Q4_K) launch_int8<Q4KUnits>(w, values, scales, n, out, stream);
+    if (w.type == type_id::Q6_K) launch_int8<Q6KUnits>(w, values, scales, n, out, stream);
+    if (w.type == type_id::Q8_0) launch_int8<Q80Units>(w, values, scales, n, out, stream);
+}
+
+void matvec_f32(const DeviceMatrix& w, const float* x, int64_t tokens, float* out, Stream stream) {
+    const int n = static_cast<int>(tokens);
+    const bool aligned = w.row_stride % 16 == 0 && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
+    if (aligned && w.type == type_id::F16 && w.cols % 8 == 0) return launch_float<__half>(w, x, n, out, stream);
+    if (aligned && w.type == type_id::BF16 && w.cols % 8 == 0)
+        return launch_float<__nv_bfloat16>(w, x, n, out, stream);
+    if (aligned && w.type == type_id::F32 && w.cols % 4 == 0) return launch_float<float>(w, x, n, out, stream);
+    if (n == 1)
+        launch(matvec_generic_kernel<1>, row_grid(w.rows), kRowBlock, stream, w, x, n, out);
+    else
+        launch(matvec_generic_kernel<kMaxMatvecTokens>, row_grid(w.rows), kRowBlock, stream, w, x, n, out);
+}
+
+void dequantize_to_f16(const DeviceMatrix& w, int64_t first_row, int64_t rows, uint16_t* out, Stream stream) {
+    const int64_t count = rows * w.cols;
+    constexpr int kThreads = 256;
+    launch(dequantize_to_f16_kernel, blocks_for(count, kThreads), kThreads, stream, w, first_row, count,
+                                                                                    reinterpret_cast<__half*>(out));
+}
+
+void convert_to_f16(const float* x, int64_t count, uint16_t* out, Stream stream) {
+    constexpr int kThreads = 256;
+    launch(convert_to_f16_kernel, blocks_for(count, kThreads), kThreads, stream, x, count, reinterpret_cast<__half*>(out));
+}
+
+void gather_rows(const DeviceMatrix& table, const int32_t* tokens, int64_t count, float* out, Stream stream) {
+    constexpr int kThreads = 256;
+    launch(gather_rows_kernel, blocks_for(count * table.cols, kThreads), kThreads, stream, table, tokens, count, out);
+}
+
+}  // namespace hearth::cuda
