@@ -13,6 +13,7 @@ packages=(
     nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev
     libpcre2-dev libutf8proc-dev      # Unicode classes for pre-tokenizers
     libedit-dev                       # line editing in `hearth run`
+    libcpp-httplib-dev                # the HTTP client of `hearth bench --server`
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-dev            # libFuzzer and sanitizer runtimes
     python3 python3-numpy python3-jinja2   # reference computations in tests

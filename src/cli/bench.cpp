@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/backend_option.h"
+#include "cli/bench_server.h"
 #include "cli/cli.h"
 #include "cli/kv_type.h"
 #include "cli/progress.h"
@@ -35,6 +36,7 @@ struct BenchArgs {
     int repetitions = 5;
     int64_t batch_size = 512;
     bool bandwidth_only = false;
+    ServerBenchArgs server;
 };
 
 void check_flash_attention(const std::string& value) {
@@ -64,6 +66,10 @@ void print(const std::string& text) {
 }
 
 void bench(const BenchArgs& args) {
+    if (!args.server.url.empty()) {
+        bench_server(args.server, args.output, args.plot);
+        return;
+    }
     if (args.bandwidth_only) {
         const int threads = args.threads.front() > 0 ? args.threads.front() : default_thread_count();
         const runtime::BackendChoice choice =
@@ -72,7 +78,7 @@ void bench(const BenchArgs& args) {
         std::printf("read bandwidth (%s): %.1f GB/s\n", where.c_str(), choice.backend->measure_read_bandwidth() / 1e9);
         return;
     }
-    if (args.model.empty()) fail("bench: give a model with -m (or --bandwidth)");
+    if (args.model.empty()) fail("bench: give a model with -m (or --bandwidth, or --server URL)");
     const auto format = measure::parse_bench_format(args.output);
     if (!format) fail("bench: -o {}: give table, md, csv or json", args.output);
     for (const std::string& fa : args.flash_attention) check_flash_attention(fa);
@@ -113,7 +119,7 @@ void add_bench(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "bench",
         "Measure prompt (pp) and decode (tg) tokens per second, time to first token, and decode against the memory "
-        "bandwidth");
+        "bandwidth; or a running server's under concurrent requests (--server)");
     cmd->add_option("-m,--model", args->model, "GGUF model file");
     cmd->add_option("-p,--n-prompt", args->prompt_sizes, "Prompt sizes to time (pp); 0 skips")
         ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -135,7 +141,7 @@ void add_bench(CLI::App& app) {
     add_backend_options(cmd, args->backend);
     cmd->add_option("-o,--output", args->output, "table, md (llama-bench's), csv or json (docs/bench-json.md)")
         ->capture_default_str();
-    cmd->add_option("--plot", args->plot, "Also draw tok/s against depth into this SVG file");
+    cmd->add_option("--plot", args->plot, "Also draw tok/s against depth (--server: concurrency) into this SVG file");
     cmd->add_flag("--bandwidth", args->bandwidth_only, "Only measure the memory read bandwidth");
     cmd->footer(
         "Each test runs after a warm-up of 50 tokens, R times with fixed-seed random tokens; the table gives\n"
@@ -147,6 +153,7 @@ void add_bench(CLI::App& app) {
         "  hearth bench -m model.gguf -t 1,2 --kv-type f16,q8_0 -o json > runs.json\n"
         "  hearth bench -m model.gguf -p 512 -n 128 -d 0,1024,4096 --plot depth.svg\n"
         "  hearth bench --bandwidth                                the read-bandwidth probe alone");
+    add_server_bench_options(*cmd, args->server);
     cmd->callback([args] { bench(*args); });
 }
 

@@ -1,12 +1,13 @@
 #include "measure/bench_report.h"
 
-#include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "measure/svg_chart.h"
 #include "quant/quant.h"
 
 namespace hearth::measure {
@@ -21,6 +22,15 @@ Stats summarize(std::vector<double> samples) {
     for (const double v : s.samples) squares += (v - s.mean) * (v - s.mean);
     s.stdev = s.samples.size() > 1 ? std::sqrt(squares / static_cast<double>(s.samples.size() - 1)) : 0;
     return s;
+}
+
+std::string utc_timestamp_now() {
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return text;
 }
 
 double achieved_bandwidth(const BenchReport& report, const BenchResult& result) {
@@ -115,9 +125,7 @@ std::string csv_line(const BenchReport& report, const BenchResult& r) {
         optional_number(probed),
         optional_number(percent, "{:.4g}"),
         join(samples, ';')};
-    std::vector<std::string> quoted;
-    for (const std::string& f : fields) quoted.push_back(csv_field(f));
-    return join(quoted, ',') + "\n";
+    return csv_row(fields);
 }
 
 nlohmann::ordered_json stats_json(const Stats& s) {
@@ -171,6 +179,12 @@ std::string report_json(const BenchReport& report) {
 
 }  // namespace
 
+std::string csv_row(const std::vector<std::string>& fields) {
+    std::vector<std::string> quoted;
+    for (const std::string& f : fields) quoted.push_back(csv_field(f));
+    return join(quoted, ',') + "\n";
+}
+
 std::string format_preamble(const BenchReport& report, BenchFormat format) {
     switch (format) {
         case BenchFormat::Table:
@@ -222,95 +236,21 @@ std::string format_ending(const BenchReport& report, BenchFormat format) {
     return format == BenchFormat::Json ? report_json(report) : "";
 }
 
-namespace {
-
-// 1, 2 or 5 times a power of ten: tick spacing for about `ticks` steps up to `top`.
-double nice_step(double top, int ticks) {
-    const double raw = std::max(top, 1e-9) / ticks;
-    const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
-    for (const double m : {1.0, 2.0, 5.0})
-        if (raw <= m * magnitude) return m * magnitude;
-    return 10 * magnitude;
-}
-
-std::string xml_escape(const std::string& text) {
-    std::string out;
-    for (const char c : text) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
-
-}  // namespace
-
 std::string plot_svg(const BenchReport& report) {
     // One series per test without its depth: its points are (depth, mean tok/s).
-    std::map<std::string, std::vector<std::pair<double, double>>> series;
-    double max_depth = 0, max_rate = 0;
+    std::map<std::string, ChartSeries> series;
     for (const BenchResult& r : report.results) {
         BenchTest shallow = r.test;
         shallow.depth = 0;
         const std::string label =
             fmt::format("{}, {} threads, kv {}", test_name(shallow), r.test.config.threads, kv_name(r.test));
-        series[label].emplace_back(static_cast<double>(r.test.depth), r.tokens_per_second.mean);
-        max_depth = std::max(max_depth, static_cast<double>(r.test.depth));
-        max_rate = std::max(max_rate, r.tokens_per_second.mean);
+        series[label].label = label;
+        series[label].points.emplace_back(static_cast<double>(r.test.depth), r.tokens_per_second.mean);
     }
-    constexpr double kWidth = 760, kHeight = 440, kLeft = 70, kRight = 250, kTop = 40, kBottom = 50;
-    const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
-    const double x_step = nice_step(std::max(max_depth, 1.0), 5), y_step = nice_step(max_rate, 5);
-    const double x_top = std::max(x_step, std::ceil(max_depth / x_step) * x_step);
-    const double y_top = std::max(y_step, std::ceil(max_rate / y_step) * y_step);
-    auto px = [&](double depth) { return kLeft + plot_w * depth / x_top; };
-    auto py = [&](double rate) { return kTop + plot_h * (1 - rate / y_top); };
-
-    std::string svg = fmt::format(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
-        "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        "<text x=\"{2}\" y=\"22\" font-size=\"14\">{3}: tokens per second against depth</text>\n",
-        kWidth, kHeight, kLeft, xml_escape(report.model.description));
-    for (double x = 0; x <= x_top + x_step / 2; x += x_step) {
-        svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#ddd\"/>"
-                           "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4:g}</text>\n",
-                           px(x), kTop, kTop + plot_h, kTop + plot_h + 16, x);
-    }
-    for (double y = 0; y <= y_top + y_step / 2; y += y_step) {
-        svg += fmt::format("<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#ddd\"/>"
-                           "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5:g}</text>\n",
-                           kLeft, py(y), kLeft + plot_w, kLeft - 6, py(y) + 4, y);
-    }
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">depth (tokens already in the context)</text>\n",
-                       kLeft + plot_w / 2, kHeight - 10);
-    svg += fmt::format("<text x=\"16\" y=\"{:.1f}\" transform=\"rotate(-90 16 {:.1f})\" text-anchor=\"middle\">"
-                       "tokens per second</text>\n",
-                       kTop + plot_h / 2, kTop + plot_h / 2);
-    static constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
-                                              "#9467bd", "#8c564b", "#e377c2", "#17becf"};
-    int index = 0;
-    for (auto& [label, points] : series) {
-        std::sort(points.begin(), points.end());
-        const char* color = kColors[index % std::size(kColors)];
-        std::string coordinates;
-        for (const auto& [depth, rate] : points) coordinates += fmt::format("{:.1f},{:.1f} ", px(depth), py(rate));
-        coordinates.pop_back();
-        svg += fmt::format("<polyline class=\"series\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n",
-                           color, coordinates);
-        for (const auto& [depth, rate] : points)
-            svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", px(depth), py(rate), color);
-        const double legend_y = kTop + 10 + 18 * index;
-        svg += fmt::format("<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"{3}\" stroke-width=\"2\"/>"
-                           "<text x=\"{4}\" y=\"{5:.1f}\">{6}</text>\n",
-                           kLeft + plot_w + 16, legend_y, kLeft + plot_w + 36, color, kLeft + plot_w + 42,
-                           legend_y + 4, xml_escape(label));
-        ++index;
-    }
-    return svg + "</svg>\n";
+    LineChart chart{report.model.description + ": tokens per second against depth",
+                    "depth (tokens already in the context)", "tokens per second", {}};
+    for (auto& [label, line] : series) chart.series.push_back(std::move(line));
+    return line_chart_svg(chart);
 }
 
 }  // namespace hearth::measure

@@ -54,6 +54,9 @@ struct BenchReport {
     std::vector<BenchResult> results;
 };
 
+// Now, as reports record when they started: ISO 8601, UTC ("2026-11-26T06:00:00Z").
+std::string utc_timestamp_now();
+
 // Decode tests: bytes per second achieved, and its share of the probe.
 double achieved_bandwidth(const BenchReport& report, const BenchResult& result);
 
@@ -61,6 +64,10 @@ enum class BenchFormat { Table, Markdown, Csv, Json };
 
 // nullopt for a name that is not one of table, md, csv, json.
 std::optional<BenchFormat> parse_bench_format(std::string_view name);
+
+// One CSV line (RFC 4180): the fields joined by commas, each with a comma, quote or line break
+// quoted and its quotes doubled.
+std::string csv_row(const std::vector<std::string>& fields);
 
 // What goes before the first result (the table's preamble, a header line), after each result,
 // and after the last (json: everything).

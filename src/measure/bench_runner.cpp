@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <memory>
 #include <random>
 
@@ -30,15 +29,6 @@ std::vector<int32_t> random_tokens(int64_t count, int64_t vocab, uint32_t seed) 
     std::vector<int32_t> tokens(static_cast<size_t>(count));
     for (int32_t& t : tokens) t = pick(rng);
     return tokens;
-}
-
-std::string utc_now() {
-    const std::time_t now = std::time(nullptr);
-    std::tm utc{};
-    gmtime_r(&now, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return text;
 }
 
 std::string cpu_description() {
@@ -115,7 +105,7 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
     if (tests.empty()) fail("bench: nothing to time (every prompt and decode size is 0)");
     BenchReport report;
     report.hearth_version = kVersion;
-    report.started_utc = utc_now();
+    report.started_utc = utc_timestamp_now();
     report.cpu = cpu_description();
     report.cores = static_cast<int>(std::thread::hardware_concurrency());
     report.repetitions = run.repetitions;
