@@ -87,7 +87,8 @@ PY
 # Nsight Compute, summed by kernel.
 profile_decode() {  # model
     command -v ncu >/dev/null || { note "ncu: not installed"; return; }
-    ncu --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum --launch-skip 2200 --launch-count 700 \
+    ncu --csv --clock-control none --cache-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+        --launch-skip 2200 --launch-count 700 \
         "$hearth" run -m "$1" --backend cuda -n 8 --raw "hi" >"$out/ncu-decode.csv" 2>"$out/ncu-decode.err"
     python3 - "$out/ncu-decode.csv" <<'PY' | tee -a "$summary"
 import csv, collections, sys
