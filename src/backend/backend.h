@@ -117,8 +117,9 @@ class Backend {
     virtual void swiglu(Activations gate, Activations up) = 0;
     // x += y, elementwise.
     virtual void add(Activations x, Activations y) = 0;
-    // Copies activations to host memory (rows * cols floats).
+    // Copies activations to host memory (rows * cols floats), and back.
     virtual void read(Activations x, float* host) = 0;
+    virtual void write(Activations x, const float* host) = 0;
 
     // Read bandwidth of the memory the weights live in, bytes per second, measured now: the
     // ceiling decoding is held against.

@@ -89,6 +89,7 @@ void bench(const BenchArgs& args) {
     run.repetitions = args.repetitions;
     run.backend = parse_backend(args.backend, "bench");
     run.device = args.backend.device;
+    run.gpu_layers = args.backend.gpu_layers;
     // Progress only on a terminal: in a log or a pipe it would interleave with the results.
     const bool show_progress = isatty(STDERR_FILENO) == 1;
     ProgressBar progress("bench", "repetitions");

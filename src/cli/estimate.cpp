@@ -29,7 +29,6 @@ struct EstimateArgs {
     std::string kv_type = "f16";
     int64_t batch_size = 512;
     BackendArgs backend;
-    int gpu_layers = -1;
     std::string output = "table";
 };
 
@@ -45,27 +44,30 @@ struct DeviceRow {
 std::vector<DeviceRow> device_rows(const EstimateArgs& args, const gguf::File& file, const model::Hparams& hparams,
                                    int64_t context, int64_t batch) {
     const quant::Type kv_type = parse_kv_type(args.kv_type, "estimate");
-    runtime::BackendKind kind = args.gpu_layers == 0 ? runtime::BackendKind::Cpu : parse_backend(args.backend, "estimate");
+    const int64_t gpu_layers = args.backend.gpu_layers;
+    runtime::BackendKind kind = gpu_layers == 0 ? runtime::BackendKind::Cpu : parse_backend(args.backend, "estimate");
     const std::optional<runtime::GpuMemory> gpu = runtime::gpu_memory(args.backend.device);
-    if (kind == runtime::BackendKind::Auto) kind = gpu ? runtime::BackendKind::Cuda : runtime::BackendKind::Cpu;
+    // -ngl asks about a GPU, present or not.
+    if (kind == runtime::BackendKind::Auto)
+        kind = gpu || gpu_layers > 0 ? runtime::BackendKind::Cuda : runtime::BackendKind::Cpu;
     if (kind == runtime::BackendKind::Cpu) {
         return {{"cpu", "CPU (RAM)",
                  runtime::estimate_memory(file, hparams, context, kv_type, batch, args.parallel),
                  runtime::available_memory_bytes()}};
     }
-    const runtime::CudaMemoryEstimate m = runtime::estimate_cuda_memory(file, hparams, context, kv_type, batch, args.parallel);
+    const bool split = gpu_layers > 0 && gpu_layers < hparams.layer_count;
+    const runtime::CudaMemoryEstimate m =
+        runtime::estimate_cuda_memory(file, hparams, context, kv_type, batch, args.parallel, split ? gpu_layers : -1);
     runtime::MemoryEstimate host;
     host.runtime = m.host_runtime;
+    // Split: the CPU holds the other layers and the output layer, and the tokenizer as always.
+    if (split) host = runtime::estimate_memory(file, hparams, context, kv_type, batch, args.parallel, gpu_layers);
     const std::string gpu_name = gpu ? gpu->name : "GPU " + std::to_string(args.backend.device) + ", not present";
     return {{"cuda:" + std::to_string(args.backend.device), gpu_name + " (VRAM)", m.device, gpu ? gpu->free_bytes : 0},
             {"cpu", "CPU (RAM)", host, runtime::available_memory_bytes()}};
 }
 
 void estimate(const EstimateArgs& args) {
-    if (args.gpu_layers > 0)
-        fail("estimate: -ngl {}: splitting layers between the GPU and the CPU is not there yet; --backend cuda puts "
-             "every layer on the GPU",
-             args.gpu_layers);
     if (args.output != "table" && args.output != "json") fail("estimate: -o {}: give table or json", args.output);
     const gguf::File file = gguf::File::open(args.model);
     const model::Hparams hparams = model::read_hparams(file);
@@ -138,7 +140,6 @@ void add_estimate(CLI::App& app) {
     cmd->add_option("-b,--batch-size", args->batch_size, "Prompt tokens per forward pass")->capture_default_str()
         ->check(CLI::PositiveNumber);
     add_backend_options(cmd, args->backend);
-    cmd->add_option("--n-gpu-layers", args->gpu_layers, "Layers on the GPU (also -ngl; not there yet)");
     cmd->add_option("-o,--output", args->output, "table or json")->capture_default_str();
     cmd->footer(
         "The KV cache is committed when the model loads, so the total is what a full context holds.\n\n"

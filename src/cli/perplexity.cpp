@@ -48,8 +48,7 @@ runtime::LoadOptions load_options(const PerplexityArgs& args, int64_t n_ctx) {
     options.context_length = n_ctx;
     options.batch_size = std::min(args.batch_size, n_ctx);
     options.kv_type = parse_kv_type(args.kv_type, "perplexity");
-    options.backend = parse_backend(args.backend, "perplexity");
-    options.device = args.backend.device;
+    set_backend_options(options, args.backend, "perplexity");
     return options;
 }
 

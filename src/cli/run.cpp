@@ -169,14 +169,12 @@ std::unique_ptr<runtime::LoadedModel> load_model(const RunArgs& args) {
     options.batch_size = args.batch_size;
     options.check_memory = !args.no_memory_check;
     options.kv_type = parse_kv_type(args.kv_type, "run");
-    options.backend = parse_backend(args.backend, "run");
-    options.device = args.backend.device;
+    set_backend_options(options, args.backend, "run");
     auto model = runtime::LoadedModel::load(args.model, options);
     if (args.verbose) {
-        std::fprintf(stderr, "backend: %s%s\n", std::string(model->backend().name()).c_str(),
-                     model->backend_fallback_reason().empty()
-                         ? ""
-                         : (" (" + model->backend_fallback_reason() + ")").c_str());
+        const std::string& why = model->backend_fallback_reason();
+        std::fprintf(stderr, "backend: %s%s\n", runtime::describe_placement(model->llama()).c_str(),
+                     why.empty() ? "" : (" (" + why + ")").c_str());
     }
     return model;
 }

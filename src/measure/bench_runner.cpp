@@ -130,6 +130,7 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
         options.context_length = std::max<int64_t>(context, run.warmup_tokens + 1);
         options.backend = run.backend;
         options.device = run.device;
+        options.gpu_layers = run.gpu_layers;
         if (first == 0) {
             // Checked before the real load, so an impossible test fails fast.
             const gguf::File file = gguf::File::open(run.model);
@@ -143,8 +144,8 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
             const uint64_t parameters = parameter_count(model->file());
             report.model = {run.model.string(), describe_model(model->file(), parameters), model->file().file_size(),
                             parameters, model->llama().weight_bytes_read_per_token()};
-            report.backend = std::string(model->backend().name());
-            report.bandwidth_at_start = model->backend().measure_read_bandwidth();
+            report.backend = runtime::describe_placement(model->llama());
+            report.bandwidth_at_start = model->llama().layer_backend(0).measure_read_bandwidth();
             if (callbacks.started) callbacks.started(report);
         }
         // Warm-up: most of it as one prompt, the last 8 tokens one at a time.
@@ -164,7 +165,7 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
                 test.tokens + (test.kind == BenchKind::Decode ? 1 : 0), vocab, run.seed + 2 + static_cast<uint32_t>(index));
             // The bandwidth of a shared machine drifts within minutes: each decode test is held
             // against a probe taken right before it.
-            if (test.kind == BenchKind::Decode) result.probed_bandwidth = model->backend().measure_read_bandwidth();
+            if (test.kind == BenchKind::Decode) result.probed_bandwidth = model->llama().layer_backend(0).measure_read_bandwidth();
             std::vector<double> rates, first_token_ms;
             for (int r = 0; r < run.repetitions; ++r) {
                 fill_to_depth(session, fill, test.depth);

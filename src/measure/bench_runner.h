@@ -22,7 +22,8 @@ struct BenchRun {
     int warmup_tokens = 50;
     uint32_t seed = 1;
     runtime::BackendKind backend = runtime::BackendKind::Cpu;
-    int device = 0;  // CUDA device index
+    int device = 0;           // CUDA device index
+    int64_t gpu_layers = -1;  // -ngl
 };
 
 struct BenchCallbacks {

@@ -30,7 +30,7 @@ PerplexityResult compute_perplexity(const runtime::LoadedModel& model, std::span
     const int64_t vocab = model.hparams().vocab_size;
     const int64_t batch = std::min(model.options().batch_size, n_ctx);
     model::LlamaWorkspace workspace = llama.make_workspace(batch, batch);
-    const auto cache = llama.backend().create_kv_cache(llama.kv_cache_shape(n_ctx, model.options().kv_type));
+    const auto cache = llama.create_kv_cache(n_ctx, model.options().kv_type);
     const int32_t bos = model.tokenizer().bos_id();
     std::vector<float> logits(static_cast<size_t>(batch * vocab));
 

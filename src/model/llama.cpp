@@ -131,67 +131,114 @@ LlamaWeights read_llama_weights(const gguf::File& file, const Hparams& h, const 
     return w;
 }
 
-Llama::Llama(const gguf::File& file, backend::Backend& backend)
-    : file_(file), backend_(backend), hparams_(read_hparams(file)),
+Llama::Llama(const gguf::File& file, backend::Backend& backend, backend::Backend* first_layers_backend,
+             int64_t first_layers)
+    : file_(file), backends_{&backend}, hparams_(read_hparams(file)),
       weights_(read_llama_weights(file, hparams_, backend)),
       rope_(rope_params(file, hparams_, weights_.rope_freq_factors)) {
-    // A weight the backend copied is not read from the file again (but for embedding rows, which
+    const int64_t layers = hparams_.layer_count;
+    const bool split = first_layers_backend && first_layers > 0 && first_layers < layers;
+    if (split) {
+        backends_.push_back(first_layers_backend);
+        input_slot_ = 1;
+    }
+    layer_slot_.resize(layers);
+    layer_in_cache_.resize(layers);
+    for (int64_t i = 0; i < layers; ++i) {
+        layer_slot_[i] = split && i < first_layers ? 1 : kOutputSlot;
+        layer_in_cache_[i] = split && i >= first_layers ? i - first_layers : i;
+    }
+    // Each weight goes to the backend that computes with it (a tied output matrix to both).
+    // A weight a backend copied is not read from the file again (but for embedding rows, which
     // fault back in): its pages go as soon as it is copied, so resident memory counts it once,
     // at the peak too.
-    for (const Weight* weight : weights_.all()) {
-        for (const Weight* copied : backend_.load_weights({&weight, 1}))
+    const auto load = [&](const Weight& weight, int slot) {
+        const Weight* w = &weight;
+        for (const Weight* copied : backends_[slot]->load_weights({&w, 1}))
             file_.drop_resident_pages({copied->data, static_cast<size_t>(copied->rows) * copied->row_bytes});
+    };
+    load(weights_.token_embd, input_slot_);
+    for (int64_t i = 0; i < layers; ++i) {
+        const LlamaLayer& l = weights_.layers[i];
+        for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm,
+                                &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+            load(*w, layer_slot_[i]);
     }
+    load(weights_.output_norm, kOutputSlot);
+    if (weights_.output.data != weights_.token_embd.data || input_slot_ != kOutputSlot) load(weights_.output, kOutputSlot);
 }
 
 backend::KvCacheShape Llama::kv_cache_shape(int64_t capacity, quant::Type type) const {
     return {hparams_.layer_count, hparams_.head_count_kv, hparams_.head_dim(), capacity, type};
 }
 
+std::unique_ptr<backend::KvCache> Llama::create_kv_cache(int64_t capacity, quant::Type type) const {
+    const backend::KvCacheShape whole = kv_cache_shape(capacity, type);
+    if (backends_.size() == 1) return backend().create_kv_cache(whole);
+    std::vector<std::unique_ptr<backend::KvCache>> parts;
+    for (int slot = 0; slot < static_cast<int>(backends_.size()); ++slot) {
+        backend::KvCacheShape shape = whole;
+        shape.layers = std::count(layer_slot_.begin(), layer_slot_.end(), slot);
+        parts.push_back(backends_[slot]->create_kv_cache(shape));
+    }
+    return std::make_unique<SplitKvCache>(whole, std::move(parts));
+}
+
+backend::KvCache& Llama::cache_of(backend::KvCache& cache, int slot) const {
+    if (backends_.size() == 1) return cache;
+    auto* split = dynamic_cast<SplitKvCache*>(&cache);
+    if (!split) fail("forward: this model runs on two backends and needs the cache Llama::create_kv_cache makes");
+    return split->part(slot);
+}
+
 LlamaWorkspace Llama::make_workspace(int64_t max_tokens, int64_t logit_rows) const {
     const WorkspaceWidths widths = workspace_widths(hparams_);
     LlamaWorkspace ws;
     ws.max_tokens = max_tokens;
-    ws.hidden = backend_.allocate(max_tokens, widths.hidden);
-    ws.normed = backend_.allocate(max_tokens, widths.normed);
-    ws.q = backend_.allocate(max_tokens, widths.q);
-    ws.k = backend_.allocate(max_tokens, widths.k);
-    ws.v = backend_.allocate(max_tokens, widths.v);
-    ws.attention = backend_.allocate(max_tokens, widths.attention);
-    ws.gate = backend_.allocate(max_tokens, widths.gate);
-    ws.up = backend_.allocate(max_tokens, widths.up);
-    ws.logits = backend_.allocate(std::max<int64_t>(1, logit_rows), hparams_.vocab_size);
+    for (backend::Backend* b : backends_) {
+        ws.on.push_back({b->allocate(max_tokens, widths.hidden), b->allocate(max_tokens, widths.normed),
+                         b->allocate(max_tokens, widths.q), b->allocate(max_tokens, widths.k),
+                         b->allocate(max_tokens, widths.v), b->allocate(max_tokens, widths.attention),
+                         b->allocate(max_tokens, widths.gate), b->allocate(max_tokens, widths.up)});
+    }
+    ws.logits = backend().allocate(std::max<int64_t>(1, logit_rows), hparams_.vocab_size);
     ws.positions.resize(max_tokens);
+    if (backends_.size() > 1) ws.transfer.resize(static_cast<size_t>(max_tokens * widths.hidden));
     return ws;
 }
 
-void Llama::attention_block(LlamaWorkspace& ws, backend::KvCache& cache, int64_t layer_index, int64_t n) const {
-    const LlamaLayer& layer = weights_.layers[layer_index];
-    const std::span<const int32_t> positions(ws.positions.data(), n);
-    const Activations hidden = ws.hidden.first(n), x = ws.normed.first(n);
-    const Activations q = ws.q.first(n), k = ws.k.first(n), v = ws.v.first(n), out = ws.attention.first(n);
-    backend_.rmsnorm(hidden, layer.attn_norm, static_cast<float>(hparams_.rms_norm_epsilon), x);
-    backend_.matmul(layer.attn_q, x, q);
-    backend_.matmul(layer.attn_k, x, k);
-    backend_.matmul(layer.attn_v, x, v);
-    backend_.rope(q, positions, rope_);
-    backend_.rope(k, positions, rope_);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hparams_.head_dim()));
-    backend_.attention(cache, layer_index, q, k, v, positions, scale, out);
-    backend_.matmul(layer.attn_output, out, x);
-    backend_.add(hidden, x);
+void Llama::move_hidden(LlamaWorkspace& ws, int from, int to, int64_t n) const {
+    backends_[from]->read(ws.on[from].hidden.first(n), ws.transfer.data());
+    backends_[to]->write(ws.on[to].hidden.first(n), ws.transfer.data());
 }
 
-void Llama::feed_forward_block(LlamaWorkspace& ws, int64_t layer_index, int64_t n) const {
+void Llama::attention_block(backend::Backend& backend, const LlamaBuffers& b, std::span<const int32_t> positions,
+                            backend::KvCache& cache, int64_t layer_index, int64_t cache_layer, int64_t n) const {
     const LlamaLayer& layer = weights_.layers[layer_index];
-    const Activations hidden = ws.hidden.first(n), x = ws.normed.first(n);
-    const Activations gate = ws.gate.first(n), up = ws.up.first(n);
-    backend_.rmsnorm(hidden, layer.ffn_norm, static_cast<float>(hparams_.rms_norm_epsilon), x);
-    backend_.matmul(layer.ffn_gate, x, gate);
-    backend_.matmul(layer.ffn_up, x, up);
-    backend_.swiglu(gate, up);
-    backend_.matmul(layer.ffn_down, gate, x);
-    backend_.add(hidden, x);
+    const Activations hidden = b.hidden.first(n), x = b.normed.first(n);
+    const Activations q = b.q.first(n), k = b.k.first(n), v = b.v.first(n), out = b.attention.first(n);
+    backend.rmsnorm(hidden, layer.attn_norm, static_cast<float>(hparams_.rms_norm_epsilon), x);
+    backend.matmul(layer.attn_q, x, q);
+    backend.matmul(layer.attn_k, x, k);
+    backend.matmul(layer.attn_v, x, v);
+    backend.rope(q, positions, rope_);
+    backend.rope(k, positions, rope_);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hparams_.head_dim()));
+    backend.attention(cache, cache_layer, q, k, v, positions, scale, out);
+    backend.matmul(layer.attn_output, out, x);
+    backend.add(hidden, x);
+}
+
+void Llama::feed_forward_block(backend::Backend& backend, const LlamaBuffers& b, int64_t layer_index, int64_t n) const {
+    const LlamaLayer& layer = weights_.layers[layer_index];
+    const Activations hidden = b.hidden.first(n), x = b.normed.first(n);
+    const Activations gate = b.gate.first(n), up = b.up.first(n);
+    backend.rmsnorm(hidden, layer.ffn_norm, static_cast<float>(hparams_.rms_norm_epsilon), x);
+    backend.matmul(layer.ffn_gate, x, gate);
+    backend.matmul(layer.ffn_up, x, up);
+    backend.swiglu(gate, up);
+    backend.matmul(layer.ffn_down, gate, x);
+    backend.add(hidden, x);
 }
 
 void Llama::forward(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens, int64_t start,
@@ -209,19 +256,35 @@ void Llama::forward(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const
         if (token < 0 || token >= vocab) fail("token id {} is outside the vocabulary [0, {})", token, vocab);
     }
     for (int64_t i = 0; i < n; ++i) ws.positions[i] = static_cast<int32_t>(start + i);
+    const std::span<const int32_t> positions(ws.positions.data(), n);
 
-    backend_.begin_forward(cache, ws.hidden, n);
-    backend_.embed(weights_.token_embd, tokens, ws.hidden.first(n));
+    // Each backend's part of the pass opens with begin_forward and ends with a read (the hidden
+    // state leaving it, or the logits).
+    int slot = input_slot_;
+    backends_[slot]->begin_forward(cache_of(cache, slot), ws.on[slot].hidden, n);
+    backends_[slot]->embed(weights_.token_embd, tokens, ws.on[slot].hidden.first(n));
     for (int64_t layer = 0; layer < hparams_.layer_count; ++layer) {
-        attention_block(ws, cache, layer, n);
-        feed_forward_block(ws, layer, n);
+        if (layer_slot_[layer] != slot) {
+            const int next = layer_slot_[layer];
+            backends_[next]->begin_forward(cache_of(cache, next), ws.on[next].hidden, n);
+            move_hidden(ws, slot, next, n);
+            slot = next;
+        }
+        backend::Backend& b = *backends_[slot];
+        attention_block(b, ws.on[slot], positions, cache_of(cache, slot), layer, layer_in_cache_[layer], n);
+        feed_forward_block(b, ws.on[slot], layer, n);
+    }
+    if (slot != kOutputSlot) {
+        backends_[kOutputSlot]->begin_forward(cache_of(cache, kOutputSlot), ws.on[kOutputSlot].hidden, n);
+        move_hidden(ws, slot, kOutputSlot, n);
     }
     // Only the rows whose logits are wanted go through the (vocab-sized) output projection.
-    const Activations last{ws.hidden.row(n - logit_rows), logit_rows, hparams_.embedding_length};
-    const Activations x = ws.normed.first(logit_rows);
-    backend_.rmsnorm(last, weights_.output_norm, static_cast<float>(hparams_.rms_norm_epsilon), x);
-    backend_.matmul(weights_.output, x, ws.logits.first(logit_rows));
-    backend_.read(ws.logits.first(logit_rows), logits.data());
+    const LlamaBuffers& out = ws.on[kOutputSlot];
+    const Activations last{out.hidden.row(n - logit_rows), logit_rows, hparams_.embedding_length};
+    const Activations x = out.normed.first(logit_rows);
+    backend().rmsnorm(last, weights_.output_norm, static_cast<float>(hparams_.rms_norm_epsilon), x);
+    backend().matmul(weights_.output, x, ws.logits.first(logit_rows));
+    backend().read(ws.logits.first(logit_rows), logits.data());
     for (int64_t i = 0; i < logit_rows * vocab; ++i) {
         if (!std::isfinite(logits[i])) fail_on_non_finite_logits();
     }
@@ -248,11 +311,13 @@ uint64_t Llama::weight_bytes_read_per_token() const {
     // Every weight once as the backend holds it (the output projection is the embedding table
     // when tied), and one row of the embedding table gathered from the file.
     uint64_t bytes = weights_.token_embd.row_bytes;
-    for (const Weight* w : weights_.all()) {
-        if (w != &weights_.token_embd) bytes += backend_.matmul_bytes(*w);
+    for (int64_t i = 0; i < hparams_.layer_count; ++i) {
+        const LlamaLayer& l = weights_.layers[i];
+        for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm,
+                                &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+            bytes += layer_backend(i).matmul_bytes(*w);
     }
-    if (hparams_.tied_output) bytes += backend_.matmul_bytes(weights_.token_embd);
-    return bytes;
+    return bytes + backend().matmul_bytes(weights_.output_norm) + backend().matmul_bytes(weights_.output);
 }
 
 }  // namespace hearth::model

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -33,11 +34,32 @@ struct LlamaWeights {
 // values in the small tensors (norms, rope factors) that are checked in full at load.
 LlamaWeights read_llama_weights(const gguf::File& file, const Hparams& hparams, const backend::Backend& backend);
 
-// Buffers for one forward call of up to `max_tokens` tokens.
+// One backend's activation buffers for batches of up to max_tokens tokens.
+struct LlamaBuffers {
+    backend::Activations hidden, normed, q, k, v, attention, gate, up;
+};
+
+// Buffers for one forward call of up to `max_tokens` tokens: a set on each backend the layers
+// run on, the logits on the backend of the output layer.
 struct LlamaWorkspace {
     int64_t max_tokens = 0;
-    backend::Activations hidden, normed, q, k, v, attention, gate, up, logits;
+    std::vector<LlamaBuffers> on;  // by backend slot (Llama::backends())
+    backend::Activations logits;
     std::vector<int32_t> positions;
+    std::vector<float> transfer;  // the hidden state on its way between backends
+};
+
+// The KV cache of a model whose layers run on two backends: a part on each, holding its layers.
+class SplitKvCache final : public backend::KvCache {
+  public:
+    SplitKvCache(const backend::KvCacheShape& whole, std::vector<std::unique_ptr<backend::KvCache>> parts)
+        : shape_(whole), parts_(std::move(parts)) {}
+    const backend::KvCacheShape& shape() const override { return shape_; }
+    backend::KvCache& part(int slot) const { return *parts_[slot]; }
+
+  private:
+    backend::KvCacheShape shape_;
+    std::vector<std::unique_ptr<backend::KvCache>> parts_;
 };
 
 // Floats a LlamaWorkspace holds for batches of max_tokens tokens and logit_rows rows of logits,
@@ -46,12 +68,23 @@ int64_t llama_workspace_floats(const Hparams& hparams, int64_t max_tokens, int64
 
 class Llama {
   public:
-    Llama(const gguf::File& file, backend::Backend& backend);
+    // Every layer on `backend`; or, with `first_layers_backend`, layers [0, first_layers) (and the
+    // embedding) on that one and the rest (and the output layer) on `backend`: llama.cpp's -ngl,
+    // a GPU taking the first layers of a model too large for it. The hidden state crosses once a
+    // pass, through host memory.
+    Llama(const gguf::File& file, backend::Backend& backend, backend::Backend* first_layers_backend = nullptr,
+          int64_t first_layers = 0);
 
     const Hparams& hparams() const { return hparams_; }
     const LlamaWeights& weights() const { return weights_; }
-    backend::Backend& backend() const { return backend_; }
+    // The backend of the output layer (and of every layer, unless split).
+    backend::Backend& backend() const { return *backends_[kOutputSlot]; }
+    // Slot 0: the output layer's backend; slot 1, when split: the first layers' backend.
+    const std::vector<backend::Backend*>& backends() const { return backends_; }
+    backend::Backend& layer_backend(int64_t layer) const { return *backends_[layer_slot_[layer]]; }
 
+    // A cache for `capacity` positions of every layer, each layer's on its backend.
+    std::unique_ptr<backend::KvCache> create_kv_cache(int64_t capacity, quant::Type type) const;
     backend::KvCacheShape kv_cache_shape(int64_t capacity, quant::Type type) const;
     // Buffers for batches of up to max_tokens tokens, with logits for up to logit_rows of them.
     LlamaWorkspace make_workspace(int64_t max_tokens, int64_t logit_rows = 1) const;
@@ -67,13 +100,23 @@ class Llama {
     uint64_t weight_bytes_read_per_token() const;
 
   private:
-    void attention_block(LlamaWorkspace& ws, backend::KvCache& cache, int64_t layer_index, int64_t n) const;
-    void feed_forward_block(LlamaWorkspace& ws, int64_t layer_index, int64_t n) const;
+    static constexpr int kOutputSlot = 0;
+
+    void attention_block(backend::Backend& backend, const LlamaBuffers& b, std::span<const int32_t> positions,
+                         backend::KvCache& cache, int64_t layer_index, int64_t cache_layer, int64_t n) const;
+    void feed_forward_block(backend::Backend& backend, const LlamaBuffers& b, int64_t layer_index, int64_t n) const;
+    // The part of `cache` that holds a slot's layers.
+    backend::KvCache& cache_of(backend::KvCache& cache, int slot) const;
+    // Moves rows [0, n) of the hidden state from one slot's buffers to another's.
+    void move_hidden(LlamaWorkspace& ws, int from, int to, int64_t n) const;
     // Names the weight that holds NaN or infinity, or says the activations overflowed.
     [[noreturn]] void fail_on_non_finite_logits() const;
 
     const gguf::File& file_;
-    backend::Backend& backend_;
+    std::vector<backend::Backend*> backends_;
+    std::vector<int> layer_slot_;          // the slot each layer runs on
+    std::vector<int64_t> layer_in_cache_;  // its index among its slot's layers
+    int input_slot_ = kOutputSlot;          // the slot that embeds the tokens (layer 0's)
     Hparams hparams_;
     LlamaWeights weights_;
     backend::RopeParams rope_;

@@ -42,14 +42,27 @@ uint64_t resident_bytes(const gguf::TensorInfo& tensor) {
 
 }  // namespace
 
+int64_t tensor_layer(std::string_view name) {
+    if (!name.starts_with("blk.")) return -1;
+    int64_t layer = 0;
+    size_t i = 4;
+    for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) layer = layer * 10 + (name[i] - '0');
+    return i > 4 && i < name.size() && name[i] == '.' ? layer : -1;
+}
+
 MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& h, int64_t context_length,
-                               quant::Type kv_type, int64_t batch_size, int parallel) {
+                               quant::Type kv_type, int64_t batch_size, int parallel, int64_t first_layer) {
     MemoryEstimate estimate;
     for (const gguf::TensorInfo& tensor : file.tensors()) {
-        if (tensor.name == "token_embd.weight" && !h.tied_output) estimate.embedding_mapped += tensor.size_bytes;
-        else estimate.weights += resident_bytes(tensor);
+        const int64_t layer = tensor_layer(tensor.name);
+        if (layer >= 0 && layer < first_layer) continue;  // on the GPU
+        if (tensor.name == "token_embd.weight" && !h.tied_output) {
+            if (first_layer == 0) estimate.embedding_mapped += tensor.size_bytes;  // else the GPU gathers
+        } else {
+            estimate.weights += resident_bytes(tensor);
+        }
     }
-    const backend::KvCacheShape kv{h.layer_count, h.head_count_kv, h.head_dim(), context_length, kv_type};
+    const backend::KvCacheShape kv{h.layer_count - first_layer, h.head_count_kv, h.head_dim(), context_length, kv_type};
     estimate.kv_cache = kv.bytes() * static_cast<uint64_t>(std::max(1, parallel));
     // The model's workspace for one batch and one row of logits, plus the matmul's prepared
     // activations (at most ~1.4 bytes a value for the 8-bit formats, 6 for F16 weights).
@@ -61,17 +74,22 @@ MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& h, 
 }
 
 CudaMemoryEstimate estimate_cuda_memory(const gguf::File& file, const model::Hparams& h, int64_t context_length,
-                                        quant::Type kv_type, int64_t batch_size, int parallel) {
+                                        quant::Type kv_type, int64_t batch_size, int parallel, int64_t gpu_layers) {
     CudaMemoryEstimate estimate;
     MemoryEstimate& d = estimate.device;
+    const bool split = gpu_layers >= 0 && gpu_layers < h.layer_count;
     uint64_t largest_matrix = 0;
     for (const gguf::TensorInfo& tensor : file.tensors()) {
+        const int64_t layer = tensor_layer(tensor.name);
+        const bool on_gpu = !split || (layer >= 0 ? layer < gpu_layers : tensor.name == "token_embd.weight");
+        if (!on_gpu) continue;
         const int64_t rows = std::max<int64_t>(1, tensor.row_count());
         const size_t row_bytes = static_cast<size_t>(tensor.size_bytes / rows);
         d.weights += cuda::device_row_stride(static_cast<uint32_t>(tensor.type), row_bytes) * rows;
         largest_matrix = std::max<uint64_t>(largest_matrix, static_cast<uint64_t>(rows) * tensor.row_length());
     }
-    const backend::KvCacheShape kv{h.layer_count, h.head_count_kv, h.head_dim(), context_length, kv_type};
+    const backend::KvCacheShape kv{split ? gpu_layers : h.layer_count, h.head_count_kv, h.head_dim(), context_length,
+                                   kv_type};
     d.kv_cache = kv.bytes() * static_cast<uint64_t>(std::max(1, parallel));
     // The workspace; the int8 and f16 copies of a batch's widest activations; one slab of f16
     // weights for the prompt GEMMs; the attention's partial results.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "gguf/gguf.h"
 #include "model/hparams.h"
@@ -25,9 +26,10 @@ struct MemoryEstimate {
     uint64_t total() const { return weights + kv_cache + compute + runtime; }
 };
 
-// `parallel` sequences each get a KV cache of `context_length` positions.
+// `parallel` sequences each get a KV cache of `context_length` positions. With first_layer > 0 the
+// CPU holds only layers [first_layer, layers) and the output layer (a GPU has the rest, -ngl).
 MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& hparams, int64_t context_length,
-                               quant::Type kv_type, int64_t batch_size, int parallel = 1);
+                               quant::Type kv_type, int64_t batch_size, int parallel = 1, int64_t first_layer = 0);
 
 // The same parts on a CUDA GPU: every weight uploaded at its device size (the embedding table
 // too), the cache and the kernels' buffers in device memory, and the CUDA context and cuBLAS's
@@ -36,8 +38,13 @@ struct CudaMemoryEstimate {
     MemoryEstimate device;
     uint64_t host_runtime = 0;
 };
+// With 0 <= gpu_layers < layers, the GPU holds only layers [0, gpu_layers) and the embedding table.
 CudaMemoryEstimate estimate_cuda_memory(const gguf::File& file, const model::Hparams& hparams, int64_t context_length,
-                                        quant::Type kv_type, int64_t batch_size, int parallel = 1);
+                                        quant::Type kv_type, int64_t batch_size, int parallel = 1,
+                                        int64_t gpu_layers = -1);
+
+// The layer a tensor belongs to ("blk.12.attn_q.weight": 12), or -1 for the others.
+int64_t tensor_layer(std::string_view name);
 
 // MemAvailable from /proc/meminfo (free memory plus what the kernel can reclaim); 0 if unknown.
 uint64_t available_memory_bytes();

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "backend/cpu/cpu_backend.h"
 #include "common/error.h"
 #include "common/parallel.h"
 #include "common/strings.h"
@@ -38,6 +39,14 @@ void check_memory(const gguf::File& file, const MemoryEstimate& need, int64_t co
 
 }  // namespace
 
+std::string describe_placement(const model::Llama& llama) {
+    const auto& backends = llama.backends();
+    if (backends.size() == 1) return std::string(backends[0]->name());
+    int64_t first_layers = 0;
+    while (first_layers < llama.hparams().layer_count && &llama.layer_backend(first_layers) == backends[1]) ++first_layers;
+    return fmt::format("{} (layers 0-{}) + {}", backends[1]->name(), first_layers - 1, backends[0]->name());
+}
+
 LoadedModel::LoadedModel(gguf::File file, const LoadOptions& options) : file_(std::move(file)), options_(options) {}
 
 std::unique_ptr<LoadedModel> LoadedModel::load(const std::filesystem::path& path, const LoadOptions& requested) {
@@ -57,20 +66,35 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const std::filesystem::path& path
     if (options.threads <= 0) options.threads = default_thread_count();
     options.batch_size = std::min(options.batch_size, options.context_length);
 
-    const CudaMemoryEstimate on_gpu =
-        estimate_cuda_memory(model->file_, hparams, options.context_length, options.kv_type, options.batch_size);
+    // -ngl: 0 keeps everything on the CPU; fewer than all layers splits the model.
+    if (options.gpu_layers == 0) options.backend = BackendKind::Cpu;
+    if (options.gpu_layers > 0 && options.backend == BackendKind::Cpu)
+        fail("-ngl {}: layers go to a GPU only with --backend cuda or auto", options.gpu_layers);
+    const bool split = options.gpu_layers > 0 && options.gpu_layers < hparams.layer_count;
+    const int64_t gpu_layers = split ? options.gpu_layers : -1;
+    const CudaMemoryEstimate on_gpu = estimate_cuda_memory(model->file_, hparams, options.context_length,
+                                                           options.kv_type, options.batch_size, 1, gpu_layers);
     BackendChoice choice = choose_backend(options.backend, options.device, options.threads, &model->file_,
                                           options.check_memory ? on_gpu.device.total() : 0);
-    model->backend_ = std::move(choice.backend);
     model->backend_fallback_reason_ = std::move(choice.fallback_reason);
-    if (model->backend_->name() == "cpu") {
-        model->memory_ = estimate_memory(model->file_, hparams, options.context_length, options.kv_type, options.batch_size);
+    const bool on_cpu = choice.backend->name() == "cpu";
+    if (!on_cpu && split) {
+        // The GPU takes the first layers; the CPU the rest and the output layer.
+        model->first_layers_backend_ = std::move(choice.backend);
+        model->backend_ = std::make_unique<cpu::CpuBackend>(options.threads);
+    } else {
+        model->backend_ = std::move(choice.backend);
+    }
+    if (on_cpu || split) {
+        model->memory_ = estimate_memory(model->file_, hparams, options.context_length, options.kv_type,
+                                         options.batch_size, 1, on_cpu ? 0 : options.gpu_layers);
         if (options.check_memory) check_memory(model->file_, model->memory_, options.context_length);
     } else {
         model->memory_ = on_gpu.device;
     }
 
-    model->llama_ = std::make_unique<model::Llama>(model->file_, *model->backend_);
+    model->llama_ = std::make_unique<model::Llama>(model->file_, *model->backend_, model->first_layers_backend_.get(),
+                                                   on_cpu ? 0 : gpu_layers);
     model->tokenizer_ = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_gguf(model->file_));
     if (static_cast<int64_t>(model->tokenizer_->vocab_size()) != hparams.vocab_size)
         fail("{}: the tokenizer has {} tokens but the model's vocabulary is {}", model->file_.name(),

@@ -27,7 +27,11 @@ struct LoadOptions {
     bool check_memory = true;        // refuse to load when MemAvailable is below the estimate
     BackendKind backend = BackendKind::Auto;
     int device = 0;                  // CUDA device index
+    int64_t gpu_layers = -1;         // -ngl: the first N layers on the GPU, the rest on the CPU (-1: all)
 };
+
+// "cpu", "cuda", or "cuda (layers 0-9) + cpu" for a model split with -ngl.
+std::string describe_placement(const model::Llama& llama);
 
 class LoadedModel {
   public:
@@ -42,7 +46,8 @@ class LoadedModel {
     // nullptr when the file has no tokenizer.chat_template.
     const chat::ChatTemplate* chat_template() const { return chat_template_ ? &*chat_template_ : nullptr; }
     const LoadOptions& options() const { return options_; }
-    // What the chosen backend's memory holds (RAM, or the GPU's memory), estimated before loading.
+    // What the chosen backend's memory holds (RAM, or the GPU's memory; with -ngl, the RAM's
+    // share), estimated before loading.
     const MemoryEstimate& memory() const { return memory_; }
     double load_seconds() const { return load_seconds_; }
     backend::Backend& backend() const { return *backend_; }
@@ -60,6 +65,7 @@ class LoadedModel {
     gguf::File file_;
     LoadOptions options_;
     std::unique_ptr<backend::Backend> backend_;
+    std::unique_ptr<backend::Backend> first_layers_backend_;  // -ngl: the GPU's share
     std::string backend_fallback_reason_;
     std::unique_ptr<model::Llama> llama_;
     std::unique_ptr<tokenizer::Tokenizer> tokenizer_;

@@ -8,8 +8,7 @@ namespace hearth::runtime {
 
 Session::Session(const LoadedModel& model)
     : model_(model),
-      cache_(model.llama().backend().create_kv_cache(
-          model.llama().kv_cache_shape(model.options().context_length, model.options().kv_type))),
+      cache_(model.llama().create_kv_cache(model.options().context_length, model.options().kv_type)),
       workspace_(model.llama().make_workspace(model.options().batch_size)),
       logits_(model.hparams().vocab_size) {}
 

@@ -455,12 +455,28 @@ TEST_F(RunTest, EstimateForTheGpuPutsEveryWeightOnIt) {
     EXPECT_GT(g[1]["runtime_bytes"].get<double>(), 0);
 }
 
+// -ngl 1 on the 2-layer tiny model: the GPU holds layer 0, its KV cache and the embedding table;
+// the CPU layer 1, its cache and the output layer. Each half of the cache is half the whole.
+TEST_F(RunTest, EstimateSplitsTheModelWithNgl) {
+    const std::string estimate = std::string(HEARTH_BINARY) + " estimate -m " + tiny_model().path() + " -c 8192 -o json";
+    const Result split = hearth::testing::run_command(estimate + " -ngl 1");
+    const Result whole = hearth::testing::run_command(estimate + " --backend cuda");
+    ASSERT_EQ(split.exit_code, 0) << split.output;
+    ASSERT_EQ(whole.exit_code, 0) << whole.output;
+    const auto s = nlohmann::json::parse(split.output)["devices"], w = nlohmann::json::parse(whole.output)["devices"];
+    ASSERT_EQ(s.size(), 2u);
+    EXPECT_EQ(s[0]["kv_cache_bytes"].get<uint64_t>() * 2, w[0]["kv_cache_bytes"].get<uint64_t>());
+    EXPECT_EQ(s[1]["kv_cache_bytes"].get<uint64_t>() * 2, w[0]["kv_cache_bytes"].get<uint64_t>());
+    EXPECT_LT(s[0]["weights_bytes"].get<uint64_t>(), w[0]["weights_bytes"].get<uint64_t>());
+    EXPECT_GT(s[1]["weights_bytes"].get<uint64_t>(), 0u);
+}
+
 TEST_F(RunTest, EstimateRefusesWhatItCannotEstimate) {
     const std::string estimate = std::string(HEARTH_BINARY) + " estimate -m " + tiny_model().path() + " ";
     const std::pair<std::string, std::string> cases[] = {
         {"-c 200000", "context length 200000 is outside what the model was trained for (1 to 131072)"},
         {"--kv-type q4_0", "f16 or q8_0"},
-        {"-ngl 10", "-ngl 10"},
+        {"--backend cpu -ngl 1", "-ngl 1 with --backend cpu"},
         {"-o xml", "give table or json"},
     };
     expect_refusals(estimate, cases);

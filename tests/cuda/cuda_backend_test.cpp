@@ -338,10 +338,14 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
 // logits stay close to the CPU's, and its greedy token is the CPU's, unless the CPU's best two
 // tokens are closer than the two paths' logits differ (a near-tie, printed with its gap). The
 // second and later single-token steps run as a recorded CUDA graph, so this covers replays too.
+// Each model runs whole on the GPU, and split with -ngl 1 (layer 0 on the GPU, layer 1 and the
+// output layer on the CPU).
 TEST_F(CudaTest, GreedyTokensEqualTheCpuPath) {
     const std::filesystem::path dir = std::filesystem::temp_directory_path() / "hearth-cuda-test";
     std::filesystem::create_directories(dir);
-    for (const char* mix_name : {"F16", "Q8_0", "Q4_K_M"}) {
+    for (const char* mix_name : {"F16", "Q8_0", "Q4_K_M"})
+      for (const int64_t gpu_layers : {-1, 1}) {
+        SCOPED_TRACE(gpu_layers);
         model::TestModelOptions options;
         options.preset = model::find_test_model_preset("tiny");
         options.mix = quant::find_mix(mix_name);
@@ -353,8 +357,9 @@ TEST_F(CudaTest, GreedyTokensEqualTheCpuPath) {
         load.backend = runtime::BackendKind::Cpu;
         const auto cpu_model = runtime::LoadedModel::load(path, load);
         load.backend = runtime::BackendKind::Cuda;
+        load.gpu_layers = gpu_layers;
         const auto cuda_model = runtime::LoadedModel::load(path, load);
-        ASSERT_EQ(cuda_model->backend().name(), "cuda");
+        ASSERT_EQ(runtime::describe_placement(cuda_model->llama()), gpu_layers < 0 ? "cuda" : "cuda (layers 0-0) + cpu");
         runtime::Session cpu(*cpu_model), gpu(*cuda_model);
         std::vector<int32_t> next{128000, 791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13};
         int near_ties = 0;
@@ -379,8 +384,8 @@ TEST_F(CudaTest, GreedyTokensEqualTheCpuPath) {
             }
             next = {cpu_top};
         }
-        std::printf("%s: 65 steps, %d near-tie flips, largest logit difference %.3g of the largest logit\n", mix_name,
-                    near_ties, worst_relative);
+        std::printf("%s%s: 65 steps, %d near-tie flips, largest logit difference %.3g of the largest logit\n",
+                    mix_name, gpu_layers < 0 ? "" : " -ngl 1", near_ties, worst_relative);
         EXPECT_LT(worst_relative, 0.05) << mix_name;
         EXPECT_LE(near_ties, 3) << mix_name;
     }

@@ -131,6 +131,10 @@ void CpuBackend::read(backend::Activations x, float* host) {
     std::memcpy(host, x.data, static_cast<size_t>(x.rows * x.cols) * sizeof(float));
 }
 
+void CpuBackend::write(backend::Activations x, const float* host) {
+    std::memcpy(x.data, host, static_cast<size_t>(x.rows * x.cols) * sizeof(float));
+}
+
 double CpuBackend::measure_read_bandwidth() { return cpu::measure_read_bandwidth(pool_); }
 
 }  // namespace hearth::cpu

@@ -42,6 +42,7 @@ class CpuBackend final : public backend::Backend {
     void swiglu(backend::Activations gate, backend::Activations up) override;
     void add(backend::Activations x, backend::Activations y) override;
     void read(backend::Activations x, float* host) override;
+    void write(backend::Activations x, const float* host) override;
     double measure_read_bandwidth() override;
 
   private:

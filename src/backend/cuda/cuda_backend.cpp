@@ -460,6 +460,7 @@ void CudaBackend::read(backend::Activations x, float* host) {
 }
 
 void CudaBackend::write(backend::Activations x, const float* host) {
+    if (mode_ != Mode::Eager) fail("CUDA: activations written from the host inside a recorded pass");
     check(cudaMemcpyAsync(x.data, host, static_cast<size_t>(x.rows * x.cols) * sizeof(float), cudaMemcpyHostToDevice,
                           stream_),
           "writing activations");

@@ -97,8 +97,9 @@ class CudaBackend final : public backend::Backend {
     void add(backend::Activations x, backend::Activations y) override;
     void read(backend::Activations x, float* host) override;
 
-    // Copies host floats into device activations (tests and tools).
-    void write(backend::Activations x, const float* host);
+    // Outside a recorded pass only: a pass that starts with it (the second part of a model split
+    // over two backends) runs op by op.
+    void write(backend::Activations x, const float* host) override;
     // A 16-byte-load kernel over 1 GiB (or a quarter of the free memory), best of 7 runs.
     double measure_read_bandwidth() override;
 
