@@ -18,9 +18,13 @@ constexpr size_t kHeaderBytes = sizeof(kMagic) + 3 * sizeof(int32_t);
 // Log probabilities more than this far below the largest are stored as the floor.
 constexpr float kLogProbRange = 16.0f;
 
+// The size a file with this (checked: every count positive and below 2^24) header must have.
+// The largest headers make sizes past 2^64 bytes, which no file has: those saturate.
 uint64_t base_file_bytes(const KldBaseHeader& h) {
-    return kHeaderBytes + static_cast<uint64_t>(h.chunks * h.n_ctx) * sizeof(int32_t) +
-           static_cast<uint64_t>(h.chunks * h.scored_per_chunk() * log_prob_record_size(h.vocab)) * sizeof(uint16_t);
+    using Wide = unsigned __int128;
+    const Wide bytes = Wide{kHeaderBytes} + Wide(h.chunks) * Wide(h.n_ctx) * sizeof(int32_t) +
+                       Wide(h.chunks) * Wide(h.scored_per_chunk()) * Wide(log_prob_record_size(h.vocab)) * sizeof(uint16_t);
+    return bytes > Wide{UINT64_MAX} ? UINT64_MAX : static_cast<uint64_t>(bytes);
 }
 
 float record_float(std::span<const uint16_t> record, int index) {

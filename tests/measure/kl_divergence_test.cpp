@@ -109,5 +109,18 @@ TEST_F(KldBaseFileTest, TruncatedForeignAndIncompleteFilesAreRefused) {
     EXPECT_FALSE(fs::exists(dir_ / "short.kld"));
 }
 
+// The largest sizes the header may name make a file of ~2^71 bytes: refused by its size, with no
+// overflow on the way (the fuzzer found one; UBSan in CI fails this test if it comes back).
+TEST_F(KldBaseFileTest, LargestHeaderIsRefusedBySize) {
+    const fs::path path = dir_ / "huge.kld";
+    {
+        std::ofstream out(path, std::ios::binary);
+        out.write("_logits_", 8);
+        const int32_t sizes[3] = {1 << 24, 1 << 24, 1 << 24};  // context, vocabulary, chunks
+        out.write(reinterpret_cast<const char*>(sizes), sizeof sizes);
+    }
+    expect_refused(path, "bytes, but a context of 16777216");
+}
+
 }  // namespace
 }  // namespace hearth::measure
