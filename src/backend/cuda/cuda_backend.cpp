@@ -60,8 +60,16 @@ class CudaKvCache final : public backend::KvCache {
 
 }  // namespace
 
-DeviceBuffer::DeviceBuffer(size_t bytes, const char* what) : bytes_(bytes) {
+template <MemoryKind kKind>
+CudaMemory<kKind>::CudaMemory(size_t bytes, const char* what) : bytes_(bytes) {
     if (bytes == 0) return;
+    if (kKind == MemoryKind::PinnedHost) {
+        if (cudaMallocHost(&data_, bytes) != cudaSuccess) {
+            cudaGetLastError();
+            fail("CUDA: cannot allocate {} of page-locked host memory for {}", format_bytes(bytes), what);
+        }
+        return;
+    }
     if (cudaMalloc(&data_, bytes) != cudaSuccess) {
         cudaGetLastError();
         size_t free_bytes = 0, total_bytes = 0;
@@ -71,41 +79,36 @@ DeviceBuffer::DeviceBuffer(size_t bytes, const char* what) : bytes_(bytes) {
     }
 }
 
-DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+template <MemoryKind kKind>
+CudaMemory<kKind>::CudaMemory(CudaMemory&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
 
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+template <MemoryKind kKind>
+CudaMemory<kKind>& CudaMemory<kKind>::operator=(CudaMemory&& other) noexcept {
     if (this != &other) {
-        if (data_) cudaFree(data_);
+        release();
         data_ = std::exchange(other.data_, nullptr);
         bytes_ = std::exchange(other.bytes_, 0);
     }
     return *this;
 }
 
-DeviceBuffer::~DeviceBuffer() {
-    if (data_) cudaFree(data_);
+template <MemoryKind kKind>
+CudaMemory<kKind>::~CudaMemory() {
+    release();
 }
 
-PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
-    check(cudaMallocHost(&data_, bytes), "allocating pinned host memory");
+template <MemoryKind kKind>
+void CudaMemory<kKind>::release() {
+    if (!data_) return;
+    if (kKind == MemoryKind::PinnedHost) cudaFreeHost(data_);
+    else cudaFree(data_);
+    data_ = nullptr;
+    bytes_ = 0;
 }
 
-PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
-
-PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
-    if (this != &other) {
-        if (data_) cudaFreeHost(data_);
-        data_ = std::exchange(other.data_, nullptr);
-        bytes_ = std::exchange(other.bytes_, 0);
-    }
-    return *this;
-}
-
-PinnedBuffer::~PinnedBuffer() {
-    if (data_) cudaFreeHost(data_);
-}
+template class CudaMemory<MemoryKind::Device>;
+template class CudaMemory<MemoryKind::PinnedHost>;
 
 CudaBackend::CudaBackend(int device) : device_(device) {
     if (const char* graphs = std::getenv("HEARTH_CUDA_GRAPHS")) graphs_enabled_ = std::string_view(graphs) != "0";
@@ -270,7 +273,7 @@ const int32_t* CudaBackend::upload_small(std::span<const int32_t> values, Pinned
     if (pinned.bytes() < bytes) {
         if (mode_ != Mode::Eager) fail("CUDA: {} grew while a pass was being recorded", what);
         check(cudaStreamSynchronize(stream_), what);  // the old buffer may still be read
-        pinned = PinnedBuffer(std::max<size_t>(bytes, 4096));
+        pinned = PinnedBuffer(std::max<size_t>(bytes, 4096), what);
         forget_graphs();
     }
     reserve(device, std::max<size_t>(bytes, 4096), what);

@@ -16,16 +16,21 @@
 
 namespace hearth::cuda {
 
-// Device memory, freed with its owner.
-class DeviceBuffer {
+// Memory CUDA allocated, freed with its owner: device memory, or page-locked host memory (copies
+// from it can be recorded in a CUDA graph).
+enum class MemoryKind { Device, PinnedHost };
+
+template <MemoryKind kKind>
+class CudaMemory {
   public:
-    DeviceBuffer() = default;
-    explicit DeviceBuffer(size_t bytes, const char* what);
-    DeviceBuffer(DeviceBuffer&& other) noexcept;
-    DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    ~DeviceBuffer();
+    CudaMemory() = default;
+    // Throws hearth::Error naming `what` (and, on the device, what is free) when it cannot.
+    CudaMemory(size_t bytes, const char* what);
+    CudaMemory(CudaMemory&& other) noexcept;
+    CudaMemory& operator=(CudaMemory&& other) noexcept;
+    CudaMemory(const CudaMemory&) = delete;
+    CudaMemory& operator=(const CudaMemory&) = delete;
+    ~CudaMemory();
 
     template <typename T = uint8_t>
     T* as() const {
@@ -34,31 +39,14 @@ class DeviceBuffer {
     size_t bytes() const { return bytes_; }
 
   private:
+    void release();
+
     void* data_ = nullptr;
     size_t bytes_ = 0;
 };
 
-// Page-locked host memory (copies from it can be recorded in a CUDA graph), freed with its owner.
-class PinnedBuffer {
-  public:
-    PinnedBuffer() = default;
-    explicit PinnedBuffer(size_t bytes);
-    PinnedBuffer(PinnedBuffer&& other) noexcept;
-    PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
-    PinnedBuffer(const PinnedBuffer&) = delete;
-    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-    ~PinnedBuffer();
-
-    template <typename T = uint8_t>
-    T* as() const {
-        return static_cast<T*>(data_);
-    }
-    size_t bytes() const { return bytes_; }
-
-  private:
-    void* data_ = nullptr;
-    size_t bytes_ = 0;
-};
+using DeviceBuffer = CudaMemory<MemoryKind::Device>;
+using PinnedBuffer = CudaMemory<MemoryKind::PinnedHost>;
 
 class CudaBackend final : public backend::Backend {
   public:
