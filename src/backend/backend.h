@@ -124,6 +124,10 @@ class Backend {
     // Read bandwidth of the memory the weights live in, bytes per second, measured now: the
     // ceiling decoding is held against.
     virtual double measure_read_bandwidth() = 0;
+
+    // Flash attention (streaming, the default) or not (every score of a row first, as llama.cpp
+    // with -fa off): for comparisons. False when the backend has no such path.
+    virtual bool use_flash_attention(bool on) { return on; }
 };
 
 }  // namespace hearth::backend

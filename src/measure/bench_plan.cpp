@@ -8,12 +8,14 @@ std::vector<BenchTest> plan_tests(const BenchRequest& request) {
     std::vector<BenchTest> tests;
     for (const int threads : request.threads) {
         for (const quant::Type kv_type : request.kv_types) {
-            const BenchConfig config{threads, kv_type, request.batch_size};
-            for (const int64_t depth : request.depths) {
-                for (const int64_t size : request.prompt_sizes)
-                    if (size > 0) tests.push_back({BenchKind::Prompt, size, depth, config});
-                for (const int64_t size : request.generate_sizes)
-                    if (size > 0) tests.push_back({BenchKind::Decode, size, depth, config});
+            for (const bool flash_attention : request.flash_attention) {
+                const BenchConfig config{threads, kv_type, request.batch_size, flash_attention};
+                for (const int64_t depth : request.depths) {
+                    for (const int64_t size : request.prompt_sizes)
+                        if (size > 0) tests.push_back({BenchKind::Prompt, size, depth, config});
+                    for (const int64_t size : request.generate_sizes)
+                        if (size > 0) tests.push_back({BenchKind::Decode, size, depth, config});
+                }
             }
         }
     }

@@ -18,6 +18,7 @@ struct BenchConfig {
     int threads = 1;
     quant::Type kv_type = quant::Type::F16;
     int64_t batch_size = 512;
+    bool flash_attention = true;  // -fa off: the attention that computes every score first
 
     bool operator==(const BenchConfig&) const = default;
 };
@@ -36,10 +37,11 @@ struct BenchRequest {
     std::vector<int64_t> depths{0};
     std::vector<int> threads{1};
     std::vector<quant::Type> kv_types{quant::Type::F16};
+    std::vector<bool> flash_attention{true};
     int64_t batch_size = 512;
 };
 
-// Config by config (threads, then KV type), then depth by depth, prompts before decodes, in
+// Config by config (threads, then KV type, then flash attention), then depth by depth, prompts before decodes, in
 // the order the sizes were given.
 std::vector<BenchTest> plan_tests(const BenchRequest& request);
 

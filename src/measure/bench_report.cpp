@@ -88,7 +88,8 @@ std::string optional_number(const std::optional<double>& value, const char* form
 constexpr const char* kCsvHeader =
     "hearth_version,model,model_description,model_bytes,parameters,bytes_read_per_token,backend,threads,kv_type,"
     "batch_size,test,kind,tokens,depth,repetitions,tokens_per_second_mean,tokens_per_second_stdev,ttft_ms_mean,"
-    "ttft_ms_stdev,achieved_gb_per_second,probed_gb_per_second,bandwidth_percent,tokens_per_second_samples";
+    "ttft_ms_stdev,achieved_gb_per_second,probed_gb_per_second,bandwidth_percent,tokens_per_second_samples,"
+    "flash_attention";
 
 std::string csv_line(const BenchReport& report, const BenchResult& r) {
     const BenchTest& t = r.test;
@@ -124,7 +125,8 @@ std::string csv_line(const BenchReport& report, const BenchResult& r) {
         optional_number(achieved),
         optional_number(probed),
         optional_number(percent, "{:.4g}"),
-        join(samples, ';')};
+        join(samples, ';'),
+        t.config.flash_attention ? "on" : "off"};
     return csv_row(fields);
 }
 
@@ -140,6 +142,7 @@ nlohmann::ordered_json result_json(const BenchReport& report, const BenchResult&
                              {"depth", t.depth},
                              {"threads", t.config.threads},
                              {"kv_type", kv_name(t)},
+                             {"flash_attention", t.config.flash_attention},
                              {"batch_size", t.config.batch_size},
                              {"tokens_per_second", stats_json(r.tokens_per_second)}};
     j["ttft_ms"] = r.time_to_first_token_ms ? stats_json(*r.time_to_first_token_ms) : nullptr;
@@ -192,15 +195,15 @@ std::string format_preamble(const BenchReport& report, BenchFormat format) {
                 "read bandwidth: {:.1f} GB/s\n"
                 "model: {} ({}, {}, {} parameters), {:.2f} GB read per token; backend {}, {} repetitions after a "
                 "warm-up of {} tokens\n\n"
-                "| test | t/s | TTFT ms | GB/s | % of read bandwidth (GB/s, probed just before) | threads | kv |\n"
-                "| --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
+                "| test | t/s | TTFT ms | GB/s | % of read bandwidth (GB/s, probed just before) | threads | kv | fa |\n"
+                "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
                 report.bandwidth_at_start / 1e9, report.model.path, report.model.description,
                 file_size_label(report.model.file_bytes), parameter_label(report.model.parameters),
                 static_cast<double>(report.model.bytes_read_per_token) / 1e9, report.backend, report.repetitions,
                 report.warmup_tokens);
         case BenchFormat::Markdown:
-            return "| model | size | params | backend | threads | type_k | test | t/s |\n"
-                   "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |\n";
+            return "| model | size | params | backend | threads | type_k | fa | test | t/s |\n"
+                   "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |\n";
         case BenchFormat::Csv: return std::string(kCsvHeader) + "\n";
         case BenchFormat::Json: return "";
     }
@@ -218,14 +221,15 @@ std::string format_result(const BenchReport& report, const BenchResult& r, Bench
                 gbs = fmt::format("{:.1f}", achieved / 1e9);
                 share = fmt::format("{:.0f} % of {:.1f}", 100 * achieved / *r.probed_bandwidth, *r.probed_bandwidth / 1e9);
             }
-            return fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", test_name(t), mean_and_stdev(r.tokens_per_second),
-                               ttft, gbs, share, t.config.threads, kv_name(t));
+            return fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", test_name(t),
+                               mean_and_stdev(r.tokens_per_second), ttft, gbs, share, t.config.threads, kv_name(t),
+                               t.config.flash_attention ? "on" : "off");
         }
         case BenchFormat::Markdown:
-            return fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", report.model.description,
+            return fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", report.model.description,
                                file_size_label(report.model.file_bytes), parameter_label(report.model.parameters),
                                report.backend == "cpu" ? "CPU" : report.backend, t.config.threads, kv_name(t),
-                               test_name(t), mean_and_stdev(r.tokens_per_second));
+                               t.config.flash_attention ? 1 : 0, test_name(t), mean_and_stdev(r.tokens_per_second));
         case BenchFormat::Csv: return csv_line(report, r);
         case BenchFormat::Json: return "";
     }
@@ -242,8 +246,8 @@ std::string plot_svg(const BenchReport& report) {
     for (const BenchResult& r : report.results) {
         BenchTest shallow = r.test;
         shallow.depth = 0;
-        const std::string label =
-            fmt::format("{}, {} threads, kv {}", test_name(shallow), r.test.config.threads, kv_name(r.test));
+        const std::string label = fmt::format("{}, {} threads, kv {}{}", test_name(shallow), r.test.config.threads,
+                                              kv_name(r.test), r.test.config.flash_attention ? "" : ", fa off");
         series[label].label = label;
         series[label].points.emplace_back(static_cast<double>(r.test.depth), r.tokens_per_second.mean);
     }

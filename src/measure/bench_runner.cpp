@@ -131,6 +131,7 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
         options.backend = run.backend;
         options.device = run.device;
         options.gpu_layers = run.gpu_layers;
+        options.flash_attention = config.flash_attention;
         if (first == 0) {
             // Checked before the real load, so an impossible test fails fast.
             const gguf::File file = gguf::File::open(run.model);

@@ -93,6 +93,10 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const std::filesystem::path& path
         model->memory_ = on_gpu.device;
     }
 
+    for (backend::Backend* b : {model->backend_.get(), model->first_layers_backend_.get()}) {
+        if (b && !b->use_flash_attention(options.flash_attention))
+            fail("-fa off: the {} backend has flash attention only", b->name());
+    }
     model->llama_ = std::make_unique<model::Llama>(model->file_, *model->backend_, model->first_layers_backend_.get(),
                                                    on_cpu ? 0 : gpu_layers);
     model->tokenizer_ = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_gguf(model->file_));

@@ -28,6 +28,7 @@ struct LoadOptions {
     BackendKind backend = BackendKind::Auto;
     int device = 0;                  // CUDA device index
     int64_t gpu_layers = -1;         // -ngl: the first N layers on the GPU, the rest on the CPU (-1: all)
+    bool flash_attention = true;     // -fa off: attention that computes every score first (CPU only)
 };
 
 // "cpu", "cuda", or "cuda (layers 0-9) + cpu" for a model split with -ngl.

@@ -368,12 +368,27 @@ void expect_refusals(const std::string& command, std::span<const std::pair<std::
     }
 }
 
+// -fa on,off times both attentions as two configs, labelled in every format.
+TEST_F(RunTest, BenchTimesWithAndWithoutFlashAttention) {
+    const std::string bench = std::string(HEARTH_BINARY) + " bench -m " + tiny_model().path() + " -p 8 -n 4 -r 1 -t 1 -fa on,off";
+    const Result json = hearth::testing::run_command(bench + " -o json 2>/dev/null");
+    ASSERT_EQ(json.exit_code, 0) << json.output;
+    const auto tests = nlohmann::json::parse(json.output)["tests"];
+    ASSERT_EQ(tests.size(), 4u);
+    EXPECT_EQ(tests[0]["flash_attention"], true);
+    EXPECT_EQ(tests[2]["flash_attention"], false);
+    EXPECT_EQ(tests[2]["name"], "pp8");
+    const Result table = hearth::testing::run_command(bench + " 2>&1");
+    ASSERT_EQ(table.exit_code, 0) << table.output;
+    EXPECT_TRUE(std::regex_search(table.output, std::regex(R"(\| tg4 \|.*\| off \|)"))) << table.output;
+}
+
 TEST_F(RunTest, BenchRefusesWhatItCannotTime) {
     const std::string bench = std::string(HEARTH_BINARY) + " bench -m " + tiny_model().path() + " -r 1 -t 1 ";
     const std::pair<std::string, std::string> cases[] = {
         {"-p 8 -n 4 -o xml", "-o xml: give table, md, csv or json"},
         {"-p 8 -n 4 -d 0,131070", "pp8 @ d131070 needs 131078 context positions, more than the model's 131072"},
-        {"-p 8 -n 4 -fa off", "always streams"},
+        {"-p 8 -n 4 -fa maybe", "-fa maybe: give on or off"},
         {"-p 8 -n 4 --kv-type q4_0", "f16 or q8_0"},
         {"-p 8 -n 4 --backend cuda", "--backend cuda"},
         {"-p 0 -n 0", "nothing to time"},

@@ -93,18 +93,18 @@ TEST(BenchReport, CsvLinesHaveTheHeaderFieldsAndQuoteWhatNeedsIt) {
     EXPECT_EQ(field_count(pp), field_count(header));
     EXPECT_EQ(field_count(tg), field_count(header));
     EXPECT_NE(tg.find(",tg128 @ d4096,tg,128,4096,3,33,3,,,"), std::string::npos) << tg;
-    EXPECT_NE(tg.find(",30;33;36\n"), std::string::npos) << tg;
+    EXPECT_NE(tg.find(",30;33;36,on\n"), std::string::npos) << tg;
 }
 
 TEST(BenchReport, TableAndMarkdownRowsNameTheTestBeforeItsRate) {
     const BenchReport report = sample_report();
     EXPECT_EQ(format_result(report, report.results[0], BenchFormat::Table),
-              "| pp512 | 110.00 ± 10.00 | 4666.67 ± 351.19 |  |  | 2 | f16 |\n");
+              "| pp512 | 110.00 ± 10.00 | 4666.67 ± 351.19 |  |  | 2 | f16 | on |\n");
     // 33 tok/s x 0.816 GB = 26.9 GB/s, 84 % of the 32 GB/s probe.
     EXPECT_EQ(format_result(report, report.results[1], BenchFormat::Table),
-              "| tg128 @ d4096 | 33.00 ± 3.00 |  | 26.9 | 84 % of 32.0 | 2 | f16 |\n");
+              "| tg128 @ d4096 | 33.00 ± 3.00 |  | 26.9 | 84 % of 32.0 | 2 | f16 | on |\n");
     EXPECT_EQ(format_result(report, report.results[0], BenchFormat::Markdown),
-              "| llama 1B Q4_K_M | 770.28 MiB | 1.24 B | CPU | 2 | f16 | pp512 | 110.00 ± 10.00 |\n");
+              "| llama 1B Q4_K_M | 770.28 MiB | 1.24 B | CPU | 2 | f16 | 1 | pp512 | 110.00 ± 10.00 |\n");
 }
 
 // The chart: one line per test size and config, its points left to right by depth, a higher

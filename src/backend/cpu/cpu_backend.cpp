@@ -118,7 +118,11 @@ void CpuBackend::attention(backend::KvCache& cache, int64_t layer, backend::Acti
                            backend::Activations out) {
     auto& cpu_cache = dynamic_cast<CpuKvCache&>(cache);
     const int64_t heads = q.cols / cpu_cache.shape().head_dim;
-    cpu::attention(pool_, cpu_cache, layer, q.data, k.data, v.data, q.rows, heads, positions, scale, out.data);
+    if (flash_attention_)
+        cpu::attention(pool_, cpu_cache, layer, q.data, k.data, v.data, q.rows, heads, positions, scale, out.data);
+    else
+        cpu::attention_materialized(pool_, cpu_cache, layer, q.data, k.data, v.data, q.rows, heads, positions, scale,
+                                    out.data);
 }
 
 void CpuBackend::swiglu(backend::Activations gate, backend::Activations up) {

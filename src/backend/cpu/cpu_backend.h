@@ -44,6 +44,10 @@ class CpuBackend final : public backend::Backend {
     void read(backend::Activations x, float* host) override;
     void write(backend::Activations x, const float* host) override;
     double measure_read_bandwidth() override;
+    bool use_flash_attention(bool on) override {
+        flash_attention_ = on;
+        return true;
+    }
 
   private:
     // Weights as the kernels read them: repacked where load_weights made a copy, else in place.
@@ -68,6 +72,7 @@ class CpuBackend final : public backend::Backend {
 
     ThreadPool pool_;
     Isa isa_;
+    bool flash_attention_ = true;
     std::vector<uint8_t> matmul_scratch_;
     // The angles of the last rope call: q and k of every layer of a forward pass share them.
     RopeTable rope_table_;

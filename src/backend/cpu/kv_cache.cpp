@@ -199,4 +199,43 @@ void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* 
     });
 }
 
+void attention_materialized(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* q, const float* k,
+                            const float* v, int64_t rows, int64_t heads, std::span<const int32_t> positions,
+                            float scale, float* out) {
+    const backend::KvCacheShape& shape = cache.shape();
+    const int64_t head_dim = shape.head_dim, kv_heads = shape.kv_heads;
+    const int64_t group = heads / kv_heads;
+    cache.store(layer, k, v, rows, positions);
+    pool.run_dynamic(rows * kv_heads, 1, [&](int64_t begin, int64_t end, int) {
+        thread_local std::vector<float> keys, values, scores;
+        for (int64_t task = begin; task < end; ++task) {
+            const int64_t row = task / kv_heads, g = task % kv_heads;
+            const int64_t visible = positions[row] + 1;
+            keys.resize(visible * head_dim);
+            values.resize(visible * head_dim);
+            scores.resize(visible);
+            cache.read_rows(cache.keys(layer, g), 0, visible, keys.data());
+            cache.read_rows(cache.values(layer, g), 0, visible, values.data());
+            for (int64_t h = 0; h < group; ++h) {
+                const float* query = q + (row * heads + g * group + h) * head_dim;
+                float largest = -std::numeric_limits<float>::infinity();
+                for (int64_t p = 0; p < visible; ++p) {
+                    float dot = 0;
+                    for (int64_t i = 0; i < head_dim; ++i) dot += query[i] * keys[p * head_dim + i];
+                    scores[p] = dot * scale;
+                    largest = std::max(largest, scores[p]);
+                }
+                float total = 0;
+                for (int64_t p = 0; p < visible; ++p) total += scores[p] = std::exp(scores[p] - largest);
+                float* o = out + (row * heads + g * group + h) * head_dim;
+                std::fill(o, o + head_dim, 0.0f);
+                for (int64_t p = 0; p < visible; ++p) {
+                    const float weight = scores[p] / total;
+                    for (int64_t i = 0; i < head_dim; ++i) o[i] += weight * values[p * head_dim + i];
+                }
+            }
+        }
+    });
+}
+
 }  // namespace hearth::cpu

@@ -47,4 +47,11 @@ class CpuKvCache final : public backend::KvCache {
 void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* q, const float* k, const float* v,
                int64_t rows, int64_t heads, std::span<const int32_t> positions, float scale, float* out);
 
+// The same without flash attention, as llama.cpp computes it with -fa off: every score of a row
+// first (keys and values read whole), one softmax over them, then the weighted sum of the values.
+// For comparisons (hearth bench -fa off); memory grows with the context.
+void attention_materialized(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* q, const float* k,
+                            const float* v, int64_t rows, int64_t heads, std::span<const int32_t> positions,
+                            float scale, float* out);
+
 }  // namespace hearth::cpu

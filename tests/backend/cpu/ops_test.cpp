@@ -110,9 +110,11 @@ std::vector<float> round_trip(const std::vector<float>& x, int64_t head_dim, qua
     return out;
 }
 
-// Runs `past` positions as one batch, then `rows` more, and returns the second batch's output.
+// Runs `past` positions as one batch, then `rows` more, and returns the second batch's output;
+// through the streaming kernel, or (flash = false) the one that computes every score first.
 std::vector<float> fast_attention(ThreadPool& pool, const AttentionCase& c, const std::vector<float>& q,
-                                  const std::vector<float>& k, const std::vector<float>& v) {
+                                  const std::vector<float>& k, const std::vector<float>& v, bool flash = true) {
+    const auto attention = flash ? &cpu::attention : &cpu::attention_materialized;
     CpuKvCache cache({/*layers=*/2, c.kv_heads, c.head_dim, c.past + c.rows + 3, c.kv_type});
     const int64_t kv_dim = c.kv_heads * c.head_dim, dim = c.heads * c.head_dim;
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
@@ -144,6 +146,7 @@ TEST(Attention, StreamingMatchesFullSoftmaxReference) {
         const auto k = random_values(total * kv_dim, 8, 2.0f);
         const auto v = random_values(total * kv_dim, 9);
         const std::vector<float> fast = fast_attention(pool, c, q, k, v);
+        const std::vector<float> materialized = fast_attention(pool, c, q, k, v, /*flash=*/false);
 
         // The reference sees what the cache holds: keys and values rounded to its type.
         const auto k_cached = round_trip(k, c.head_dim, c.kv_type), v_cached = round_trip(v, c.head_dim, c.kv_type);
@@ -156,6 +159,8 @@ TEST(Attention, StreamingMatchesFullSoftmaxReference) {
         // f32 scores and exponentials over up to 513 keys: ~1e-6 of the output's size.
         EXPECT_LT(relative_error(fast, expected), 2e-5)
             << c.heads << "/" << c.kv_heads << " heads of " << c.head_dim << ", past " << c.past << ", rows " << c.rows;
+        EXPECT_LT(relative_error(materialized, expected), 2e-5) << "without flash attention: " << c.heads << "/"
+                                                                 << c.kv_heads << " heads, rows " << c.rows;
     }
 }
 
