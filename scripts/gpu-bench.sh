@@ -78,8 +78,10 @@ vram_check() {  # model context
 import sys
 context, status, base, peak, estimate = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 used = (peak - base) * 2**20
+# The same bar as the CPU's RSS test: within 5 % + 64 MiB of the estimate.
+verdict = "within" if abs(used - estimate) <= 0.05 * estimate + 64 * 2**20 else "OUTSIDE"
 print(f"VRAM at context {context}: run exit {status}, peak {used / 2**30:.2f} GiB used (nvidia-smi), "
-      f"estimate {estimate / 2**30:.2f} GiB ({(used - estimate) / estimate * 100:+.1f} %)")
+      f"estimate {estimate / 2**30:.2f} GiB ({(used - estimate) / estimate * 100:+.1f} %, {verdict} 5 % + 64 MiB)")
 PY
 }
 
