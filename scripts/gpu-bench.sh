@@ -4,12 +4,12 @@
 # the read-bandwidth probe, then test models of the real Llama 3.1 8B shape made there and
 # benchmarked. Writes logs, JSON and a summary table (summary.md, printed last) to OUTDIR.
 #   scripts/gpu-bench.sh OUTDIR [PACK]     PACK defaults to build/gpu-pack
-# Environment: GPU_BENCH_TYPES="Q4_K_M Q8_0 F16" (8B mixes to make and time), GPU_BENCH_REPS=3,
+# Environment: GPU_BENCH_TYPES="Q4_K_M Q8_0 F16" (8B mixes to make and time; "" none), GPU_BENCH_REPS=3,
 # GPU_BENCH_TESTS=1 (0 skips the CUDA tests), GPU_BENCH_MODELS=/tmp/hearth-models.
 set -uo pipefail
 out="${1:?give an output folder}"
 pack="${2:-build/gpu-pack}"
-types="${GPU_BENCH_TYPES:-Q4_K_M}"
+types="${GPU_BENCH_TYPES-Q4_K_M}"  # empty: no 8B models
 reps="${GPU_BENCH_REPS:-3}"
 models="${GPU_BENCH_MODELS:-/tmp/hearth-models}"
 mkdir -p "$out" "$models"
