@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "measure/statistics.h"
 
 namespace hearth::measure {
 namespace {
@@ -39,16 +40,6 @@ std::pair<double, double> mean_and_error(double sum, double squares, size_t coun
     const double mean = sum / static_cast<double>(count);
     const double variance = squares / static_cast<double>(count) - mean * mean;
     return {mean, variance > 0 && count > 10 ? std::sqrt(variance / static_cast<double>(count - 1)) : 0};
-}
-
-// Linear interpolation between the sorted values around fraction · (n − 1).
-double percentile(const std::vector<float>& sorted, double fraction) {
-    if (fraction <= 0) return sorted.front();
-    if (fraction >= 1) return sorted.back();
-    const double at = fraction * static_cast<double>(sorted.size() - 1);
-    const size_t below = static_cast<size_t>(at);
-    const double weight = at - static_cast<double>(below);
-    return (1 - weight) * sorted[below] + weight * sorted[std::min(below + 1, sorted.size() - 1)];
 }
 
 double median(const std::vector<float>& sorted) {
@@ -234,11 +225,11 @@ std::string format_kl_divergence(const KldResult& r) {
     out += fmt::format("Maximum KLD: {:10.6f}\n", klds.back());
     for (const auto& [label, fraction] : {std::pair{"99.9%", 0.999}, std::pair{"99.0%", 0.99}, std::pair{"95.0%", 0.95},
                                           std::pair{"90.0%", 0.9}})
-        out += fmt::format("{:<8}KLD: {:10.6f}\n", label, percentile(klds, fraction));
+        out += fmt::format("{:<8}KLD: {:10.6f}\n", label, sorted_percentile<float>(klds, fraction));
     out += fmt::format("Median  KLD: {:10.6f}\n", median(klds));
     for (const auto& [label, fraction] : {std::pair{"10.0%", 0.1}, std::pair{" 5.0%", 0.05}, std::pair{" 1.0%", 0.01},
                                           std::pair{" 0.1%", 0.001}})
-        out += fmt::format("{:<8}KLD: {:10.6f}\n", label, percentile(klds, fraction));
+        out += fmt::format("{:<8}KLD: {:10.6f}\n", label, sorted_percentile<float>(klds, fraction));
     out += fmt::format("Minimum KLD: {:10.6f}\n\n", klds.front());
     out += "====== Token probability statistics ======\n";
     out += fmt::format("Mean    Δp: {:6.3f} ± {:5.3f} %\n", 100 * p_diff.first, 100 * p_diff.second);

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/version.h"
 #include "measure/bench_report.h"
+#include "measure/statistics.h"
 
 namespace hearth::measure {
 
@@ -28,11 +29,9 @@ std::string ServerAddress::url() const {
 ServerAddress parse_server_url(std::string_view url) {
     std::string_view rest = url;
     if (rest.starts_with("https://"))
-        fail(
-            "--server {}: https is not supported; hearth bench speaks plain http, as local servers (hearth, "
-            "Ollama, "
-            "llama-server) do: give http://",
-            url);
+        fail("--server {}: https is not supported; hearth bench speaks plain http, as local servers (hearth, "
+             "Ollama, llama-server) do: give http://",
+             url);
     if (rest.starts_with("http://")) {
         rest.remove_prefix(7);
     } else if (rest.find("://") != std::string_view::npos) {
@@ -114,10 +113,7 @@ RequestOutcome StreamTally::outcome(const std::string& transport_error) const {
 double percentile(std::vector<double> values, double p) {
     if (values.empty()) fail("percentile of no values");
     std::sort(values.begin(), values.end());
-    const double rank = std::clamp(p, 0.0, 1.0) * static_cast<double>(values.size() - 1);
-    const size_t below = static_cast<size_t>(std::floor(rank));
-    const size_t above = std::min(below + 1, values.size() - 1);
-    return values[below] + (rank - static_cast<double>(below)) * (values[above] - values[below]);
+    return sorted_percentile<double>(values, p);
 }
 
 namespace {
