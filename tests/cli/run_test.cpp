@@ -135,6 +135,21 @@ TEST_F(RunTest, PipedStdinIsThePrompt) {
     EXPECT_EQ(piped.output, argument.output);
 }
 
+// --backend auto on a machine without a GPU (CI's) runs on the CPU and says why; --backend cuda
+// refuses with the same reason; -ngl with --backend cpu is refused.
+TEST_F(RunTest, AutoFallsBackToTheCpuAndSaysWhy) {
+    const Result automatic = run(std::string(kGreedyIds) + " -t 1 --verbose hi", "", "2>&1 >/dev/null");
+    ASSERT_EQ(automatic.exit_code, 0) << automatic.output;
+    if (automatic.output.find("backend: cuda") != std::string::npos) GTEST_SKIP() << "this machine has a GPU";
+    EXPECT_NE(automatic.output.find("backend: cpu ("), std::string::npos) << automatic.output;
+    const Result cuda = run(std::string(kGreedyIds) + " --backend cuda hi", "", "2>&1");
+    EXPECT_EQ(cuda.exit_code, 1) << cuda.output;
+    EXPECT_NE(cuda.output.find("--backend cuda: "), std::string::npos) << cuda.output;
+    const Result split_on_cpu = run(std::string(kGreedyIds) + " --backend cpu -ngl 1 hi", "", "2>&1");
+    EXPECT_EQ(split_on_cpu.exit_code, 1) << split_on_cpu.output;
+    EXPECT_NE(split_on_cpu.output.find("-ngl 1 with --backend cpu"), std::string::npos) << split_on_cpu.output;
+}
+
 TEST_F(RunTest, VerbosePrintsTimings) {
     const Result timings =
         run(std::string(kGreedyIds) + " -t 2 --verbose 'Hello there'", "", "2>&1 >/dev/null");
