@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -41,6 +42,10 @@ class CudaKvCache final : public backend::KvCache {
         check(cudaMemset(memory_.as(), 0, memory_.bytes()), "clearing the KV cache");
     }
 
+    // Unique for the process: a later cache may get this one's address, never its id (recorded
+    // passes are keyed by it and hold this cache's device pointers).
+    uint64_t id() const { return id_; }
+
     const backend::KvCacheShape& shape() const override { return shape_; }
 
     // Keys (which = 0) or values (1) of one layer.
@@ -53,9 +58,11 @@ class CudaKvCache final : public backend::KvCache {
     }
 
   private:
+    static inline std::atomic<uint64_t> next_id_{1};
     backend::KvCacheShape shape_;
     size_t row_bytes_;
     DeviceBuffer memory_;
+    uint64_t id_ = next_id_++;
 };
 
 }  // namespace
@@ -237,7 +244,7 @@ void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activati
     positions_current_ = false;
     quantized_source_ = nullptr;
     if (!graphs_enabled_ || tokens != 1) return;
-    step_ = &graphs_[{&cache, hidden.data}];
+    step_ = &graphs_[{dynamic_cast<const CudaKvCache&>(cache).id(), hidden.data}];
     if (step_->exec) {
         mode_ = Mode::Replay;
     } else if (++step_->passes >= 2) {

@@ -142,7 +142,8 @@ class CudaBackend final : public backend::Backend {
     bool positions_current_ = false;  // positions_ holds this pass's positions
     Mode mode_ = Mode::Eager;
     bool graphs_enabled_ = true;
-    std::map<std::pair<const void*, const void*>, StepGraph> graphs_;
+    // By (KV cache id, workspace): a cache freed and another made at its address must not replay.
+    std::map<std::pair<uint64_t, const void*>, StepGraph> graphs_;
     StepGraph* step_ = nullptr;
     DeviceBuffer inverse_frequencies_;
     backend::RopeParams rope_params_;
