@@ -6,6 +6,7 @@
 // Every op works on a batch of tokens at once: rows of an Activations are tokens.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -49,6 +50,13 @@ struct RopeParams {
     double freq_base = 10000.0;
     double freq_scale = 1.0;
     const float* freq_factors = nullptr;  // rotary_dims / 2 values (Llama 3's rope_freqs), or none
+
+    // freq_base^(-2i / rotary_dims) / freq_factors[i], in double: at position 131071 an f32
+    // angle would be off by ~0.01 rad. (The scalar reference writes the formula out on its own.)
+    double inverse_frequency(int64_t pair) const {
+        double f = std::pow(freq_base, -2.0 * static_cast<double>(pair) / static_cast<double>(rotary_dims));
+        return freq_factors ? f / freq_factors[pair] : f;
+    }
 };
 
 struct KvCacheShape {

@@ -93,9 +93,7 @@ int64_t llama_workspace_floats(const Hparams& hparams, int64_t max_tokens, int64
 std::vector<const Weight*> LlamaWeights::all() const {
     std::vector<const Weight*> weights{&token_embd};
     for (const LlamaLayer& l : layers) {
-        for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm,
-                                &l.ffn_gate, &l.ffn_up, &l.ffn_down})
-            weights.push_back(w);
+        for (const Weight* w : l.all()) weights.push_back(w);
     }
     weights.push_back(&output_norm);
     if (output.data != token_embd.data) weights.push_back(&output);
@@ -158,12 +156,8 @@ Llama::Llama(const gguf::File& file, backend::Backend& backend, backend::Backend
             file_.drop_resident_pages({copied->data, static_cast<size_t>(copied->rows) * copied->row_bytes});
     };
     load(weights_.token_embd, input_slot_);
-    for (int64_t i = 0; i < layers; ++i) {
-        const LlamaLayer& l = weights_.layers[i];
-        for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm,
-                                &l.ffn_gate, &l.ffn_up, &l.ffn_down})
-            load(*w, layer_slot_[i]);
-    }
+    for (int64_t i = 0; i < layers; ++i)
+        for (const Weight* w : weights_.layers[i].all()) load(*w, layer_slot_[i]);
     load(weights_.output_norm, kOutputSlot);
     if (weights_.output.data != weights_.token_embd.data || input_slot_ != kOutputSlot) load(weights_.output, kOutputSlot);
 }
@@ -311,12 +305,8 @@ uint64_t Llama::weight_bytes_read_per_token() const {
     // Every weight once as the backend holds it (the output projection is the embedding table
     // when tied), and one row of the embedding table gathered from the file.
     uint64_t bytes = weights_.token_embd.row_bytes;
-    for (int64_t i = 0; i < hparams_.layer_count; ++i) {
-        const LlamaLayer& l = weights_.layers[i];
-        for (const Weight* w : {&l.attn_norm, &l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_norm,
-                                &l.ffn_gate, &l.ffn_up, &l.ffn_down})
-            bytes += layer_backend(i).matmul_bytes(*w);
-    }
+    for (int64_t i = 0; i < hparams_.layer_count; ++i)
+        for (const Weight* w : weights_.layers[i].all()) bytes += layer_backend(i).matmul_bytes(*w);
     return bytes + backend().matmul_bytes(weights_.output_norm) + backend().matmul_bytes(weights_.output);
 }
 

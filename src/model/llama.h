@@ -2,6 +2,7 @@
 // table read from a GGUF file, and the forward pass written once over backend ops.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -16,6 +17,11 @@ namespace hearth::model {
 struct LlamaLayer {
     backend::Weight attn_norm, attn_q, attn_k, attn_v, attn_output;
     backend::Weight ffn_norm, ffn_gate, ffn_up, ffn_down;
+
+    // Every weight of the layer, once each.
+    std::array<const backend::Weight*, 9> all() const {
+        return {&attn_norm, &attn_q, &attn_k, &attn_v, &attn_output, &ffn_norm, &ffn_gate, &ffn_up, &ffn_down};
+    }
 };
 
 struct LlamaWeights {

@@ -40,6 +40,13 @@ uint64_t resident_bytes(const gguf::TensorInfo& tensor) {
     return tensor.size_bytes;
 }
 
+// The metadata pages, the tokenizer's tables and the code: what the host holds wherever the
+// weights are.
+uint64_t host_runtime_bytes(const gguf::File& file) {
+    const uint64_t entries = array_length(file, "tokenizer.ggml.tokens") + array_length(file, "tokenizer.ggml.merges");
+    return file.data_section_offset() + kTokenizerBytesPerEntry * entries + kCodeBytes;
+}
+
 }  // namespace
 
 int64_t tensor_layer(std::string_view name) {
@@ -68,8 +75,7 @@ MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& h, 
     // activations (at most ~1.4 bytes a value for the 8-bit formats, 6 for F16 weights).
     const uint64_t prepared_bytes = 6 * static_cast<uint64_t>(std::max(h.embedding_length, h.feed_forward_length));
     estimate.compute = model::llama_workspace_floats(h, batch_size) * sizeof(float) + batch_size * prepared_bytes;
-    const uint64_t entries = array_length(file, "tokenizer.ggml.tokens") + array_length(file, "tokenizer.ggml.merges");
-    estimate.runtime = file.data_section_offset() + kTokenizerBytesPerEntry * entries + kCodeBytes;
+    estimate.runtime = host_runtime_bytes(file);
     return estimate;
 }
 
@@ -98,8 +104,7 @@ CudaMemoryEstimate estimate_cuda_memory(const gguf::File& file, const model::Hpa
                 std::min<uint64_t>(cuda::kDequantizedSlabBytes, 2 * largest_matrix) +
                 cuda::attention_scratch_floats(batch_size, h.head_count, h.head_dim(), context_length) * sizeof(float);
     d.runtime = kCudaContextBytes;
-    const uint64_t entries = array_length(file, "tokenizer.ggml.tokens") + array_length(file, "tokenizer.ggml.merges");
-    estimate.host_runtime = file.data_section_offset() + kTokenizerBytesPerEntry * entries + kCodeBytes;
+    estimate.host_runtime = host_runtime_bytes(file);
     return estimate;
 }
 

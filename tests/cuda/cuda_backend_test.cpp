@@ -16,6 +16,7 @@
 #include "backend/cpu/ops.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device.h"
+#include "common/f16_spacing.h"
 #include "measure/perplexity.h"
 #include "model/test_model.h"
 #include "quant/mix.h"
@@ -77,11 +78,7 @@ std::vector<float> activations(int64_t tokens, int64_t cols, uint32_t seed) {
     return x;
 }
 
-double f16_spacing(double x) {
-    const double magnitude = std::fabs(x);
-    if (magnitude < 0x1p-14) return 0x1p-24;
-    return std::ldexp(1.0, std::ilogb(magnitude) - 10);
-}
+using hearth::testing::f16_spacing;
 
 // How far out[t][r] may be from the float64 dot product of the dequantized weights, by path:
 //  - int8 matvec (Q4_K, Q6_K, Q8_0; <= 8 tokens): each activation rounded to int8 in blocks of 32,

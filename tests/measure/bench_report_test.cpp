@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/csv_fields.h"
+
 namespace hearth::measure {
 namespace {
 
@@ -81,15 +83,7 @@ TEST(BenchReport, CsvLinesHaveTheHeaderFieldsAndQuoteWhatNeedsIt) {
     const std::string pp = format_result(report, report.results[0], BenchFormat::Csv);
     const std::string tg = format_result(report, report.results[1], BenchFormat::Csv);
     EXPECT_NE(pp.find(",\"models/a, \"\"b\"\".gguf\","), std::string::npos) << pp;
-    auto field_count = [](const std::string& line) {
-        int fields = 1;
-        bool quoted = false;
-        for (const char c : line) {
-            if (c == '"') quoted = !quoted;
-            if (c == ',' && !quoted) ++fields;
-        }
-        return fields;
-    };
+    const auto field_count = hearth::testing::csv_field_count;
     EXPECT_EQ(field_count(pp), field_count(header));
     EXPECT_EQ(field_count(tg), field_count(header));
     EXPECT_NE(tg.find(",tg128 @ d4096,tg,128,4096,3,33,3,,,"), std::string::npos) << tg;

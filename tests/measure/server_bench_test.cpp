@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/csv_fields.h"
 #include "common/error.h"
 #include "measure/server_bench_report.h"
 #include "measure/server_stream.h"
@@ -430,15 +431,7 @@ TEST(ServerBenchReport, CsvTableAndFailureNotes) {
     const ServerBenchReport report = sample_report();
     const std::string header = format_server_preamble(report, BenchFormat::Csv);
     const std::string line = format_server_level(report, report.levels[1], BenchFormat::Csv);
-    auto field_count = [](const std::string& text) {
-        int fields = 1;
-        bool quoted = false;
-        for (const char c : text) {
-            if (c == '"') quoted = !quoted;
-            if (c == ',' && !quoted) ++fields;
-        }
-        return fields;
-    };
+    const auto field_count = hearth::testing::csv_field_count;
     EXPECT_EQ(field_count(line), field_count(header));
     EXPECT_NE(line.find(",ollama,llama3.2:1b,500,200,4,3,2,1,5,160,169,170,39,80,400,200,500,"),
               std::string::npos)

@@ -49,11 +49,8 @@ void compute_rope_table(ThreadPool& pool, std::span<const int32_t> positions, co
     table.sines.resize(rows * pairs);
     pool.run(rows, [&](int64_t begin, int64_t end, int) {
         for (int64_t t = begin; t < end; ++t) {
-            // In double: at position 131071 an f32 angle would be off by ~0.01 rad.
             for (int64_t i = 0; i < pairs; ++i) {
-                double inverse_frequency = std::pow(rope.freq_base, -2.0 * static_cast<double>(i) / rope.rotary_dims);
-                if (rope.freq_factors) inverse_frequency /= rope.freq_factors[i];
-                const double theta = rope.freq_scale * positions[t] * inverse_frequency;
+                const double theta = rope.freq_scale * positions[t] * rope.inverse_frequency(i);
                 table.cosines[t * pairs + i] = static_cast<float>(std::cos(theta));
                 table.sines[t * pairs + i] = static_cast<float>(std::sin(theta));
             }

@@ -7,28 +7,20 @@
 
 #include <cstdint>
 
+#include "backend/cuda/warp.cuh"
+
 namespace hearth::cuda {
 
 constexpr int kActivationBlock = 32;
 
-__device__ __forceinline__ float warp_sum_all(float v) {
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
-
-__device__ __forceinline__ float warp_max_all(float v) {
-    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-    return v;
-}
-
 // Lane l of a warp holds value l of a block: d = max |x| / 127, q = round(x / d), and the block's
 // (d, d * sum of q).
 __device__ __forceinline__ void quantize_block(float v, int lane, int8_t* values, float2* scale) {
-    const float largest = warp_max_all(fabsf(v));
+    const float largest = warp_max(fabsf(v));
     const float d = largest / 127.0f;
     const int q = largest == 0.0f ? 0 : __float2int_rn(v / d);
     values[lane] = static_cast<int8_t>(q);
-    const float sum = warp_sum_all(static_cast<float>(q));
+    const float sum = warp_sum(static_cast<float>(q));
     if (lane == 0) *scale = make_float2(d, d * sum);
 }
 

@@ -10,25 +10,15 @@
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/warp.cuh"
 
 namespace hearth::cuda {
 namespace {
 
-constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = kAttentionWarpsPerRange;
 constexpr int kMaxDimsPerLane = 8;  // head_dim <= 256
 constexpr int kQ8Block = 32;
 constexpr int kQ8BlockBytes = 34;  // fp16 d, then 32 int8
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int offset = kWarp / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
-
-__device__ __forceinline__ float warp_max(float v) {
-    for (int offset = kWarp / 2; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-    return v;
-}
 
 __device__ __forceinline__ uint8_t* kv_row(const KvRows& kv, int64_t kv_head, int64_t position) {
     return kv.base + kv_head * kv.head_stride + position * kv.row_bytes;

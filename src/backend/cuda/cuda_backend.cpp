@@ -117,7 +117,7 @@ void CudaMemory<kKind>::release() {
 template class CudaMemory<MemoryKind::Device>;
 template class CudaMemory<MemoryKind::PinnedHost>;
 
-CudaBackend::CudaBackend(int device) : device_(device) {
+CudaBackend::CudaBackend(int device) {
     if (const char* graphs = std::getenv("HEARTH_CUDA_GRAPHS")) graphs_enabled_ = std::string_view(graphs) != "0";
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
@@ -128,9 +128,8 @@ CudaBackend::CudaBackend(int device) : device_(device) {
     check(cudaSetDevice(device), "selecting the device");
     cudaDeviceProp props{};
     check(cudaGetDeviceProperties(&props, device), "reading the device's properties");
-    device_name_ = props.name;
     if (props.major < 6 || (props.major == 6 && props.minor < 1))
-        fail("CUDA: {} has compute capability {}.{}; hearth needs 6.1 or newer (dp4a)", device_name_, props.major,
+        fail("CUDA: {} has compute capability {}.{}; hearth needs 6.1 or newer (dp4a)", props.name, props.major,
              props.minor);
     cudaStream_t stream = nullptr;
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating a stream");
@@ -209,12 +208,6 @@ uint64_t CudaBackend::matmul_bytes(const backend::Weight& weight) const {
     if (const auto found = uploaded_.find(weight.data); found != uploaded_.end())
         return static_cast<uint64_t>(found->second.matrix.rows) * found->second.matrix.row_stride;
     return Backend::matmul_bytes(weight);
-}
-
-uint64_t CudaBackend::weight_bytes() const {
-    uint64_t total = 0;
-    for (const auto& [data, up] : uploaded_) total += up.buffer.bytes();
-    return total;
 }
 
 void CudaBackend::reserve(DeviceBuffer& buffer, size_t bytes, const char* what) {
@@ -311,27 +304,32 @@ void CudaBackend::rmsnorm(backend::Activations x, const backend::Weight& weight,
     cuda::rmsnorm_quantized(x.data, x.rows, x.cols, w, epsilon, out.data, quantized_values_.as<int8_t>(),
                             quantized_scales_.as<float>(), stream_);
     check_launch("rmsnorm");
-    quantized_source_ = out.data;
-    quantized_rows_ = out.rows;
+    now_quantized(out);
 }
 
 bool CudaBackend::quantize_with_output(backend::Activations out) {
     // Decoding only (the int8 kernels' token counts), and whole blocks.
     if (out.rows > kMaxMatvecTokens || out.cols % 32 != 0) return false;
-    reserve(quantized_values_, static_cast<size_t>(out.rows * out.cols), "quantized activations");
-    reserve(quantized_scales_, static_cast<size_t>(out.rows * out.cols / 32) * 2 * sizeof(float),
-            "quantized activations");
+    reserve_quantized(out);
     return true;
+}
+
+void CudaBackend::reserve_quantized(backend::Activations x) {
+    reserve(quantized_values_, static_cast<size_t>(x.rows * x.cols), "quantized activations");
+    reserve(quantized_scales_, static_cast<size_t>(x.rows * x.cols / 32) * 2 * sizeof(float), "quantized activations");
+}
+
+void CudaBackend::now_quantized(backend::Activations x) {
+    quantized_source_ = x.data;
+    quantized_rows_ = x.rows;
 }
 
 void CudaBackend::quantize_once(backend::Activations x) {
     if (quantized_source_ == x.data && quantized_rows_ == x.rows) return;
-    reserve(quantized_values_, static_cast<size_t>(x.rows * x.cols), "quantized activations");
-    reserve(quantized_scales_, static_cast<size_t>(x.rows * x.cols / 32) * 2 * sizeof(float), "quantized activations");
+    reserve_quantized(x);
     quantize_activations(x.data, x.rows, x.cols, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), stream_);
     check_launch("quantizing activations");
-    quantized_source_ = x.data;
-    quantized_rows_ = x.rows;
+    now_quantized(x);
 }
 
 void CudaBackend::matmul(const backend::Weight& weight, backend::Activations x, backend::Activations out) {
@@ -397,12 +395,8 @@ void CudaBackend::rope(backend::Activations x, std::span<const int32_t> position
                       rope.freq_base == rope_params_.freq_base && rope.freq_factors == rope_params_.freq_factors &&
                       inverse_frequencies_.bytes() > 0;
     if (!same) {
-        // The CPU reference's frequencies, in float64.
         std::vector<double> inverse(rope.rotary_dims / 2);
-        for (int64_t i = 0; i < rope.rotary_dims / 2; ++i) {
-            inverse[i] = std::pow(rope.freq_base, -2.0 * static_cast<double>(i) / static_cast<double>(rope.rotary_dims));
-            if (rope.freq_factors) inverse[i] /= rope.freq_factors[i];
-        }
+        for (int64_t i = 0; i < rope.rotary_dims / 2; ++i) inverse[i] = rope.inverse_frequency(i);
         if (mode_ != Mode::Eager) fail("CUDA: rope parameters changed while a pass was being recorded");
         check(cudaStreamSynchronize(stream_), "rope");
         inverse_frequencies_ = DeviceBuffer(std::max<size_t>(1, inverse.size()) * sizeof(double), "rope frequencies");
@@ -450,8 +444,7 @@ void CudaBackend::swiglu(backend::Activations gate, backend::Activations up) {
     cuda::swiglu_quantized(gate.data, up.data, gate.rows * gate.cols, quantized_values_.as<int8_t>(),
                            quantized_scales_.as<float>(), stream_);
     check_launch("swiglu");
-    quantized_source_ = gate.data;
-    quantized_rows_ = gate.rows;
+    now_quantized(gate);
 }
 
 void CudaBackend::add(backend::Activations x, backend::Activations y) {

@@ -57,9 +57,6 @@ class CudaBackend final : public backend::Backend {
     CudaBackend& operator=(const CudaBackend&) = delete;
 
     std::string_view name() const override { return "cuda"; }
-    int device() const { return device_; }
-    const std::string& device_name() const { return device_name_; }
-    Stream stream() const { return stream_; }
 
     backend::Activations allocate(int64_t rows, int64_t cols) override;
     std::unique_ptr<backend::KvCache> create_kv_cache(const backend::KvCacheShape& shape) override;
@@ -71,8 +68,6 @@ class CudaBackend final : public backend::Backend {
     // token ids and positions. HEARTH_CUDA_GRAPHS=0 turns this off.
     void begin_forward(const backend::KvCache& cache, backend::Activations hidden, int64_t tokens) override;
     uint64_t matmul_bytes(const backend::Weight& weight) const override;
-    // Device memory the weights take.
-    uint64_t weight_bytes() const;
 
     void embed(const backend::Weight& table, std::span<const int32_t> tokens, backend::Activations out) override;
     void rmsnorm(backend::Activations x, const backend::Weight& weight, float epsilon, backend::Activations out) override;
@@ -120,13 +115,14 @@ class CudaBackend final : public backend::Backend {
     // Whether an op writing `out` should round it to int8 as well (for the matvec that reads it
     // next); makes room for it if so.
     bool quantize_with_output(backend::Activations out);
+    // Room for x rounded to int8 (values and block scales), and noting that it is there.
+    void reserve_quantized(backend::Activations x);
+    void now_quantized(backend::Activations x);
     // An op wrote `out`: quantized copies of it are stale.
     void wrote(backend::Activations out);
     void gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out);
     void check_launch(const char* op);
 
-    int device_ = 0;
-    std::string device_name_;
     Stream stream_ = nullptr;
     void* cublas_ = nullptr;  // cublasHandle_t
     std::vector<DeviceBuffer> allocations_;

@@ -9,18 +9,13 @@
 #include "backend/cuda/block_decode.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/warp.cuh"
 
 namespace hearth::cuda {
 namespace {
 
-constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 4;  // warps per thread block, one row each
 constexpr int kLoadsInFlight = 4;
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int offset = kWarp / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
 
 __device__ __forceinline__ int dot16(int4 a, int4 b, int sum) {
     sum = __dp4a(a.x, b.x, sum);

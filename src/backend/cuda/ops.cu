@@ -6,17 +6,12 @@
 #include "backend/cuda/activation_blocks.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/warp.cuh"
 
 namespace hearth::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kWarp = 32;
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int offset = kWarp / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
 
 // The sum of v over the thread block (kThreads threads), returned to every thread.
 __device__ float block_sum(float v) {

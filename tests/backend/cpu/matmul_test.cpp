@@ -15,6 +15,7 @@
 
 #include "common/cpu_features.h"
 #include "common/error.h"
+#include "common/f16_spacing.h"
 #include "quant/quant.h"
 
 namespace hearth::cpu {
@@ -99,11 +100,7 @@ std::vector<float> poisoned_output(int64_t elements) {
 //    sum_i |w_i x_i|, and kernels add at most cols terms in sequence; the errors of a
 //    sequence of n adds grow as sqrt(n) in practice (n in the worst case), so we allow
 //    16 sqrt(cols) 2^-24 sum_i |w_i x_i|, at most 1/4 of the worst case for cols = 4096.
-double f16_spacing(double x) {
-    const double magnitude = std::fabs(x);
-    if (magnitude < 0x1p-14) return 0x1p-24;
-    return std::ldexp(1.0, std::ilogb(magnitude) - 10);
-}
+using hearth::testing::f16_spacing;
 
 double tolerance(Type type, const float* w, const float* x, int64_t cols) {
     const bool quantized_activations = quant::is_quantized(type);
