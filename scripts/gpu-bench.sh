@@ -5,7 +5,11 @@
 # benchmarked. Writes logs, JSON and a summary table (summary.md, printed last) to OUTDIR.
 #   scripts/gpu-bench.sh OUTDIR [PACK]     PACK defaults to build/gpu-pack
 # Environment: GPU_BENCH_TYPES="Q4_K_M Q8_0 F16" (8B mixes to make and time; "" none), GPU_BENCH_REPS=3,
-# GPU_BENCH_TESTS=1 (0 skips the CUDA tests), GPU_BENCH_MODELS=/tmp/hearth-models.
+# GPU_BENCH_TESTS=1 (0 skips the CUDA tests), GPU_BENCH_MODELS=/tmp/hearth-models,
+# LLAMA_BENCH=path of a llama.cpp llama-bench built with CUDA outside the repo: run on the same files
+# right after hearth's bench, same flags (-fa 1, all layers on the GPU), for the side-by-side table.
+# GPU_BENCH_MATVEC=1 (0 skips the matrix-vector kernels timed alone), GPU_BENCH_BASELINE=path of
+# cuda_matvec_bench built at another commit: timed right after this build's, for a before/after.
 set -uo pipefail
 out="${1:?give an output folder}"
 pack="${2:-build/gpu-pack}"
@@ -38,6 +42,19 @@ fi
 note "$(cat "$out/bandwidth.txt")"
 note ""
 
+# The decode matrix-vector products alone, per 8B shape and type (bench/cuda/matvec_bench.cpp).
+if [ "${GPU_BENCH_MATVEC:-1}" = 1 ]; then
+    "$PWD/$pack/cuda_matvec_bench" >"$out/matvec.md" 2>&1
+    note "## Matrix-vector products alone (this build)"
+    cat "$out/matvec.md" >>"$summary"
+    if [ -n "${GPU_BENCH_BASELINE:-}" ]; then
+        "$GPU_BENCH_BASELINE" >"$out/matvec-baseline.md" 2>&1
+        note "## The same, baseline build ($GPU_BENCH_BASELINE)"
+        cat "$out/matvec-baseline.md" >>"$summary"
+    fi
+    note ""
+fi
+
 for type in $types; do
     model="$models/8b-$type.gguf"
     if [ ! -f "$model" ]; then
@@ -55,9 +72,17 @@ for type in $types; do
     echo "without CUDA graphs:" >>"$summary"
     grep tg128 "$out/bench-8b-$type-nographs.txt" >>"$summary"
     note '```'
+    if [ -n "${LLAMA_BENCH:-}" ]; then
+        "$LLAMA_BENCH" -m "$model" -ngl 99 -fa 1 -p 512 -n 128 -d 0,4096 -r "$reps" -o md \
+            >"$out/llama-bench-8b-$type.md" 2>"$out/llama-bench-8b-$type.err"
+        note "llama.cpp (llama-bench, same file, same call):"
+        cat "$out/llama-bench-8b-$type.md" >>"$summary"
+        note ""
+    fi
 done
 # VRAM: the peak a run takes (nvidia-smi, sampled every 100 ms) against `hearth estimate`, at a 4K
-# context and the model's full 131072 (the issue's memory target).
+# context and the model's full 131072 (the issue's memory target). 400 tokens keep the cache
+# alive for over a second: 16 at 300 tok/s fit between two samples, which then missed the peak.
 vram_check() {  # model context
     local model="$1" context="$2" samples="$out/vram-$2.samples"
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$samples" 2>/dev/null &
@@ -65,7 +90,7 @@ vram_check() {  # model context
     local base
     sleep 0.5
     base=$(head -1 "$samples")
-    "$hearth" run -m "$model" --backend cuda -c "$context" -n 16 --raw "The quick brown fox" >"$out/vram-$context.log" 2>&1
+    "$hearth" run -m "$model" --backend cuda -c "$context" -n 400 --raw "The quick brown fox" >"$out/vram-$context.log" 2>&1
     local status=$?
     sleep 0.3
     kill "$sampler" 2>/dev/null
@@ -85,14 +110,9 @@ print(f"VRAM at context {context}: run exit {status}, peak {used / 2**30:.2f} Gi
 PY
 }
 
-# Where a decode step's time goes: every kernel of one replayed single-token pass, timed alone by
-# Nsight Compute, summed by kernel.
-profile_decode() {  # model
-    command -v ncu >/dev/null || { note "ncu: not installed"; return; }
-    ncu --csv --clock-control none --cache-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum \
-        --launch-skip 2200 --launch-count 700 \
-        "$hearth" run -m "$1" --backend cuda -n 8 --raw "hi" >"$out/ncu-decode.csv" 2>"$out/ncu-decode.err"
-    python3 - "$out/ncu-decode.csv" <<'PY' | tee -a "$summary"
+# Kernel time and DRAM bytes read from an ncu CSV, summed by kernel name.
+summarize_ncu() {  # csv
+    python3 - "$1" <<'PY' | tee -a "$summary"
 import csv, collections, sys
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
 if not rows:
@@ -108,12 +128,33 @@ for r in rows[1:]:
     elif r[metric] == "dram__bytes_read.sum":
         read[kernel] += v
 total = sum(time_ns.values())
-print(f"ncu, one decode pass: {sum(count.values())} kernels, {total / 1e3:.0f} us of kernel time")
+print(f"ncu: {sum(count.values())} kernels, {total / 1e3:.0f} us of kernel time")
 print("| kernel | launches | us | share | GB/s read |")
 print("| --- | ---: | ---: | ---: | ---: |")
 for k, t in time_ns.most_common():
     print(f"| {k} | {count[k]} | {t / 1e3:.0f} | {t / total * 100:.0f} % | {read[k] / t:.0f} |")
 PY
+}
+# Where a decode step's time goes: every kernel of one replayed single-token pass, timed alone by
+# Nsight Compute, summed by kernel.
+profile_decode() {  # model
+    command -v ncu >/dev/null || { note "ncu: not installed"; return; }
+    ncu --csv --clock-control none --cache-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+        --launch-skip 2200 --launch-count 700 \
+        "$hearth" run -m "$1" --backend cuda -n 8 --raw "hi" >"$out/ncu-decode.csv" 2>"$out/ncu-decode.err"
+    summarize_ncu "$out/ncu-decode.csv"
+}
+
+# The same for one 512-token prompt pass (the first pass of a run): GEMMs, dequantizing, attention.
+profile_prompt() {  # model
+    command -v ncu >/dev/null || return
+    local prompt
+    prompt=$(python3 -c "print('the quick brown fox jumps over the lazy dog ' * 56)")
+    ncu --csv --clock-control none --cache-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+        --launch-count 1400 "$hearth" run -m "$1" --backend cuda -n 1 --raw "$prompt" \
+        >"$out/ncu-prompt.csv" 2>"$out/ncu-prompt.err"
+    echo "prompt pass (about 505 tokens):" | tee -a "$summary"
+    summarize_ncu "$out/ncu-prompt.csv"
 }
 
 first_type="${types%% *}"
@@ -122,5 +163,6 @@ if [ -f "$models/8b-$first_type.gguf" ]; then
     vram_check "$models/8b-$first_type.gguf" 4096
     vram_check "$models/8b-$first_type.gguf" 131072
     [ "${GPU_BENCH_PROFILE:-1}" = 1 ] && profile_decode "$models/8b-$first_type.gguf"
+    [ "${GPU_BENCH_PROFILE:-1}" = 1 ] && profile_prompt "$models/8b-$first_type.gguf"
 fi
 cat "$summary"

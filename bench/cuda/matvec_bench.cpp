@@ -1,0 +1,217 @@
+// Decode's matrix-vector products alone, on the GPU: each Llama 3.1 8B weight shape and type,
+// read from device memory cold (copies rotate so that the 50 MB L2 never holds the next one, as
+// in a real step where 4.6 GB pass between two reads of a matrix), timed as CUDA-graph replays.
+// Prints microseconds per product, GB/s of weights read and the share of the read-bandwidth
+// probe measured in the same run: the number the decode kernels are tuned against.
+//   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...]
+#include <cuda_runtime.h>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend/cuda/kernels.h"
+#include "quant/quant.h"
+#include "quant/types.h"
+
+namespace {
+
+using hearth::quant::Type;
+namespace cuda = hearth::cuda;
+
+void check(cudaError_t status, const char* what) {
+    if (status != cudaSuccess) {
+        fmt::print(stderr, "cuda_matvec_bench: {}: {}\n", what, cudaGetErrorString(status));
+        std::exit(1);
+    }
+}
+
+struct DeviceBytes {
+    void* data = nullptr;
+    explicit DeviceBytes(size_t bytes) { check(cudaMalloc(&data, bytes), "cudaMalloc"); }
+    ~DeviceBytes() { cudaFree(data); }
+    DeviceBytes(const DeviceBytes&) = delete;
+    DeviceBytes& operator=(const DeviceBytes&) = delete;
+    template <typename T = uint8_t>
+    T* as() const {
+        return static_cast<T*>(data);
+    }
+};
+
+struct Shape {
+    const char* name;
+    int64_t rows, cols;
+};
+
+// Llama 3.1 8B: the projections of one layer and the output head.
+constexpr Shape kShapes[] = {{"attn_q", 4096, 4096},    {"attn_k", 1024, 4096}, {"ffn_gate", 14336, 4096},
+                             {"ffn_down", 4096, 14336}, {"output", 128256, 4096}};
+
+std::vector<std::string> split(std::string_view list) {
+    std::vector<std::string> items;
+    size_t start = 0;
+    while (start <= list.size()) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        if (comma > start) items.emplace_back(list.substr(start, comma - start));
+        start = comma + 1;
+    }
+    return items;
+}
+
+// One matrix in the device layout: 64 distinct quantized random rows, tiled.
+std::vector<uint8_t> make_matrix(Type type, const Shape& shape, size_t file_row_bytes, size_t device_stride) {
+    constexpr int64_t kDistinctRows = 64;
+    std::mt19937 generator(20261126);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    std::vector<float> row(shape.cols);
+    std::vector<uint8_t> file_rows(kDistinctRows * file_row_bytes);
+    for (int64_t r = 0; r < kDistinctRows; ++r) {
+        for (float& v : row) v = normal(generator);
+        hearth::quant::quantize_row(type, row.data(), file_rows.data() + r * file_row_bytes, shape.cols);
+    }
+    const auto id = static_cast<uint32_t>(type);
+    std::vector<uint8_t> distinct(kDistinctRows * device_stride);
+    if (cuda::has_split_layout(id))
+        cuda::split_rows(id, file_rows.data(), kDistinctRows, shape.cols, file_row_bytes, distinct.data());
+    else
+        distinct = file_rows;
+    std::vector<uint8_t> matrix(shape.rows * device_stride);
+    for (int64_t r = 0; r < shape.rows; ++r)
+        std::memcpy(matrix.data() + r * device_stride, distinct.data() + (r % kDistinctRows) * device_stride,
+                    device_stride);
+    return matrix;
+}
+
+double probe_bandwidth(cudaStream_t stream) {
+    constexpr size_t kBytes = size_t{1} << 30;
+    DeviceBytes data(kBytes), sink(sizeof(float));
+    check(cudaMemset(data.data, 0x5a, kBytes), "cudaMemset");
+    float best_ms = 1e9f;
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    for (int run = 0; run < 6; ++run) {
+        cudaEventRecord(start, stream);
+        cuda::read_all(data.as(), kBytes, sink.as<float>(), stream);
+        cudaEventRecord(stop, stream);
+        check(cudaEventSynchronize(stop), "the bandwidth probe");
+        float ms = 0;
+        cudaEventElapsedTime(&ms, start, stop);
+        if (run > 0) best_ms = std::min(best_ms, ms);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return static_cast<double>(kBytes) / (best_ms * 1e-3);
+}
+
+struct Timing {
+    double microseconds;
+    double bytes_per_second;
+};
+
+Timing time_matvec(Type type, const Shape& shape, int tokens, cudaStream_t stream) {
+    const auto id = static_cast<uint32_t>(type);
+    const size_t file_row_bytes = *hearth::quant::row_bytes(type, shape.cols);
+    const size_t stride = cuda::device_row_stride(id, file_row_bytes);
+    const size_t bytes = stride * shape.rows;
+    const std::vector<uint8_t> host = make_matrix(type, shape, file_row_bytes, stride);
+    // Enough copies that the ones between two reads of a copy overflow the L2 many times.
+    const int copies = static_cast<int>(std::clamp<size_t>((size_t{768} << 20) / bytes + 1, 2, 64));
+    DeviceBytes weights(bytes * copies);
+    for (int c = 0; c < copies; ++c)
+        check(cudaMemcpy(weights.as() + c * bytes, host.data(), bytes, cudaMemcpyHostToDevice), "uploading weights");
+
+    std::vector<float> x(tokens * shape.cols);
+    std::mt19937 generator(7);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (float& v : x) v = normal(generator);
+    DeviceBytes x_device(x.size() * sizeof(float)), values(x.size()), scales(x.size() / 32 * 2 * sizeof(float)),
+        out(tokens * shape.rows * sizeof(float));
+    check(cudaMemcpy(x_device.data, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), "uploading x");
+    cuda::quantize_activations(x_device.as<float>(), tokens, shape.cols, values.as<int8_t>(), scales.as<float>(),
+                               stream);
+    const bool int8 = cuda::has_int8_matvec(id);
+    auto enqueue = [&](int copy) {
+        const cuda::DeviceMatrix w{id, weights.as() + copy * bytes, shape.rows, shape.cols, stride,
+                                   cuda::device_scales_offset(id, shape.cols)};
+        const cuda::MatvecProduct product{w, out.as<float>()};
+        if (int8)
+            cuda::matvec_int8(&product, 1, values.as<int8_t>(), scales.as<float>(), tokens, false, stream);
+        else
+            cuda::matvec_f32(&product, 1, x_device.as<float>(), tokens, false, stream);
+    };
+    const int launches = std::max(copies * 2, 40);
+    for (int i = 0; i < copies; ++i) enqueue(i);  // warm-up
+    check(cudaStreamSynchronize(stream), "warm-up");
+
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+    for (int i = 0; i < launches; ++i) enqueue(i % copies);
+    check(cudaStreamEndCapture(stream, &graph), "capture");
+    check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    std::vector<float> runs;
+    for (int run = 0; run < 7; ++run) {
+        cudaEventRecord(start, stream);
+        check(cudaGraphLaunch(exec, stream), "replay");
+        cudaEventRecord(stop, stream);
+        check(cudaEventSynchronize(stop), "replay");
+        float ms = 0;
+        cudaEventElapsedTime(&ms, start, stop);
+        if (run > 0) runs.push_back(ms);
+    }
+    std::sort(runs.begin(), runs.end());
+    const double seconds = runs[runs.size() / 2] * 1e-3 / launches;
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    return {seconds * 1e6, static_cast<double>(file_row_bytes * shape.rows) / seconds};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int tokens = 1;
+    std::vector<std::string> types = {"Q4_K", "Q6_K", "Q8_0", "F16", "BF16"};
+    std::vector<std::string> shapes;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string_view flag = argv[i];
+        if (flag == "--tokens") tokens = std::clamp(std::atoi(argv[i + 1]), 1, static_cast<int>(cuda::kMaxMatvecTokens));
+        else if (flag == "--types") types = split(argv[i + 1]);
+        else if (flag == "--shapes") shapes = split(argv[i + 1]);
+        else {
+            fmt::print(stderr, "usage: cuda_matvec_bench [--tokens N] [--types Q4_K,...] [--shapes attn_q,...]\n");
+            return 2;
+        }
+    }
+    cudaStream_t stream;
+    check(cudaStreamCreate(&stream), "cudaStreamCreate");
+    const double probe = probe_bandwidth(stream);
+    fmt::print("read-bandwidth probe: {:.0f} GB/s; {} token(s) per product\n\n", probe / 1e9, tokens);
+    fmt::print("| type | shape | rows x cols | MB | us | GB/s | % of probe |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
+    for (const std::string& name : types) {
+        const auto type = hearth::quant::type_from_name(name);
+        if (!type || !cuda::can_multiply(static_cast<uint32_t>(*type))) {
+            fmt::print(stderr, "cuda_matvec_bench: no CUDA matvec for type '{}'\n", name);
+            return 2;
+        }
+        for (const Shape& shape : kShapes) {
+            if (!shapes.empty() && std::find(shapes.begin(), shapes.end(), shape.name) == shapes.end()) continue;
+            const Timing t = time_matvec(*type, shape, tokens, stream);
+            const double mb = static_cast<double>(*hearth::quant::row_bytes(*type, shape.cols) * shape.rows) / 1e6;
+            fmt::print("| {} | {} | {} x {} | {:.1f} | {:.1f} | {:.0f} | {:.0f} % |\n", name, shape.name, shape.rows,
+                       shape.cols, mb, t.microseconds, t.bytes_per_second / 1e9, t.bytes_per_second / probe * 100);
+            std::fflush(stdout);
+        }
+    }
+    cudaStreamDestroy(stream);
+    return 0;
+}
