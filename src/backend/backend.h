@@ -114,6 +114,21 @@ class Backend {
     virtual void rmsnorm(Activations x, const Weight& weight, float epsilon, Activations out) = 0;
     // out[t][r] = dot(weight row r, x row t).
     virtual void matmul(const Weight& weight, Activations x, Activations out) = 0;
+    // Several products of one input (a layer's Q, K and V; its gate and up): out_i = weight_i x.
+    // A backend may run them as one (the CUDA backend launches one kernel for them).
+    struct Product {
+        const Weight* weight;
+        Activations out;
+    };
+    virtual void matmuls(std::span<const Product> products, Activations x) {
+        for (const Product& p : products) matmul(*p.weight, x, p.out);
+    }
+    // out += weight x: a block's output projection and its residual connection. `scratch` (out's
+    // shape) is the backend's to use for the product; the CUDA backend adds in the matmul itself.
+    virtual void matmul_add(const Weight& weight, Activations x, Activations scratch, Activations out) {
+        matmul(weight, x, scratch);
+        add(out, scratch);
+    }
     // Rotates every head of every row in place; row t is at positions[t].
     virtual void rope(Activations x, std::span<const int32_t> positions, const RopeParams& rope) = 0;
     // Stores k and v (rows at positions[t]) into `layer` of the cache, then causal grouped-query

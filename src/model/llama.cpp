@@ -212,15 +212,13 @@ void Llama::attention_block(backend::Backend& backend, const LlamaBuffers& b, st
     const Activations hidden = b.hidden.first(n), x = b.normed.first(n);
     const Activations q = b.q.first(n), k = b.k.first(n), v = b.v.first(n), out = b.attention.first(n);
     backend.rmsnorm(hidden, layer.attn_norm, static_cast<float>(hparams_.rms_norm_epsilon), x);
-    backend.matmul(layer.attn_q, x, q);
-    backend.matmul(layer.attn_k, x, k);
-    backend.matmul(layer.attn_v, x, v);
+    const backend::Backend::Product qkv[] = {{&layer.attn_q, q}, {&layer.attn_k, k}, {&layer.attn_v, v}};
+    backend.matmuls(qkv, x);
     backend.rope(q, positions, rope_);
     backend.rope(k, positions, rope_);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hparams_.head_dim()));
     backend.attention(cache, cache_layer, q, k, v, positions, scale, out);
-    backend.matmul(layer.attn_output, out, x);
-    backend.add(hidden, x);
+    backend.matmul_add(layer.attn_output, out, x, hidden);
 }
 
 void Llama::feed_forward_block(backend::Backend& backend, const LlamaBuffers& b, int64_t layer_index, int64_t n) const {
@@ -228,11 +226,10 @@ void Llama::feed_forward_block(backend::Backend& backend, const LlamaBuffers& b,
     const Activations hidden = b.hidden.first(n), x = b.normed.first(n);
     const Activations gate = b.gate.first(n), up = b.up.first(n);
     backend.rmsnorm(hidden, layer.ffn_norm, static_cast<float>(hparams_.rms_norm_epsilon), x);
-    backend.matmul(layer.ffn_gate, x, gate);
-    backend.matmul(layer.ffn_up, x, up);
+    const backend::Backend::Product gate_up[] = {{&layer.ffn_gate, gate}, {&layer.ffn_up, up}};
+    backend.matmuls(gate_up, x);
     backend.swiglu(gate, up);
-    backend.matmul(layer.ffn_down, gate, x);
-    backend.add(hidden, x);
+    backend.matmul_add(layer.ffn_down, gate, x, hidden);
 }
 
 void Llama::forward(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens, int64_t start,

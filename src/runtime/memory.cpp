@@ -97,12 +97,18 @@ CudaMemoryEstimate estimate_cuda_memory(const gguf::File& file, const model::Hpa
     const backend::KvCacheShape kv{split ? gpu_layers : h.layer_count, h.head_count_kv, h.head_dim(), context_length,
                                    kv_type};
     d.kv_cache = kv.bytes() * static_cast<uint64_t>(std::max(1, parallel));
+    // Prompt attention's score matrices, and a q8_0 cache's keys and values as f16 for cuBLAS.
+    const uint64_t prompt_attention_bytes =
+        cuda::prompt_attention_scratch_bytes(batch_size, h.head_count_kv, context_length) +
+        (kv_type == quant::Type::F16 ? 0
+                                     : 2 * static_cast<uint64_t>(h.head_count_kv * context_length * h.head_dim()) * 2);
     // The workspace; the int8 and f16 copies of a batch's widest activations; one slab of f16
     // weights for the prompt GEMMs; the attention's partial results.
     const uint64_t widest = static_cast<uint64_t>(batch_size) * std::max(h.embedding_length, h.feed_forward_length);
     d.compute = model::llama_workspace_floats(h, batch_size) * sizeof(float) + (widest + widest / 4 + 2 * widest) +
                 std::min<uint64_t>(cuda::kDequantizedSlabBytes, 2 * largest_matrix) +
-                cuda::attention_scratch_floats(batch_size, h.head_count, h.head_dim(), context_length) * sizeof(float);
+                cuda::attention_scratch_floats(batch_size, h.head_count, h.head_dim(), context_length) * sizeof(float) +
+                prompt_attention_bytes;
     d.runtime = kCudaContextBytes;
     estimate.host_runtime = host_runtime_bytes(file);
     return estimate;

@@ -57,6 +57,34 @@ class CudaTest : public ::testing::Test {
         backend_->read({a.data, a.rows + 1, a.cols}, host.data());
         return host;
     }
+    // An op that writes its output rounded to int8 as well (for the matmul after it): a Q8_0
+    // identity matrix reads that copy back, which must hold `written` (one row) to within int8
+    // rounding, half a step of each 32-value block. A stale or missing copy fails.
+    void expect_int8_copy_of(Activations out, const std::vector<float>& written, const char* op) {
+        const int64_t cols = out.cols;
+        const size_t row_bytes = *quant::row_bytes(Type::Q8_0, cols);
+        identity_bytes_.assign(cols * row_bytes, 0);
+        std::vector<float> one_hot(cols, 0.0f);
+        for (int64_t r = 0; r < cols; ++r) {
+            one_hot[r] = 1.0f;
+            quant::quantize_row(Type::Q8_0, one_hot.data(), identity_bytes_.data() + r * row_bytes, cols);
+            one_hot[r] = 0.0f;
+        }
+        const backend::Weight identity{"identity", Type::Q8_0, identity_bytes_.data(), cols, cols, row_bytes};
+        const Activations read_back = poisoned(1, cols);
+        backend_->matmul(identity, out.first(1), read_back);
+        const std::vector<float> y = download_with_guard(read_back);
+        for (int64_t b = 0; b < cols / 32; ++b) {
+            float largest = 0;
+            for (int i = 0; i < 32; ++i) largest = std::max(largest, std::fabs(written[32 * b + i]));
+            for (int i = 0; i < 32; ++i) {
+                // Half an int8 step, and the identity's own fp16 step d (1/127 rounded): 1e-3 relative.
+                const double allowed = largest / 127.0 * 0.5 + 1e-3 * std::fabs(written[32 * b + i]) + 1e-7;
+                ASSERT_LE(std::fabs(y[32 * b + i] - written[32 * b + i]), allowed) << op << " value " << 32 * b + i;
+            }
+        }
+    }
+    std::vector<uint8_t> identity_bytes_;  // alive while the backend may know it by address
 
     std::unique_ptr<CudaBackend> backend_;
 };
@@ -117,48 +145,130 @@ std::string describe(const MatmulCase& c) {
            " tokens=" + std::to_string(c.tokens);
 }
 
-TEST_F(CudaTest, MatmulEqualsFloat64ReferenceForEveryTypeAndPath) {
+// Multiplies a seeded random rows x cols weight of `type` with each token count's activations
+// and checks every output against float64 over the dequantized weight, and the guard row. The
+// weight's bytes are kept in `keep`: the backend knows weights by their host address, so every
+// weight stays alive (and at its own address) for the whole test, as a model's do.
+class CudaMatmulTest : public CudaTest {
+  protected:
+    void expect_matmul_matches_float64(Type type, int64_t rows, int64_t cols,
+                                       std::span<const int64_t> token_counts, uint32_t& seed,
+                                       std::vector<std::vector<uint8_t>>& keep) {
+        const size_t row_bytes = *quant::row_bytes(type, cols);
+        std::vector<uint8_t>& bytes = keep.emplace_back(rows * row_bytes);
+        std::vector<float> dequantized(rows * cols);
+        const std::vector<float> values = normal_values(rows * cols, ++seed, 0.05f);
+        for (int64_t r = 0; r < rows; ++r) {
+            quant::quantize_row(type, &values[r * cols], bytes.data() + r * row_bytes, cols);
+            quant::dequantize_row(type, bytes.data() + r * row_bytes, &dequantized[r * cols], cols);
+        }
+        const backend::Weight weight{"test", type, bytes.data(), rows, cols, row_bytes};
+        for (const int64_t tokens : token_counts) {
+            const MatmulCase c{type, rows, cols, tokens};
+            const std::vector<float> x = activations(tokens, cols, ++seed);
+            const Activations out = poisoned(tokens, rows);
+            backend_->matmul(weight, upload(x, tokens, cols), out);
+            const std::vector<float> y = download_with_guard(out);
+            int64_t outside = 0;
+            double worst_ratio = 0;
+            for (int64_t t = 0; t < tokens; ++t) {
+                for (int64_t r = 0; r < rows; ++r) {
+                    double expected = 0;
+                    for (int64_t i = 0; i < cols; ++i) expected += double{dequantized[r * cols + i]} * x[t * cols + i];
+                    const double allowed = tolerance(type, tokens, &dequantized[r * cols], &x[t * cols], cols);
+                    const double error = std::fabs(y[t * rows + r] - expected);
+                    worst_ratio = std::max(worst_ratio, error / allowed);
+                    if (!(error <= allowed)) ++outside;
+                }
+            }
+            EXPECT_EQ(outside, 0) << describe(c) << " worst error / tolerance " << worst_ratio;
+            for (int64_t r = 0; r < rows; ++r)
+                EXPECT_TRUE(std::isnan(y[tokens * rows + r])) << describe(c) << ": the guard row was written";
+        }
+    }
+};
+
+TEST_F(CudaMatmulTest, EqualsFloat64ReferenceForEveryTypeAndPath) {
     const Type types[] = {Type::F32, Type::F16, Type::BF16, Type::Q4_0, Type::Q8_0,
                           Type::Q2_K, Type::Q3_K, Type::Q4_K, Type::Q5_K, Type::Q6_K};
     const int64_t shapes[][2] = {{67, 256}, {130, 768}, {1, 512}, {333, 2048}};
     const int64_t token_counts[] = {1, 3, 8, 9, 40};
     uint32_t seed = kSeed;
-    // The backend knows weights by their host address: every weight stays alive (and at its own
-    // address) for the whole test, as a model's do.
-    std::vector<std::vector<uint8_t>> all_bytes;
-    for (const Type type : types) {
-        for (const auto& shape : shapes) {
-            const int64_t rows = shape[0], cols = shape[1];
-            const size_t row_bytes = *quant::row_bytes(type, cols);
-            std::vector<uint8_t>& bytes = all_bytes.emplace_back(rows * row_bytes);
-            std::vector<float> dequantized(rows * cols);
-            const std::vector<float> values = normal_values(rows * cols, ++seed, 0.05f);
-            for (int64_t r = 0; r < rows; ++r) {
-                quant::quantize_row(type, &values[r * cols], bytes.data() + r * row_bytes, cols);
-                quant::dequantize_row(type, bytes.data() + r * row_bytes, &dequantized[r * cols], cols);
+    std::vector<std::vector<uint8_t>> keep;
+    for (const Type type : types)
+        for (const auto& shape : shapes)
+            expect_matmul_matches_float64(type, shape[0], shape[1], token_counts, seed, keep);
+}
+
+// Many more rows than the GPU runs warps at once, and rows longer than any of Llama 3.1 8B's.
+TEST_F(CudaMatmulTest, ManyRowsAndLongRows) {
+    const int64_t token_counts[] = {1, 5};
+    uint32_t seed = kSeed + 1000;
+    std::vector<std::vector<uint8_t>> keep;
+    for (const Type type : {Type::Q4_K, Type::Q6_K, Type::Q8_0, Type::F16, Type::BF16, Type::F32})
+        expect_matmul_matches_float64(type, 40009, 256, token_counts, seed, keep);
+    expect_matmul_matches_float64(Type::F32, 301, 16384, token_counts, seed, keep);
+    expect_matmul_matches_float64(Type::F16, 301, 43008, token_counts, seed, keep);
+    expect_matmul_matches_float64(Type::Q8_0, 301, 86016, token_counts, seed, keep);
+}
+
+// matmuls: products of one input in one launch per run of a type (here Q4_K, Q4_K, Q6_K as a
+// Q4_K_M layer's Q, K and V; and F16 twice); matmul_add: out += weight x, in the matvec or through
+// the GEMM's beta. Each against float64, decoding and prompt sizes.
+TEST_F(CudaTest, MatmulsAndMatmulAddMatchFloat64) {
+    struct Matrix {
+        Type type;
+        int64_t rows;
+    };
+    const int64_t cols = 512;
+    const std::vector<std::vector<Matrix>> groups = {{{Type::Q4_K, 96}, {Type::Q4_K, 32}, {Type::Q6_K, 32}},
+                                                     {{Type::F16, 70}, {Type::F16, 70}},
+                                                     {{Type::Q8_0, 40}, {Type::Q4_0, 24}}};
+    std::vector<std::vector<uint8_t>> keep;
+    uint32_t seed = kSeed + 500;
+    for (const std::vector<Matrix>& group : groups) {
+        std::vector<backend::Weight> weights;
+        std::vector<std::vector<float>> dequantized;
+        for (const Matrix& m : group) {
+            const size_t row_bytes = *quant::row_bytes(m.type, cols);
+            std::vector<uint8_t>& bytes = keep.emplace_back(m.rows * row_bytes);
+            std::vector<float>& values = dequantized.emplace_back(m.rows * cols);
+            const std::vector<float> source = normal_values(m.rows * cols, ++seed, 0.05f);
+            for (int64_t r = 0; r < m.rows; ++r) {
+                quant::quantize_row(m.type, &source[r * cols], bytes.data() + r * row_bytes, cols);
+                quant::dequantize_row(m.type, bytes.data() + r * row_bytes, &values[r * cols], cols);
             }
-            const backend::Weight weight{"test", type, bytes.data(), rows, cols, row_bytes};
-            for (const int64_t tokens : token_counts) {
-                const MatmulCase c{type, rows, cols, tokens};
-                const std::vector<float> x = activations(tokens, cols, ++seed);
-                const Activations out = poisoned(tokens, rows);
-                backend_->matmul(weight, upload(x, tokens, cols), out);
-                const std::vector<float> y = download_with_guard(out);
-                int64_t outside = 0;
-                double worst_ratio = 0;
+            weights.push_back({"test", m.type, bytes.data(), m.rows, cols, row_bytes});
+        }
+        for (const int64_t tokens : {1, 3, 9}) {
+            const std::vector<float> x = activations(tokens, cols, ++seed);
+            const Activations x_device = upload(x, tokens, cols);
+            // out = w x for every matrix of the group at once, then out += w x for the first.
+            std::vector<backend::Backend::Product> products;
+            for (size_t i = 0; i < group.size(); ++i) products.push_back({&weights[i], poisoned(tokens, group[i].rows)});
+            backend_->matmuls(products, x_device);
+            const std::vector<float> before = activations(tokens, group[0].rows, ++seed);
+            const Activations sum = poisoned(tokens, group[0].rows);  // a NaN guard row after it
+            backend_->write(sum, before.data());
+            backend_->matmul_add(weights[0], x_device, poisoned(tokens, group[0].rows), sum);
+            for (size_t i = 0; i <= group.size(); ++i) {
+                const bool added = i == group.size();
+                const size_t m = added ? 0 : i;
+                const std::vector<float> y = download_with_guard(added ? sum : products[m].out);
                 for (int64_t t = 0; t < tokens; ++t) {
-                    for (int64_t r = 0; r < rows; ++r) {
-                        double expected = 0;
-                        for (int64_t i = 0; i < cols; ++i) expected += double{dequantized[r * cols + i]} * x[t * cols + i];
-                        const double allowed = tolerance(type, tokens, &dequantized[r * cols], &x[t * cols], cols);
-                        const double error = std::fabs(y[t * rows + r] - expected);
-                        worst_ratio = std::max(worst_ratio, error / allowed);
-                        if (!(error <= allowed)) ++outside;
+                    for (int64_t r = 0; r < group[m].rows; ++r) {
+                        double expected = added ? before[t * group[m].rows + r] : 0.0;
+                        for (int64_t c = 0; c < cols; ++c)
+                            expected += double{dequantized[m][r * cols + c]} * x[t * cols + c];
+                        const double allowed =
+                            tolerance(group[m].type, tokens, &dequantized[m][r * cols], &x[t * cols], cols) +
+                            (added ? 0x1p-23 * std::fabs(expected) : 0.0);
+                        ASSERT_LE(std::fabs(y[t * group[m].rows + r] - expected), allowed)
+                            << quant::type_name(group[m].type) << (added ? " matmul_add" : " matmuls") << " product "
+                            << m << " tokens " << tokens << " token " << t << " row " << r;
                     }
                 }
-                EXPECT_EQ(outside, 0) << describe(c) << " worst error / tolerance " << worst_ratio;
-                for (int64_t r = 0; r < rows; ++r)
-                    EXPECT_TRUE(std::isnan(y[tokens * rows + r])) << describe(c) << ": the guard row was written";
+                EXPECT_TRUE(std::isnan(y[tokens * group[m].rows])) << "wrote past its rows";
             }
         }
     }
@@ -292,9 +402,15 @@ TEST_F(CudaTest, RopeMatchesTheReference) {
 
 // A prompt in one call, then single tokens, each against the reference over the keys and values
 // as the cache rounds them (f16, or q8_0 blocks).
+// Shapes: Llama 3.1 8B's (4 query heads a kv head, 128 dims) and 1B's (64 dims), 8 and 2 heads a
+// group (their own decode kernels), and 3 heads of 96 dims (the general kernel).
 TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
+    struct Shape {
+        int64_t heads, kv_heads, head_dim;
+    };
+    for (const Shape shape : {Shape{32, 8, 128}, Shape{32, 8, 64}, Shape{16, 2, 128}, Shape{8, 4, 128}, Shape{12, 4, 96}})
     for (const Type kv_type : {Type::F16, Type::Q8_0}) {
-        const int64_t heads = 32, kv_heads = 8, head_dim = 128, capacity = 1000;
+        const int64_t heads = shape.heads, kv_heads = shape.kv_heads, head_dim = shape.head_dim, capacity = 1000;
         const int64_t prompt = 700, decoded = 3, total = prompt + decoded;
         auto cache = backend_->create_kv_cache({1, kv_heads, head_dim, capacity, kv_type});
         const int64_t q_cols = heads * head_dim, kv_cols = kv_heads * head_dim;
@@ -326,8 +442,13 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
                                       head_dim, positions, scale, expected.data());
             double worst = 0;
             for (int64_t i = 0; i < n * q_cols; ++i) worst = std::max(worst, std::fabs(double{y[i]} - expected[i]));
-            EXPECT_LT(worst, 2e-5) << quant::type_name(kv_type) << " rows from " << first;
+            // Prompts multiply on tensor cores from f16 queries and probabilities (2^-11 relative
+            // rounding each); decoding stays in f32.
+            const double bar = n > kMaxMatvecTokens ? 4e-3 : 2e-5;
+            EXPECT_LT(worst, bar) << quant::type_name(kv_type) << " rows from " << first << ", " << heads << " heads, "
+                                   << kv_heads << " kv heads of " << head_dim;
             EXPECT_TRUE(std::isnan(y[n * q_cols])) << "attention wrote past its rows";
+            if (n == 1 && heads == 32 && head_dim == 128) expect_int8_copy_of(out, y, "attention");
         }
     }
 }
@@ -386,7 +507,10 @@ TEST_F(CudaTest, GreedyTokensEqualTheCpuPath) {
         std::printf("%s%s: 65 steps, %d near-tie flips, largest logit difference %.3g of the largest logit\n",
                     mix_name, gpu_layers < 0 ? "" : " -ngl 1", near_ties, worst_relative);
         EXPECT_LT(worst_relative, 0.05) << mix_name;
-        EXPECT_LE(near_ties, 3) << mix_name;
+        // Every flip above was checked to be a near-tie. The count is a guard against many of them:
+        // q8_1 activations on the GPU against q8_K on the CPU, and the prompt's f16 tensor-core
+        // attention, move logits by up to ~0.6 here, and this test model's top two are often closer.
+        EXPECT_LE(near_ties, 6) << mix_name;
     }
 }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cuda/activation_blocks.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/warp.cuh"
@@ -132,12 +133,177 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
     }
 }
 
+// The decode kernel for the common shapes: a block per (row, kv head, range) serves the kGroup
+// query heads that share the kv head, so each key and value is read once for all of them (the
+// kernel above reads them once per query head). A warp takes its keys in tiles of 32 / kGroup:
+// lane l holds dims [kDims l, kDims l + kDims) of every key and value of the tile, and the tile's
+// 32 (key, head) dot products are reduced across the warp together, so that afterwards lane
+// j * kGroup + g holds the score of key j for head g, and the softmax's exponentials are one per
+// lane.
+template <int kDims>
+__device__ __forceinline__ void load_dims(const KvRows& kv, const uint8_t* row, int lane, float (&out)[kDims]) {
+    const int first = kDims * lane;
+    if (kv.type == type_id::F16) {
+        const __half2* pairs = reinterpret_cast<const __half2*>(row) + first / 2;
+        if constexpr (kDims == 4) {
+            const uint2 raw = *reinterpret_cast<const uint2*>(pairs);
+            const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+            const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+            out[0] = a.x, out[1] = a.y, out[2] = b.x, out[3] = b.y;
+        } else {
+#pragma unroll
+            for (int i = 0; i < kDims / 2; ++i) {
+                const float2 f = __half22float2(pairs[i]);
+                out[2 * i] = f.x, out[2 * i + 1] = f.y;
+            }
+        }
+        return;
+    }
+    const uint8_t* block = row + (first / kQ8Block) * kQ8BlockBytes;
+    const float d = __half2float(*reinterpret_cast<const __half*>(block));
+    const int8_t* quants = reinterpret_cast<const int8_t*>(block + 2) + first % kQ8Block;
+#pragma unroll
+    for (int i = 0; i < kDims; ++i) out[i] = d * static_cast<float>(quants[i]);
+}
+
+// values[i] summed over the warp's lanes ends in lane i (all 32 at once, 31 shuffles): at each
+// step a lane keeps the half of its values that its lane bit selects and adds its partner's.
+__device__ __forceinline__ float sum_each_across_warp(float (&values)[kWarp], int lane) {
+#pragma unroll
+    for (int half = kWarp / 2; half >= 1; half /= 2) {
+        const bool upper = (lane & half) != 0;
+#pragma unroll
+        for (int i = 0; i < half; ++i) {
+            const float send = upper ? values[i] : values[i + half];
+            const float keep = upper ? values[i + half] : values[i];
+            values[i] = keep + __shfl_xor_sync(0xffffffffu, send, half);
+        }
+    }
+    return values[0];
+}
+
+// Reduces over the lanes that hold the same head (lane % kGroup).
+template <int kGroup>
+__device__ __forceinline__ float max_over_head(float v) {
+#pragma unroll
+    for (int offset = kGroup; offset < kWarp; offset *= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+template <int kGroup>
+__device__ __forceinline__ float sum_over_head(float v) {
+#pragma unroll
+    for (int offset = kGroup; offset < kWarp; offset *= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+template <int kGroup, int kDims>
+__global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
+    attention_group_kernel(KvRows keys, KvRows values, const float* __restrict__ q, int64_t heads, int64_t kv_heads,
+                           const int32_t* __restrict__ positions, float scale, float* __restrict__ partials) {
+    constexpr int kTile = kWarp / kGroup, kHeadDim = kDims * kWarp;
+    wait_for_previous_kernel();
+    const int64_t row = blockIdx.x, kv_head = blockIdx.y, range = blockIdx.z;
+    const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+    const int my_key = lane / kGroup;  // this lane's score is key my_key's for head lane % kGroup
+    const int64_t visible = static_cast<int64_t>(positions[row]) + 1;
+    const int64_t keys_per_warp = (visible + gridDim.z * kWarpsPerBlock - 1) / (gridDim.z * kWarpsPerBlock);
+    const int64_t begin = (range * kWarpsPerBlock + warp) * keys_per_warp;
+    const int64_t end = min(begin + keys_per_warp, visible);
+
+    float query[kGroup][kDims], out[kGroup][kDims];
+    const float* q_group = q + (row * heads + kv_head * kGroup) * kHeadDim;
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g) {
+#pragma unroll
+        for (int i = 0; i < kDims; ++i) {
+            query[g][i] = q_group[g * kHeadDim + kDims * lane + i] * scale;
+            out[g][i] = 0.0f;
+        }
+    }
+    float running_max = -INFINITY, running_sum = 0.0f;  // of head my_head
+    for (int64_t tile = begin; tile < end; tile += kTile) {
+        float key[kTile][kDims], value[kTile][kDims];
+#pragma unroll
+        for (int j = 0; j < kTile; ++j) {
+            const int64_t p = min(tile + j, end - 1);  // past the end: a repeated key, masked below
+            load_dims<kDims>(keys, kv_row(keys, kv_head, p), lane, key[j]);
+            load_dims<kDims>(values, kv_row(values, kv_head, p), lane, value[j]);
+        }
+        float dots[kWarp];
+#pragma unroll
+        for (int j = 0; j < kTile; ++j) {
+#pragma unroll
+            for (int g = 0; g < kGroup; ++g) {
+                float dot = 0.0f;
+#pragma unroll
+                for (int i = 0; i < kDims; ++i) dot += query[g][i] * key[j][i];
+                dots[j * kGroup + g] = dot;
+            }
+        }
+        const float summed = sum_each_across_warp(dots, lane);  // every lane takes part
+        const float score = tile + my_key < end ? summed : -INFINITY;
+        const float new_max = fmaxf(running_max, max_over_head<kGroup>(score));
+        const float correction = expf(running_max - new_max);  // e^-inf = 0 on the first tile
+        const float weight = expf(score - new_max);
+        running_sum = running_sum * correction + sum_over_head<kGroup>(weight);
+        running_max = new_max;
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) {
+            const float c = __shfl_sync(0xffffffffu, correction, g);
+#pragma unroll
+            for (int i = 0; i < kDims; ++i) out[g][i] *= c;
+#pragma unroll
+            for (int j = 0; j < kTile; ++j) {
+                const float w = __shfl_sync(0xffffffffu, weight, j * kGroup + g);
+#pragma unroll
+                for (int i = 0; i < kDims; ++i) out[g][i] += w * value[j][i];
+            }
+        }
+    }
+    // The warps' results merge here, one partial per (head, range) for the merge kernel.
+    __shared__ float warp_max_of[kWarpsPerBlock][kGroup], warp_sum_of[kWarpsPerBlock][kGroup];
+    __shared__ float warp_out[kWarpsPerBlock][kGroup][kHeadDim];
+    if (lane < kGroup) {
+        warp_max_of[warp][lane] = running_max;
+        warp_sum_of[warp][lane] = running_sum;
+    }
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g)
+#pragma unroll
+        for (int i = 0; i < kDims; ++i) warp_out[warp][g][kDims * lane + i] = out[g][i];
+    __syncthreads();
+    for (int g = warp; g < kGroup; g += kWarpsPerBlock) {
+        float block_max = -INFINITY;
+        for (int w = 0; w < kWarpsPerBlock; ++w)
+            if (warp_sum_of[w][g] > 0.0f) block_max = fmaxf(block_max, warp_max_of[w][g]);
+        float weights[kWarpsPerBlock], block_sum = 0.0f;
+        for (int w = 0; w < kWarpsPerBlock; ++w) {
+            weights[w] = warp_sum_of[w][g] > 0.0f ? expf(warp_max_of[w][g] - block_max) : 0.0f;
+            block_sum += weights[w] * warp_sum_of[w][g];
+        }
+        const int64_t head = kv_head * kGroup + g;
+        float* partial = partials + ((row * heads + head) * gridDim.z + range) * (kHeadDim + 2);
+        if (lane == 0) {
+            partial[0] = block_max;
+            partial[1] = block_sum;
+        }
+        for (int d = lane; d < kHeadDim; d += kWarp) {
+            float merged = 0.0f;
+            for (int w = 0; w < kWarpsPerBlock; ++w) merged += weights[w] * warp_out[w][g][d];
+            partial[2 + d] = merged;
+        }
+    }
+}
+
 // Block (row, head), one thread per dim: out = sum_s e^(m_s - M) out_s / sum_s e^(m_s - M) l_s.
+// With `values`, each warp also rounds its 32 outputs to int8 as quantize_activations would (the
+// output projection reads them), which saves that kernel.
 constexpr int kMergeThreads = 128;
 
 __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const float* __restrict__ partials, int64_t heads,
                                                               int64_t head_dim, int64_t partial_count,
-                                                              float* __restrict__ out) {
+                                                              float* __restrict__ out, int8_t* __restrict__ values,
+                                                              float2* __restrict__ block_scales) {
     wait_for_previous_kernel();
     const int64_t row = blockIdx.x, head = blockIdx.y;
     const float* first = partials + (row * heads + head) * partial_count * (head_dim + 2);
@@ -160,7 +326,72 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const float* __res
             numerator += w * p[2 + dim];
             denominator += w * p[1];
         }
-        out[(row * heads + head) * head_dim + dim] = numerator / denominator;
+        const float result = numerator / denominator;
+        const int64_t at = (row * heads + head) * head_dim + dim;
+        out[at] = result;
+        // head_dim is a multiple of 32: every warp here holds one whole block of the row.
+        if (values) quantize_block(result, threadIdx.x % kWarp, values + at - at % kActivationBlock,
+                                   block_scales + at / kActivationBlock);
+    }
+}
+
+// Prompt attention (more than kMaxMatvecTokens rows) runs its two products on cuBLAS's tensor
+// cores (see CudaBackend::attention); these kernels feed them: a q8_0 cache's rows as f16, and the
+// causal softmax of the score matrices, rewritten in place as f16 probabilities.
+__global__ void kv_to_f16_kernel(KvRows kv, int64_t head_dim, int64_t keys, __half* __restrict__ out) {
+    wait_for_previous_kernel();
+    const int64_t kv_head = blockIdx.y;
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= keys * head_dim) return;
+    const int64_t position = i / head_dim;
+    const int dim = static_cast<int>(i % head_dim);
+    out[(kv_head * keys + position) * head_dim + dim] = __float2half_rn(kv_value(kv, kv_row(kv, kv_head, position), dim));
+}
+
+// Block (row, matrix): scores of row `row` of matrix `matrix` at (matrix * rows + row) * stride
+// floats; key k counts where k <= positions[row]. The f16 result p[k] takes bytes 2k, 2k + 1 of
+// the row, which overlap only scores already read (the first chunk reads all of its own before
+// any thread writes).
+constexpr int kSoftmaxThreads = 256;
+
+__global__ void __launch_bounds__(kSoftmaxThreads)
+    causal_softmax_to_f16_kernel(float* __restrict__ scores, int64_t rows, int64_t keys, int64_t stride,
+                                 const int32_t* __restrict__ positions, float scale) {
+    wait_for_previous_kernel();
+    const int64_t row = blockIdx.x, matrix = blockIdx.y;
+    float* s = scores + (matrix * rows + row) * stride;
+    __half* p = reinterpret_cast<__half*>(s);
+    const int64_t visible = min(static_cast<int64_t>(positions[row]) + 1, keys);
+    // Running max and sum of exponentials, per thread, then merged over the block.
+    float largest = -INFINITY, sum = 0.0f;
+    for (int64_t k = threadIdx.x; k < visible; k += kSoftmaxThreads) {
+        const float v = s[k] * scale;
+        if (v > largest) {
+            sum = sum * expf(largest - v) + 1.0f;
+            largest = v;
+        } else {
+            sum += expf(v - largest);
+        }
+    }
+    __shared__ float maxima[kSoftmaxThreads / kWarp], sums[kSoftmaxThreads / kWarp];
+    const float block_largest_in_warp = warp_max(largest);
+    sum = warp_sum(largest == -INFINITY ? 0.0f : sum * expf(largest - block_largest_in_warp));
+    const int warp = threadIdx.x / kWarp;
+    if (threadIdx.x % kWarp == 0) {
+        maxima[warp] = block_largest_in_warp;
+        sums[warp] = sum;
+    }
+    __syncthreads();
+    float block_largest = -INFINITY, block_sum = 0.0f;
+    for (int w = 0; w < kSoftmaxThreads / kWarp; ++w) block_largest = fmaxf(block_largest, maxima[w]);
+    for (int w = 0; w < kSoftmaxThreads / kWarp; ++w)
+        if (maxima[w] != -INFINITY) block_sum += sums[w] * expf(maxima[w] - block_largest);
+    const float inverse_sum = 1.0f / block_sum;
+    for (int64_t first = 0; first < keys; first += kSoftmaxThreads) {
+        const int64_t k = first + threadIdx.x;
+        const float probability = k < visible ? expf(s[k] * scale - block_largest) * inverse_sum : 0.0f;
+        __syncthreads();  // every score of this chunk is read before any probability lands
+        if (k < keys) p[k] = __float2half_rn(probability);
     }
 }
 
@@ -174,13 +405,36 @@ void store_kv(KvRows keys, KvRows values, const float* k, const float* v, int64_
 
 void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t heads, int64_t kv_heads,
                int64_t head_dim, const int32_t* positions, int64_t capacity, float scale, float* scratch, float* out,
-               Stream stream) {
+               int8_t* out_values, float* out_block_scales, Stream stream) {
     const int64_t ranges = attention_range_count(rows, heads, capacity);
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(heads), static_cast<unsigned>(ranges));
-    launch(attention_kernel, grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, head_dim, positions,
-                                                                   scale, scratch);
+    const int64_t group = heads / kv_heads;
+    const dim3 group_grid(static_cast<unsigned>(rows), static_cast<unsigned>(kv_heads), static_cast<unsigned>(ranges));
+    const auto by_group = [&](auto kernel) {
+        launch(kernel, group_grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, positions, scale,
+               scratch);
+    };
+    if (group == 4 && head_dim == 128) by_group(attention_group_kernel<4, 4>);
+    else if (group == 4 && head_dim == 64) by_group(attention_group_kernel<4, 2>);
+    else if (group == 8 && head_dim == 128) by_group(attention_group_kernel<8, 4>);
+    else if (group == 2 && head_dim == 128) by_group(attention_group_kernel<2, 4>);
+    else
+        launch(attention_kernel, grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, head_dim,
+               positions, scale, scratch);
     launch(merge_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads)), kMergeThreads, stream,
-           scratch, heads, head_dim, ranges, out);
+           scratch, heads, head_dim, ranges, out, out_values, reinterpret_cast<float2*>(out_block_scales));
+}
+
+void kv_to_f16(KvRows kv, int64_t kv_heads, int64_t head_dim, int64_t keys, uint16_t* out, Stream stream) {
+    constexpr int kThreads = 256;
+    const dim3 grid(static_cast<unsigned>((keys * head_dim + kThreads - 1) / kThreads), static_cast<unsigned>(kv_heads));
+    launch(kv_to_f16_kernel, grid, kThreads, stream, kv, head_dim, keys, reinterpret_cast<__half*>(out));
+}
+
+void causal_softmax_to_f16(float* scores, int64_t matrices, int64_t rows, int64_t keys, int64_t stride,
+                           const int32_t* positions, float scale, Stream stream) {
+    launch(causal_softmax_to_f16_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(matrices)),
+           kSoftmaxThreads, stream, scores, rows, keys, stride, positions, scale);
 }
 
 }  // namespace hearth::cuda

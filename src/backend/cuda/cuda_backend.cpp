@@ -333,28 +333,50 @@ void CudaBackend::quantize_once(backend::Activations x) {
 }
 
 void CudaBackend::matmul(const backend::Weight& weight, backend::Activations x, backend::Activations out) {
+    const Product product{&weight, out};
+    multiply({&product, 1}, x, false);
+}
+
+void CudaBackend::matmuls(std::span<const Product> products, backend::Activations x) { multiply(products, x, false); }
+
+void CudaBackend::matmul_add(const backend::Weight& weight, backend::Activations x, backend::Activations /*scratch*/,
+                             backend::Activations out) {
+    const Product product{&weight, out};
+    multiply({&product, 1}, x, true);
+}
+
+void CudaBackend::multiply(std::span<const Product> products, backend::Activations x, bool accumulate) {
     if (mode_ == Mode::Replay) return;
-    const DeviceMatrix& w = matrix_of(weight);
     if (x.rows > kMaxMatvecTokens) {
-        gemm(w, x, out);
-    } else if (has_int8_matvec(w.type)) {
-        quantize_once(x);
-        matvec_int8(w, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), x.rows, out.data, stream_);
-        check_launch("matvec");
-    } else {
-        matvec_f32(w, x.data, x.rows, out.data, stream_);
+        for (const Product& p : products) gemm(matrix_of(*p.weight), x, p.out, accumulate);
+        for (const Product& p : products) wrote(p.out);
+        return;
+    }
+    for (size_t i = 0; i < products.size();) {
+        MatvecProduct batch[kMaxFusedMatvecs];
+        int count = 0;
+        const uint32_t type = matrix_of(*products[i].weight).type;
+        for (; i < products.size() && count < kMaxFusedMatvecs && matrix_of(*products[i].weight).type == type; ++i)
+            batch[count++] = {matrix_of(*products[i].weight), products[i].out.data};
+        if (has_int8_matvec(type)) {
+            quantize_once(x);
+            matvec_int8(batch, count, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), x.rows, accumulate,
+                        stream_);
+        } else {
+            matvec_f32(batch, count, x.data, x.rows, accumulate, stream_);
+        }
         check_launch("matvec");
     }
-    wrote(out);
+    for (const Product& p : products) wrote(p.out);
 }
 
 // out (tokens x rows) = x (tokens x cols) times w^T, column-major as cuBLAS sees it: C (rows x
 // tokens) = op(A) B with A = w as a (cols x rows) matrix, transposed.
-void CudaBackend::gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out) {
+void CudaBackend::gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out, bool accumulate) {
     reserve(f16_activations_, static_cast<size_t>(x.rows * x.cols) * 2, "f16 activations");
     convert_to_f16(x.data, x.rows * x.cols, f16_activations_.as<uint16_t>(), stream_);
     check_launch("converting activations to f16");
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     const bool direct = w.type == type_id::F16 && w.row_stride == static_cast<size_t>(w.cols) * 2;
     const int64_t rows_per_slab =
         direct ? w.rows : std::max<int64_t>(1, static_cast<int64_t>(kDequantizedSlabBytes / (w.cols * 2)));
@@ -369,7 +391,7 @@ void CudaBackend::gemm(const DeviceMatrix& w, backend::Activations x, backend::A
         }
         check(cublas_library().gemm_ex(as_cublas(cublas_), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
                            static_cast<int>(x.rows), static_cast<int>(w.cols), &one, a, CUDA_R_16F,
-                           static_cast<int>(w.cols), f16_activations_.as(), CUDA_R_16F, static_cast<int>(x.cols), &zero,
+                           static_cast<int>(w.cols), f16_activations_.as(), CUDA_R_16F, static_cast<int>(x.cols), &beta,
                            out.data + first, CUDA_R_32F, static_cast<int>(w.rows), CUBLAS_COMPUTE_32F,
                            CUBLAS_GEMM_DEFAULT),
               "GEMM");
@@ -425,12 +447,82 @@ void CudaBackend::attention(backend::KvCache& cache, int64_t layer, backend::Act
     store_kv(keys, values, k.data, v.data, k.rows, shape.kv_heads, shape.head_dim, device_pos, stream_);
     check_launch("storing keys and values");
     const int64_t heads = q.cols / shape.head_dim;
+    if (q.rows > kMaxMatvecTokens) {
+        prompt_attention(keys, values, q, heads, shape, device_pos, max_keys, scale, out);
+        wrote(out);
+        return;
+    }
     reserve(attention_scratch_, attention_scratch_floats(q.rows, heads, shape.head_dim, shape.capacity) * sizeof(float),
             "attention scratch");
+    const bool quantize = quantize_with_output(out);
     cuda::attention(keys, values, q.data, q.rows, heads, shape.kv_heads, shape.head_dim, device_pos, shape.capacity, scale,
-                    attention_scratch_.as<float>(), out.data, stream_);
+                    attention_scratch_.as<float>(), out.data, quantize ? quantized_values_.as<int8_t>() : nullptr,
+                    quantize ? quantized_scales_.as<float>() : nullptr, stream_);
     check_launch("attention");
-    wrote(out);
+    if (quantize)
+        now_quantized(out);
+    else
+        wrote(out);
+}
+
+// For each pass over a few kv heads and each of the query heads that share a kv head (j), two
+// strided batched GEMMs over the pass's kv heads; cuBLAS sees column-major matrices:
+//   scores^T (keys x rows) = K_g^T Q_h    K_g: head_dim x keys,  Q_h: head_dim x rows (f16)
+//   out_h^T (head_dim x rows) = V_g P_h^T  P_h: keys x rows, the softmax written over the scores
+// with h = g * group + j, so one batch steps g by one kv head and h by `group` query heads.
+void CudaBackend::prompt_attention(const KvRows& keys, const KvRows& values, backend::Activations q, int64_t heads,
+                                   const backend::KvCacheShape& shape, const int32_t* device_positions,
+                                   int64_t max_keys, float scale, backend::Activations out) {
+    const int64_t rows = q.rows, head_dim = shape.head_dim, kv_heads = shape.kv_heads, group = heads / kv_heads;
+    reserve(f16_activations_, static_cast<size_t>(rows * q.cols) * 2, "f16 activations");
+    convert_to_f16(q.data, rows * q.cols, f16_activations_.as<uint16_t>(), stream_);
+    check_launch("converting queries to f16");
+    const uint16_t *k16 = nullptr, *v16 = nullptr;
+    long long kv_head_stride = 0;  // elements
+    int kv_row = 0;
+    if (keys.type == type_id::F16) {
+        k16 = reinterpret_cast<const uint16_t*>(keys.base);
+        v16 = reinterpret_cast<const uint16_t*>(values.base);
+        kv_head_stride = static_cast<long long>(keys.head_stride / 2);
+        kv_row = static_cast<int>(keys.row_bytes / 2);
+    } else {
+        const size_t elements = static_cast<size_t>(kv_heads * max_keys * head_dim);
+        reserve(f16_kv_, 2 * elements * 2, "f16 keys and values");
+        kv_to_f16(keys, kv_heads, head_dim, max_keys, f16_kv_.as<uint16_t>(), stream_);
+        kv_to_f16(values, kv_heads, head_dim, max_keys, f16_kv_.as<uint16_t>() + elements, stream_);
+        check_launch("converting keys and values to f16");
+        k16 = f16_kv_.as<uint16_t>();
+        v16 = k16 + elements;
+        kv_head_stride = static_cast<long long>(max_keys * head_dim);
+        kv_row = static_cast<int>(head_dim);
+    }
+    const int64_t stride = prompt_score_stride(max_keys);
+    const int64_t per_pass = prompt_kv_heads_per_pass(rows, kv_heads, max_keys);
+    reserve(prompt_scores_, prompt_attention_scratch_bytes(rows, kv_heads, max_keys), "attention scores");
+    const uint16_t* q16 = f16_activations_.as<uint16_t>();
+    float* scores = prompt_scores_.as<float>();
+    const float one = 1.0f, zero = 0.0f;
+    const int n_rows = static_cast<int>(rows), n_keys = static_cast<int>(max_keys), n_dim = static_cast<int>(head_dim);
+    for (int64_t first = 0; first < kv_heads; first += per_pass) {
+        const int batch = static_cast<int>(std::min(per_pass, kv_heads - first));
+        for (int64_t j = 0; j < group; ++j) {
+            const int64_t head = first * group + j;
+            check(cublas_library().gemm_strided_batched_ex(
+                      as_cublas(cublas_), CUBLAS_OP_T, CUBLAS_OP_N, n_keys, n_rows, n_dim, &one,
+                      k16 + first * kv_head_stride, CUDA_R_16F, kv_row, kv_head_stride, q16 + head * head_dim,
+                      CUDA_R_16F, static_cast<int>(q.cols), group * head_dim, &zero, scores, CUDA_R_32F,
+                      static_cast<int>(stride), rows * stride, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                  "attention scores");
+            causal_softmax_to_f16(scores, batch, rows, max_keys, stride, device_positions, scale, stream_);
+            check_launch("attention softmax");
+            check(cublas_library().gemm_strided_batched_ex(
+                      as_cublas(cublas_), CUBLAS_OP_N, CUBLAS_OP_N, n_dim, n_rows, n_keys, &one,
+                      v16 + first * kv_head_stride, CUDA_R_16F, kv_row, kv_head_stride, scores, CUDA_R_16F,
+                      static_cast<int>(2 * stride), rows * 2 * stride, &zero, out.data + head * head_dim, CUDA_R_32F,
+                      static_cast<int>(q.cols), group * head_dim, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                  "attention output");
+        }
+    }
 }
 
 void CudaBackend::swiglu(backend::Activations gate, backend::Activations up) {

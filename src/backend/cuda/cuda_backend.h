@@ -72,6 +72,11 @@ class CudaBackend final : public backend::Backend {
     void embed(const backend::Weight& table, std::span<const int32_t> tokens, backend::Activations out) override;
     void rmsnorm(backend::Activations x, const backend::Weight& weight, float epsilon, backend::Activations out) override;
     void matmul(const backend::Weight& weight, backend::Activations x, backend::Activations out) override;
+    // Decoding: one launch for each run of products whose weights share a type.
+    void matmuls(std::span<const Product> products, backend::Activations x) override;
+    // The sum happens in the product's kernel (matvec) or through cuBLAS's beta (GEMM): no add.
+    void matmul_add(const backend::Weight& weight, backend::Activations x, backend::Activations scratch,
+                    backend::Activations out) override;
     void rope(backend::Activations x, std::span<const int32_t> positions, const backend::RopeParams& rope) override;
     void attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
                    backend::Activations v, std::span<const int32_t> positions, float scale,
@@ -120,7 +125,12 @@ class CudaBackend final : public backend::Backend {
     void now_quantized(backend::Activations x);
     // An op wrote `out`: quantized copies of it are stale.
     void wrote(backend::Activations out);
-    void gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out);
+    void multiply(std::span<const Product> products, backend::Activations x, bool accumulate);
+    void gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out, bool accumulate);
+    // Attention for prompts (more than kMaxMatvecTokens rows): its products on cuBLAS.
+    void prompt_attention(const KvRows& keys, const KvRows& values, backend::Activations q, int64_t heads,
+                          const backend::KvCacheShape& shape, const int32_t* device_positions, int64_t max_keys,
+                          float scale, backend::Activations out);
     void check_launch(const char* op);
 
     Stream stream_ = nullptr;
@@ -144,6 +154,7 @@ class CudaBackend final : public backend::Backend {
     DeviceBuffer inverse_frequencies_;
     backend::RopeParams rope_params_;
     DeviceBuffer attention_scratch_;
+    DeviceBuffer prompt_scores_, f16_kv_;
     DeviceBuffer probe_sink_;
 };
 

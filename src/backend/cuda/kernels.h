@@ -57,12 +57,21 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, int8_t* va
                           Stream stream);
 // Whether a type has an int8 (dp4a) matrix-vector kernel, which reads quantized activations.
 bool has_int8_matvec(uint32_t type);
-// out[t][r] = dot(weight row r, x row t), t < tokens <= kMaxMatvecTokens, from quantized activations.
-void matvec_int8(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens, float* out,
-                 Stream stream);
-// The same from f32 activations, for every type can_multiply accepts (F16, BF16 and F32 with
-// 16-byte loads; others one value at a time).
-void matvec_f32(const DeviceMatrix& w, const float* x, int64_t tokens, float* out, Stream stream);
+// Matrix-vector products of up to kMaxFusedMatvecs matrices of one type with the same activations,
+// in one launch: out_i[t][r] = dot(row r of w_i, x row t), t < tokens <= kMaxMatvecTokens (with
+// `accumulate`, added to what out_i holds).
+constexpr int kMaxFusedMatvecs = 3;
+struct MatvecProduct {
+    DeviceMatrix w;
+    float* out = nullptr;
+};
+// From quantized activations (the types has_int8_matvec accepts).
+void matvec_int8(const MatvecProduct* products, int count, const int8_t* values, const float* block_scales,
+                 int64_t tokens, bool accumulate, Stream stream);
+// From f32 activations, for every type can_multiply accepts (F16, BF16 and F32 with 16-byte loads;
+// others one value at a time).
+void matvec_f32(const MatvecProduct* products, int count, const float* x, int64_t tokens, bool accumulate,
+                Stream stream);
 // Rows [first_row, first_row + rows) of w as f16, row-major.
 void dequantize_to_f16(const DeviceMatrix& w, int64_t first_row, int64_t rows, uint16_t* out, Stream stream);
 void convert_to_f16(const float* x, int64_t count, uint16_t* out, Stream stream);
@@ -99,9 +108,9 @@ void store_kv(KvRows keys, KvRows values, const float* k, const float* v, int64_
               int64_t head_dim, const int32_t* positions, Stream stream);
 
 // Key ranges per (row, head) that attention() splits the keys into: enough blocks to fill a GPU
-// when few rows decode, and none shorter than 256 keys in a full cache.
+// when few rows decode, and none shorter than 64 keys in a full cache.
 inline int64_t attention_range_count(int64_t rows, int64_t heads, int64_t capacity) {
-    constexpr int64_t kTargetBlocks = 1024, kMinKeysPerRange = 256;
+    constexpr int64_t kTargetBlocks = 1024, kMinKeysPerRange = 64;
     const int64_t blocks = rows * heads > 0 ? rows * heads : 1;
     const int64_t wanted = kTargetBlocks / blocks > 0 ? kTargetBlocks / blocks : 1;
     const int64_t most = capacity > kMinKeysPerRange ? (capacity + kMinKeysPerRange - 1) / kMinKeysPerRange : 1;
@@ -116,9 +125,33 @@ inline size_t attention_scratch_floats(int64_t rows, int64_t heads, int64_t head
 // over the key length (flash-decoding) and merged. The number of key ranges depends on the rows
 // and the cache's capacity only, and each range's length is worked out on the device from the
 // positions, so the launch is the same at every step (a recorded CUDA graph replays it).
+// With out_values (not null), out is also rounded to int8 as quantize_activations would.
 void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t heads, int64_t kv_heads,
                int64_t head_dim, const int32_t* positions, int64_t capacity, float scale, float* scratch, float* out,
-               Stream stream);
+               int8_t* out_values, float* out_block_scales, Stream stream);
+
+// Prompt attention (more than kMaxMatvecTokens rows) multiplies on cuBLAS's tensor cores: scores
+// = Q K^T per head into f32 matrices, their causal softmax as f16 in place, then P V. These are
+// its kernels; CudaBackend::attention runs the products.
+// Keys (or values) of positions [0, keys) of every kv head as f16, [kv_head][position][dim].
+void kv_to_f16(KvRows kv, int64_t kv_heads, int64_t head_dim, int64_t keys, uint16_t* out, Stream stream);
+// `matrices` score matrices of rows x keys (row stride `stride` floats, one after another): row r
+// keeps keys 0..positions[r], scaled, softmaxed and written over its own first bytes as f16
+// (row stride 2 * stride halves); the other keys become 0.
+void causal_softmax_to_f16(float* scores, int64_t matrices, int64_t rows, int64_t keys, int64_t stride,
+                           const int32_t* positions, float scale, Stream stream);
+// The score matrices of one prompt attention pass: as many kv heads' worth (all the query heads
+// of a kv head share one pass) as fit kPromptScoreBytes, at least one.
+constexpr size_t kPromptScoreBytes = size_t{256} << 20;
+inline int64_t prompt_score_stride(int64_t keys) { return (keys + 7) / 8 * 8; }
+inline int64_t prompt_kv_heads_per_pass(int64_t rows, int64_t kv_heads, int64_t keys) {
+    const int64_t per_head = rows * prompt_score_stride(keys) * 4;
+    const int64_t fit = static_cast<int64_t>(kPromptScoreBytes) / (per_head > 0 ? per_head : 1);
+    return fit < 1 ? 1 : (fit < kv_heads ? fit : kv_heads);
+}
+inline size_t prompt_attention_scratch_bytes(int64_t rows, int64_t kv_heads, int64_t keys) {
+    return static_cast<size_t>(prompt_kv_heads_per_pass(rows, kv_heads, keys) * rows * prompt_score_stride(keys) * 4);
+}
 
 // --- measuring ---------------------------------------------------------------------------------
 // Sums `bytes` of device memory (16-byte loads, every SM busy) into *sink: a read-bandwidth probe.

@@ -40,6 +40,12 @@ __device__ __forceinline__ int q6_levels(int low, int high, int shift) {
 
 __device__ __forceinline__ int4 load16(const void* p) { return *reinterpret_cast<const int4*>(p); }
 
+// 16 f16 values to 32-byte-aligned memory, two 16-byte stores.
+__device__ __forceinline__ void store32(__half* out, const __half (&values)[16]) {
+    reinterpret_cast<int4*>(out)[0] = *reinterpret_cast<const int4*>(&values[0]);
+    reinterpret_cast<int4*>(out)[1] = *reinterpret_cast<const int4*>(&values[8]);
+}
+
 // One warp per block of 32 values.
 __global__ void quantize_activations_kernel(const float* __restrict__ x, int64_t blocks, int8_t* __restrict__ values,
                                             float2* __restrict__ block_scales) {
@@ -80,6 +86,27 @@ struct Q4KUnits {
         if (half == 0) sum -= load_half(header + 2) * (min_low * s_low.y + min_high * s_high.y);
         return sum;
     }
+    // The unit's 32 values as f16 into `out` (the row's values): for the prompt GEMMs.
+    __device__ static void write_values(const DeviceMatrix& w, const uint8_t* row, int64_t u, __half* out) {
+        const int64_t block = u / kPerBlock;
+        const int chunk = static_cast<int>(u % kPerBlock), pair = chunk / 2, half = chunk % 2;
+        const uint8_t* header = row + block * 144;
+        const int4 quants = load16(address(w, row, u));
+        const float d = load_half(header), dmin = load_half(header + 2);
+        int scale_low, min_low, scale_high, min_high;
+        unpack_scale_min_k4(header + 4, 2 * pair, scale_low, min_low);
+        unpack_scale_min_k4(header + 4, 2 * pair + 1, scale_high, min_high);
+        const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&quants);
+        __half* low = out + block * 256 + 64 * pair + 16 * half;
+        __half values_low[16], values_high[16];
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+            values_low[i] = __float2half_rn(d * scale_low * (bytes[i] & 15) - dmin * min_low);
+            values_high[i] = __float2half_rn(d * scale_high * (bytes[i] >> 4) - dmin * min_high);
+        }
+        store32(low, values_low);
+        store32(low + 32, values_high);
+    }
 };
 
 // Q6_K, split (208-byte bodies: ql[128], qh[64], scales[16]; fp16 d apart). Unit u: block u / 8,
@@ -114,6 +141,28 @@ struct Q6KUnits {
         const float d = load_half(row + w.scales_offset + 2 * block);
         return d * (sub_scales[value_low / 16] * s_low.x * dot_low + sub_scales[value_high / 16] * s_high.x * dot_high);
     }
+    __device__ static void write_values(const DeviceMatrix& w, const uint8_t* row, int64_t u, __half* out) {
+        const int64_t block = u / kPerBlock;
+        const int chunk = static_cast<int>(u % kPerBlock);
+        const int h = chunk / 4, j = (chunk % 4) / 2, l0 = 16 * (chunk % 2);
+        const uint8_t* body = row + block * 208;
+        const int4 ql = load16(body + 16 * chunk), qh = load16(body + 128 + 32 * h + l0);
+        const uint8_t* low_bytes = reinterpret_cast<const uint8_t*>(&ql);
+        const uint8_t* high_bytes = reinterpret_cast<const uint8_t*>(&qh);
+        const int value_low = 128 * h + 32 * j + l0, value_high = value_low + 64;
+        const int8_t* sub_scales = reinterpret_cast<const int8_t*>(body + 192);
+        const float d = load_half(row + w.scales_offset + 2 * block);
+        const float step_low = d * sub_scales[value_low / 16], step_high = d * sub_scales[value_high / 16];
+        __half values_low[16], values_high[16];
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+            const int top = high_bytes[i];
+            values_low[i] = __float2half_rn(step_low * (((low_bytes[i] & 15) | (((top >> (2 * j)) & 3) << 4)) - 32));
+            values_high[i] = __float2half_rn(step_high * (((low_bytes[i] >> 4) | (((top >> (2 * j + 4)) & 3) << 4)) - 32));
+        }
+        store32(out + block * 256 + value_low, values_low);
+        store32(out + block * 256 + value_high, values_high);
+    }
 };
 
 // Q8_0, split (quants in element order; fp16 d apart). Unit u: values 16u .. 16u + 15.
@@ -128,15 +177,53 @@ struct Q80Units {
         const int dot = dot16(quants, load16(x + 16 * u), 0);
         return load_half(row + w.scales_offset + 2 * block) * scales[block].x * dot;
     }
+    __device__ static void write_values(const DeviceMatrix& w, const uint8_t* row, int64_t u, __half* out) {
+        const int4 quants = load16(address(w, row, u));
+        const int8_t* q = reinterpret_cast<const int8_t*>(&quants);
+        const float d = load_half(row + w.scales_offset + 2 * (u / 2));
+        __half values[16];
+#pragma unroll
+        for (int i = 0; i < 16; ++i) values[i] = __float2half_rn(d * q[i]);
+        store32(out + 16 * u, values);
+    }
 };
+
+// Up to kMaxFusedMatvecs matrices of one type, multiplied by the same activations in one launch
+// (a layer's Q, K and V; its gate and up): block b works on the matrix whose range of blocks holds
+// it. With `accumulate`, the products are added to what the outputs hold (the residual).
+struct MatvecJobs {
+    DeviceMatrix w[kMaxFusedMatvecs];
+    float* out[kMaxFusedMatvecs];
+    int64_t first_block[kMaxFusedMatvecs + 1];
+    int count;
+    bool accumulate;
+};
+
+// This warp's matrix, output and row; false past the matrix's last row.
+__device__ __forceinline__ bool locate(const MatvecJobs& jobs, DeviceMatrix& w, float*& out, int64_t& row) {
+    int j = 0;
+#pragma unroll
+    for (int i = 1; i < kMaxFusedMatvecs; ++i)
+        if (i < jobs.count && blockIdx.x >= jobs.first_block[i]) j = i;
+    // Selected by value, not indexed: a run-time index into the parameters would go through memory.
+    w = j == 0 ? jobs.w[0] : (j == 1 ? jobs.w[1] : jobs.w[2]);
+    out = j == 0 ? jobs.out[0] : (j == 1 ? jobs.out[1] : jobs.out[2]);
+    row = (static_cast<int64_t>(blockIdx.x) - jobs.first_block[j]) * kRowsPerBlock + threadIdx.y;
+    return row < w.rows;
+}
+
+__device__ __forceinline__ void store_output(const MatvecJobs& jobs, float* out, float value) {
+    *out = jobs.accumulate ? *out + value : value;
+}
 
 template <typename Units, int kMaxTokens>
 __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
-    matvec_int8_kernel(DeviceMatrix w, const int8_t* __restrict__ x, const float2* __restrict__ scales, int tokens,
-                       float* __restrict__ out) {
+    matvec_int8_kernel(MatvecJobs jobs, const int8_t* __restrict__ x, const float2* __restrict__ scales, int tokens) {
     wait_for_previous_kernel();
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-    if (row >= w.rows) return;
+    DeviceMatrix w;
+    float* out;
+    int64_t row;
+    if (!locate(jobs, w, out, row)) return;
     const int lane = threadIdx.x;
     const uint8_t* row_data = w.data + row * w.row_stride;
     const int64_t units = w.cols / Units::kValuesPerUnit;
@@ -163,7 +250,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
 #pragma unroll
     for (int t = 0; t < kMaxTokens; ++t) {
         const float total = warp_sum(sums[t]);
-        if (t < tokens && lane == 0) out[t * w.rows + row] = total;
+        if (t < tokens && lane == 0) store_output(jobs, out + t * w.rows + row, total);
     }
 }
 
@@ -212,11 +299,13 @@ struct FloatUnits<float> {
 
 template <typename T, int kMaxTokens>
 __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
-    matvec_float_kernel(DeviceMatrix w, const float* __restrict__ x, int tokens, float* __restrict__ out) {
+    matvec_float_kernel(MatvecJobs jobs, const float* __restrict__ x, int tokens) {
     wait_for_previous_kernel();
     using Units = FloatUnits<T>;
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-    if (row >= w.rows) return;
+    DeviceMatrix w;
+    float* out;
+    int64_t row;
+    if (!locate(jobs, w, out, row)) return;
     const int lane = threadIdx.x;
     const uint8_t* row_data = w.data + row * w.row_stride;
     const int64_t units = w.cols / Units::kValues;
@@ -249,17 +338,19 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
 #pragma unroll
     for (int t = 0; t < kMaxTokens; ++t) {
         const float total = warp_sum(sums[t]);
-        if (t < tokens && lane == 0) out[t * w.rows + row] = total;
+        if (t < tokens && lane == 0) store_output(jobs, out + t * w.rows + row, total);
     }
 }
 
 // Any type weight_value decodes, one value per lane at a time: slow, for the rarer types.
 template <int kMaxTokens>
 __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
-    matvec_generic_kernel(DeviceMatrix w, const float* __restrict__ x, int tokens, float* __restrict__ out) {
+    matvec_generic_kernel(MatvecJobs jobs, const float* __restrict__ x, int tokens) {
     wait_for_previous_kernel();
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-    if (row >= w.rows) return;
+    DeviceMatrix w;
+    float* out;
+    int64_t row;
+    if (!locate(jobs, w, out, row)) return;
     const int lane = threadIdx.x;
     float sums[kMaxTokens] = {};
     for (int64_t col = lane; col < w.cols; col += kWarp) {
@@ -271,7 +362,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
 #pragma unroll
     for (int t = 0; t < kMaxTokens; ++t) {
         const float total = warp_sum(sums[t]);
-        if (t < tokens && lane == 0) out[t * w.rows + row] = total;
+        if (t < tokens && lane == 0) store_output(jobs, out + t * w.rows + row, total);
     }
 }
 
@@ -280,6 +371,18 @@ __global__ void dequantize_to_f16_kernel(DeviceMatrix w, int64_t first_row, int6
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= count) return;
     out[i] = __float2half_rn(weight_value(w, first_row + i / w.cols, i % w.cols));
+}
+
+// One thread per 16-byte unit of quants: the unit's values, as the int8 kernels read them.
+template <typename Units>
+__global__ void dequantize_units_to_f16_kernel(DeviceMatrix w, int64_t first_row, int64_t rows,
+                                               __half* __restrict__ out) {
+    wait_for_previous_kernel();
+    const int64_t units_per_row = w.cols / Units::kValuesPerUnit;
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= rows * units_per_row) return;
+    const int64_t r = i / units_per_row, u = i % units_per_row;
+    Units::write_values(w, w.data + (first_row + r) * w.row_stride, u, out + r * w.cols);
 }
 
 __global__ void convert_to_f16_kernel(const float* __restrict__ x, int64_t count, __half* __restrict__ out) {
@@ -296,23 +399,46 @@ __global__ void gather_rows_kernel(DeviceMatrix table, const int32_t* __restrict
     out[i] = weight_value(table, tokens[i / table.cols], i % table.cols);
 }
 
-dim3 row_grid(int64_t rows) { return dim3(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock)); }
 const dim3 kRowBlock(kWarp, kRowsPerBlock);
 
+MatvecJobs jobs_of(const MatvecProduct* products, int count, bool accumulate) {
+    MatvecJobs jobs{};
+    jobs.count = count;
+    jobs.accumulate = accumulate;
+    int64_t blocks = 0;
+    for (int i = 0; i < count; ++i) {
+        jobs.w[i] = products[i].w;
+        jobs.out[i] = products[i].out;
+        jobs.first_block[i] = blocks;
+        blocks += (products[i].w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    }
+    jobs.first_block[count] = blocks;
+    return jobs;
+}
+
+// Whether the 16-byte float kernel can read w.
+bool has_16_byte_matvec(const DeviceMatrix& w) {
+    const bool aligned = w.row_stride % 16 == 0 && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
+    return aligned && ((w.type == type_id::F16 && w.cols % 8 == 0) || (w.type == type_id::BF16 && w.cols % 8 == 0) ||
+                       (w.type == type_id::F32 && w.cols % 4 == 0));
+}
+
+dim3 grid_of(const MatvecJobs& jobs) { return dim3(static_cast<unsigned>(jobs.first_block[jobs.count])); }
+
 template <typename Units>
-void launch_int8(const DeviceMatrix& w, const int8_t* x, const float2* scales, int tokens, float* out, Stream stream) {
+void launch_int8(const MatvecJobs& jobs, const int8_t* x, const float2* scales, int tokens, Stream stream) {
     if (tokens == 1)
-        launch(matvec_int8_kernel<Units, 1>, row_grid(w.rows), kRowBlock, stream, w, x, scales, tokens, out);
+        launch(matvec_int8_kernel<Units, 1>, grid_of(jobs), kRowBlock, stream, jobs, x, scales, tokens);
     else
-        launch(matvec_int8_kernel<Units, kMaxMatvecTokens>, row_grid(w.rows), kRowBlock, stream, w, x, scales, tokens, out);
+        launch(matvec_int8_kernel<Units, kMaxMatvecTokens>, grid_of(jobs), kRowBlock, stream, jobs, x, scales, tokens);
 }
 
 template <typename T>
-void launch_float(const DeviceMatrix& w, const float* x, int tokens, float* out, Stream stream) {
+void launch_float(const MatvecJobs& jobs, const float* x, int tokens, Stream stream) {
     if (tokens == 1)
-        launch(matvec_float_kernel<T, 1>, row_grid(w.rows), kRowBlock, stream, w, x, tokens, out);
+        launch(matvec_float_kernel<T, 1>, grid_of(jobs), kRowBlock, stream, jobs, x, tokens);
     else
-        launch(matvec_float_kernel<T, kMaxMatvecTokens>, row_grid(w.rows), kRowBlock, stream, w, x, tokens, out);
+        launch(matvec_float_kernel<T, kMaxMatvecTokens>, grid_of(jobs), kRowBlock, stream, jobs, x, tokens);
 }
 
 int64_t blocks_for(int64_t threads, int per_block) { return (threads + per_block - 1) / per_block; }
@@ -327,29 +453,44 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, int8_t* va
         x, blocks, values, reinterpret_cast<float2*>(block_scales));
 }
 
-void matvec_int8(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens, float* out,
-                 Stream stream) {
+void matvec_int8(const MatvecProduct* products, int count, const int8_t* values, const float* block_scales,
+                 int64_t tokens, bool accumulate, Stream stream) {
+    const MatvecJobs jobs = jobs_of(products, count, accumulate);
     const auto* scales = reinterpret_cast<const float2*>(block_scales);
     const int n = static_cast<int>(tokens);
-    if (w.type == type_id::Q4_K) launch_int8<Q4KUnits>(w, values, scales, n, out, stream);
-    if (w.type == type_id::Q6_K) launch_int8<Q6KUnits>(w, values, scales, n, out, stream);
-    if (w.type == type_id::Q8_0) launch_int8<Q80Units>(w, values, scales, n, out, stream);
+    const uint32_t type = products[0].w.type;
+    if (type == type_id::Q4_K) launch_int8<Q4KUnits>(jobs, values, scales, n, stream);
+    if (type == type_id::Q6_K) launch_int8<Q6KUnits>(jobs, values, scales, n, stream);
+    if (type == type_id::Q8_0) launch_int8<Q80Units>(jobs, values, scales, n, stream);
 }
 
-void matvec_f32(const DeviceMatrix& w, const float* x, int64_t tokens, float* out, Stream stream) {
+void matvec_f32(const MatvecProduct* products, int count, const float* x, int64_t tokens, bool accumulate,
+                Stream stream) {
+    const MatvecJobs jobs = jobs_of(products, count, accumulate);
     const int n = static_cast<int>(tokens);
-    const bool aligned = w.row_stride % 16 == 0 && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
-    if (aligned && w.type == type_id::F16 && w.cols % 8 == 0) return launch_float<__half>(w, x, n, out, stream);
-    if (aligned && w.type == type_id::BF16 && w.cols % 8 == 0)
-        return launch_float<__nv_bfloat16>(w, x, n, out, stream);
-    if (aligned && w.type == type_id::F32 && w.cols % 4 == 0) return launch_float<float>(w, x, n, out, stream);
+    const DeviceMatrix& w = products[0].w;
+    bool fast = true;
+    for (int i = 0; i < count; ++i) fast = fast && has_16_byte_matvec(products[i].w);
+    if (fast && w.type == type_id::F16) return launch_float<__half>(jobs, x, n, stream);
+    if (fast && w.type == type_id::BF16) return launch_float<__nv_bfloat16>(jobs, x, n, stream);
+    if (fast && w.type == type_id::F32) return launch_float<float>(jobs, x, n, stream);
     if (n == 1)
-        launch(matvec_generic_kernel<1>, row_grid(w.rows), kRowBlock, stream, w, x, n, out);
+        launch(matvec_generic_kernel<1>, grid_of(jobs), kRowBlock, stream, jobs, x, n);
     else
-        launch(matvec_generic_kernel<kMaxMatvecTokens>, row_grid(w.rows), kRowBlock, stream, w, x, n, out);
+        launch(matvec_generic_kernel<kMaxMatvecTokens>, grid_of(jobs), kRowBlock, stream, jobs, x, n);
+}
+
+template <typename Units>
+void dequantize_units(const DeviceMatrix& w, int64_t first_row, int64_t rows, uint16_t* out, Stream stream) {
+    constexpr int kThreads = 256;
+    launch(dequantize_units_to_f16_kernel<Units>, blocks_for(rows * (w.cols / Units::kValuesPerUnit), kThreads),
+           kThreads, stream, w, first_row, rows, reinterpret_cast<__half*>(out));
 }
 
 void dequantize_to_f16(const DeviceMatrix& w, int64_t first_row, int64_t rows, uint16_t* out, Stream stream) {
+    if (w.type == type_id::Q4_K) return dequantize_units<Q4KUnits>(w, first_row, rows, out, stream);
+    if (w.type == type_id::Q6_K) return dequantize_units<Q6KUnits>(w, first_row, rows, out, stream);
+    if (w.type == type_id::Q8_0) return dequantize_units<Q80Units>(w, first_row, rows, out, stream);
     const int64_t count = rows * w.cols;
     constexpr int kThreads = 256;
     launch(dequantize_to_f16_kernel, blocks_for(count, kThreads), kThreads, stream, w, first_row, count,
