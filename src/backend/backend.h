@@ -136,6 +136,15 @@ class Backend {
     // positions [0, positions[t]], with scores scaled by `scale`.
     virtual void attention(KvCache& cache, int64_t layer, Activations q, Activations k, Activations v,
                            std::span<const int32_t> positions, float scale, Activations out) = 0;
+    // RoPE on q and k, then attention as above: a backend may rotate k while it stores it (the
+    // CUDA backend rotates q and k and stores k and v in one kernel).
+    virtual void rope_attention(KvCache& cache, int64_t layer, Activations q, Activations k, Activations v,
+                                std::span<const int32_t> positions, const RopeParams& rope, float scale,
+                                Activations out) {
+        this->rope(q, positions, rope);
+        this->rope(k, positions, rope);
+        attention(cache, layer, q, k, v, positions, scale, out);
+    }
     // gate = silu(gate) * up, elementwise.
     virtual void swiglu(Activations gate, Activations up) = 0;
     // x += y, elementwise.

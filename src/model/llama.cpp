@@ -214,10 +214,8 @@ void Llama::attention_block(backend::Backend& backend, const LlamaBuffers& b, st
     backend.rmsnorm(hidden, layer.attn_norm, static_cast<float>(hparams_.rms_norm_epsilon), x);
     const backend::Backend::Product qkv[] = {{&layer.attn_q, q}, {&layer.attn_k, k}, {&layer.attn_v, v}};
     backend.matmuls(qkv, x);
-    backend.rope(q, positions, rope_);
-    backend.rope(k, positions, rope_);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hparams_.head_dim()));
-    backend.attention(cache, cache_layer, q, k, v, positions, scale, out);
+    backend.rope_attention(cache, cache_layer, q, k, v, positions, rope_, scale, out);
     backend.matmul_add(layer.attn_output, out, x, hidden);
 }
 

@@ -99,7 +99,7 @@ CudaMemoryEstimate estimate_cuda_memory(const gguf::File& file, const model::Hpa
     d.kv_cache = kv.bytes() * static_cast<uint64_t>(std::max(1, parallel));
     // Prompt attention's score matrices, and a q8_0 cache's keys and values as f16 for cuBLAS.
     const uint64_t prompt_attention_bytes =
-        cuda::prompt_attention_scratch_bytes(batch_size, h.head_count_kv, context_length) +
+        cuda::prompt_attention_scratch_bytes(batch_size, h.head_count, context_length) +
         (kv_type == quant::Type::F16 ? 0
                                      : 2 * static_cast<uint64_t>(h.head_count_kv * context_length * h.head_dim()) * 2);
     // The workspace; the int8 and f16 copies of a batch's widest activations; one slab of f16

@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "backend/cpu/ops.h"
@@ -449,6 +450,46 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
                                    << kv_heads << " kv heads of " << head_dim;
             EXPECT_TRUE(std::isnan(y[n * q_cols])) << "attention wrote past its rows";
             if (n == 1 && heads == 32 && head_dim == 128) expect_int8_copy_of(out, y, "attention");
+        }
+    }
+}
+
+// rope_attention (one kernel rotates q and k and stores k and v) against rope, rope and attention:
+// the same arithmetic, so the same bits, for a prompt and the single tokens after it.
+TEST_F(CudaTest, RopeAttentionEqualsRopeThenAttention) {
+    const std::vector<float> factors = model::llama3_rope_factors(128, 500000.0, 8.0, 8192);
+    backend::RopeParams rope;
+    rope.head_dim = 128;
+    rope.rotary_dims = 128;
+    rope.freq_base = 500000.0;
+    rope.freq_factors = factors.data();
+    for (const Type kv_type : {Type::F16, Type::Q8_0}) {
+        const int64_t heads = 32, kv_heads = 8, head_dim = 128, capacity = 600;
+        auto separate = backend_->create_kv_cache({1, kv_heads, head_dim, capacity, kv_type});
+        auto fused = backend_->create_kv_cache({1, kv_heads, head_dim, capacity, kv_type});
+        const int64_t q_cols = heads * head_dim, kv_cols = kv_heads * head_dim;
+        for (int64_t first = 0; first < 503; first += first == 0 ? 500 : 1) {
+            const int64_t n = first == 0 ? 500 : 1;
+            std::vector<int32_t> positions(n);
+            for (int64_t i = 0; i < n; ++i) positions[i] = static_cast<int32_t>(first + i);
+            const std::vector<float> q = normal_values(n * q_cols, kSeed + 70 + first);
+            const std::vector<float> k = normal_values(n * kv_cols, kSeed + 71 + first);
+            const std::vector<float> v = normal_values(n * kv_cols, kSeed + 72 + first);
+            const Activations q_a = upload(q, n, q_cols), k_a = upload(k, n, kv_cols), out_a = poisoned(n, q_cols);
+            backend_->rope(q_a, positions, rope);
+            backend_->rope(k_a, positions, rope);
+            backend_->attention(*separate, 0, q_a, k_a, upload(v, n, kv_cols), positions, 0.088f, out_a);
+            const Activations q_b = upload(q, n, q_cols), out_b = poisoned(n, q_cols);
+            backend_->rope_attention(*fused, 0, q_b, upload(k, n, kv_cols), upload(v, n, kv_cols), positions, rope,
+                                     0.088f, out_b);
+            for (const auto& [a, b, what] : {std::tuple{q_a, q_b, "rotated q"}, std::tuple{out_a, out_b, "output"}}) {
+                std::vector<float> y_a(n * q_cols), y_b(n * q_cols);
+                backend_->read(a, y_a.data());
+                backend_->read(b, y_b.data());
+                for (int64_t i = 0; i < n * q_cols; ++i)
+                    ASSERT_EQ(y_a[i], y_b[i]) << quant::type_name(kv_type) << " " << what << " rows from " << first
+                                              << ", value " << i;
+            }
         }
     }
 }

@@ -32,28 +32,66 @@ __device__ __forceinline__ float kv_value(const KvRows& kv, const uint8_t* row, 
            static_cast<float>(reinterpret_cast<const int8_t*>(block + 2)[dim % kQ8Block]);
 }
 
-// Block (row, kv_head), head_dim threads: F16 rounds each value; Q8_0 gives each 32 values the
-// step max|x| / 127 and rounds halves away from zero, as the CPU's quantize_row_q8_0.
+// Thread `dim` of a head's block writes its value x into the cache row: F16 rounds it; Q8_0 gives
+// each 32 values (a warp) the step max|x| / 127 and rounds halves away from zero, as the CPU's
+// quantize_row_q8_0.
+__device__ __forceinline__ void store_value(const KvRows& kv, uint8_t* row, int dim, float x) {
+    if (kv.type == type_id::F16) {
+        reinterpret_cast<__half*>(row)[dim] = __float2half_rn(x);
+        return;
+    }
+    const float d = warp_max(fabsf(x)) / 127.0f;
+    const float inverse_d = d != 0.0f ? 1.0f / d : 0.0f;
+    uint8_t* block = row + (dim / kQ8Block) * kQ8BlockBytes;
+    reinterpret_cast<int8_t*>(block + 2)[dim % kQ8Block] = static_cast<int8_t>(roundf(x * inverse_d));
+    if (dim % kQ8Block == 0) *reinterpret_cast<__half*>(block) = __float2half_rn(d);
+}
+
+// Block (row, kv_head), head_dim threads.
 __global__ void store_kv_kernel(KvRows keys, KvRows values, const float* __restrict__ k, const float* __restrict__ v,
                                 int64_t kv_heads, int64_t head_dim, const int32_t* __restrict__ positions) {
     wait_for_previous_kernel();
     const int64_t row = blockIdx.x, kv_head = blockIdx.y;
     const int dim = threadIdx.x;
     const int64_t at = (row * kv_heads + kv_head) * head_dim + dim;
-    for (int which = 0; which < 2; ++which) {
-        const KvRows& kv = which == 0 ? keys : values;
-        const float x = which == 0 ? k[at] : v[at];
-        uint8_t* out = kv_row(kv, kv_head, positions[row]);
-        if (kv.type == type_id::F16) {
-            reinterpret_cast<__half*>(out)[dim] = __float2half_rn(x);
-            continue;
-        }
-        const float d = warp_max(fabsf(x)) / 127.0f;
-        const float inverse_d = d != 0.0f ? 1.0f / d : 0.0f;
-        uint8_t* block = out + (dim / kQ8Block) * kQ8BlockBytes;
-        reinterpret_cast<int8_t*>(block + 2)[dim % kQ8Block] = static_cast<int8_t>(roundf(x * inverse_d));
-        if (dim % kQ8Block == 0) *reinterpret_cast<__half*>(block) = __float2half_rn(d);
+    store_value(keys, kv_row(keys, kv_head, positions[row]), dim, k[at]);
+    store_value(values, kv_row(values, kv_head, positions[row]), dim, v[at]);
+}
+
+// RoPE as rope_kernel computes it (float64 angle and products), for the value x of `dim` whose
+// pair partner (dim ^ 1) is in the neighbouring lane.
+__device__ __forceinline__ float rotated(float x, int dim, int64_t rotary_dims, int32_t position,
+                                         const double* __restrict__ inverse_frequencies, double freq_scale) {
+    const float partner = __shfl_xor_sync(0xffffffffu, x, 1);
+    if (dim >= rotary_dims) return x;
+    double sine, cosine;
+    sincos(freq_scale * position * inverse_frequencies[dim / 2], &sine, &cosine);
+    const double x0 = dim % 2 == 0 ? x : partner, x1 = dim % 2 == 0 ? partner : x;
+    return static_cast<float>(dim % 2 == 0 ? x0 * cosine - x1 * sine : x0 * sine + x1 * cosine);
+}
+
+// Block (row, slot), head_dim threads: slots below `heads` rotate a query head in place; the
+// others rotate a key head and store it and its value head in the cache (k keeps its rotation
+// too). One launch instead of rope on q, rope on k and store_kv.
+__global__ void rope_and_store_kv_kernel(KvRows keys, KvRows values, float* __restrict__ q, float* __restrict__ k,
+                                         const float* __restrict__ v, int64_t heads, int64_t kv_heads,
+                                         int64_t head_dim, int64_t rotary_dims, const int32_t* __restrict__ positions,
+                                         const double* __restrict__ inverse_frequencies, double freq_scale) {
+    wait_for_previous_kernel();
+    const int64_t row = blockIdx.x, slot = blockIdx.y;
+    const int dim = threadIdx.x;
+    const int32_t position = positions[row];
+    if (slot < heads) {
+        float* x = q + (row * heads + slot) * head_dim + dim;
+        *x = rotated(*x, dim, rotary_dims, position, inverse_frequencies, freq_scale);
+        return;
     }
+    const int64_t kv_head = slot - heads;
+    const int64_t at = (row * kv_heads + kv_head) * head_dim + dim;
+    const float key = rotated(k[at], dim, rotary_dims, position, inverse_frequencies, freq_scale);
+    k[at] = key;
+    store_value(keys, kv_row(keys, kv_head, position), dim, key);
+    store_value(values, kv_row(values, kv_head, position), dim, v[at]);
 }
 
 // Block (row, head, range), kWarpsPerBlock warps; warp w takes its share of the range's keys and
@@ -435,6 +473,45 @@ void causal_softmax_to_f16(float* scores, int64_t matrices, int64_t rows, int64_
                            const int32_t* positions, float scale, Stream stream) {
     launch(causal_softmax_to_f16_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(matrices)),
            kSoftmaxThreads, stream, scores, rows, keys, stride, positions, scale);
+}
+
+void rope_and_store_kv(KvRows keys, KvRows values, float* q, float* k, const float* v, int64_t rows, int64_t heads,
+                       int64_t kv_heads, int64_t head_dim, int64_t rotary_dims, const int32_t* positions,
+                       const double* inverse_frequencies, double freq_scale, Stream stream) {
+    launch(rope_and_store_kv_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads + kv_heads)),
+           static_cast<unsigned>(head_dim), stream, keys, values, q, k, v, heads, kv_heads, head_dim, rotary_dims,
+           positions, inverse_frequencies, freq_scale);
+}
+
+namespace {
+
+__global__ void prompt_attention_pointers_kernel(const __half* k16, const __half* v16, int64_t kv_head_stride,
+                                                 const __half* q16, float* scores, int64_t score_matrix_floats,
+                                                 float* out, int64_t head_dim, int64_t first_head, int64_t count,
+                                                 int64_t group, void** pointers) {
+    wait_for_previous_kernel();
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    const int64_t head = first_head + i, kv_head = head / group;
+    float* score = scores + i * score_matrix_floats;
+    pointers[i] = const_cast<__half*>(k16 + kv_head * kv_head_stride);
+    pointers[count + i] = const_cast<__half*>(q16 + head * head_dim);
+    pointers[2 * count + i] = score;
+    pointers[3 * count + i] = const_cast<__half*>(v16 + kv_head * kv_head_stride);
+    pointers[4 * count + i] = score;  // the probabilities, as f16 over the scores
+    pointers[5 * count + i] = out + head * head_dim;
+}
+
+}  // namespace
+
+void prompt_attention_pointers(const uint16_t* k16, const uint16_t* v16, int64_t kv_head_stride, const uint16_t* q16,
+                               float* scores, int64_t score_matrix_floats, float* out, int64_t head_dim,
+                               int64_t first_head, int64_t count, int64_t group, void** pointers, Stream stream) {
+    constexpr int kThreads = 64;
+    launch(prompt_attention_pointers_kernel, static_cast<unsigned>((count + kThreads - 1) / kThreads), kThreads, stream,
+           reinterpret_cast<const __half*>(k16), reinterpret_cast<const __half*>(v16), kv_head_stride,
+           reinterpret_cast<const __half*>(q16), scores, score_matrix_floats, out, head_dim, first_head, count, group,
+           pointers);
 }
 
 }  // namespace hearth::cuda

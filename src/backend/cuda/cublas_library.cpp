@@ -29,7 +29,7 @@ CublasLibrary open_cublas() {
     resolve(library, "cublasDestroy_v2", l.destroy);
     resolve(library, "cublasSetStream_v2", l.set_stream);
     resolve(library, "cublasGemmEx", l.gemm_ex);
-    resolve(library, "cublasGemmStridedBatchedEx", l.gemm_strided_batched_ex);
+    resolve(library, "cublasGemmBatchedEx", l.gemm_batched_ex);
     return l;  // the library stays open for the process
 }
 

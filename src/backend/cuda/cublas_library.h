@@ -14,10 +14,10 @@ struct CublasLibrary {
     cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*,
                               const void*, cudaDataType, int, const void*, cudaDataType, int, const void*, void*,
                               cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
-    cublasStatus_t (*gemm_strided_batched_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
-                                              const void*, const void*, cudaDataType, int, long long, const void*,
-                                              cudaDataType, int, long long, const void*, void*, cudaDataType, int,
-                                              long long, int, cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
+    cublasStatus_t (*gemm_batched_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*,
+                                      const void* const[], cudaDataType, int, const void* const[], cudaDataType, int,
+                                      const void*, void* const[], cudaDataType, int, int, cublasComputeType_t,
+                                      cublasGemmAlgo_t) = nullptr;
 };
 
 // Opens libcublas once per process. Throws hearth::Error naming the library when it is missing.

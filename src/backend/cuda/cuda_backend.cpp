@@ -29,6 +29,8 @@ void check(cublasStatus_t status, const char* what) {
 
 cublasHandle_t as_cublas(void* handle) { return static_cast<cublasHandle_t>(handle); }
 
+}  // namespace
+
 class CudaKvCache final : public backend::KvCache {
   public:
     explicit CudaKvCache(const backend::KvCacheShape& shape)
@@ -64,8 +66,6 @@ class CudaKvCache final : public backend::KvCache {
     DeviceBuffer memory_;
     uint64_t id_ = next_id_++;
 };
-
-}  // namespace
 
 template <MemoryKind kKind>
 CudaMemory<kKind>::CudaMemory(size_t bytes, const char* what) : bytes_(bytes) {
@@ -410,27 +410,36 @@ const int32_t* CudaBackend::device_positions(std::span<const int32_t> positions)
     return positions_.as<int32_t>();
 }
 
-void CudaBackend::rope(backend::Activations x, std::span<const int32_t> positions, const backend::RopeParams& rope) {
-    const int32_t* device_pos = device_positions(positions.first(x.rows));
-    if (mode_ == Mode::Replay) return;
+void CudaBackend::use_rope(const backend::RopeParams& rope) {
     const bool same = rope.head_dim == rope_params_.head_dim && rope.rotary_dims == rope_params_.rotary_dims &&
                       rope.freq_base == rope_params_.freq_base && rope.freq_factors == rope_params_.freq_factors &&
                       inverse_frequencies_.bytes() > 0;
-    if (!same) {
-        std::vector<double> inverse(rope.rotary_dims / 2);
-        for (int64_t i = 0; i < rope.rotary_dims / 2; ++i) inverse[i] = rope.inverse_frequency(i);
-        if (mode_ != Mode::Eager) fail("CUDA: rope parameters changed while a pass was being recorded");
-        check(cudaStreamSynchronize(stream_), "rope");
-        inverse_frequencies_ = DeviceBuffer(std::max<size_t>(1, inverse.size()) * sizeof(double), "rope frequencies");
-        check(cudaMemcpy(inverse_frequencies_.as(), inverse.data(), inverse.size() * sizeof(double),
-                         cudaMemcpyHostToDevice),
-              "uploading rope frequencies");
-        rope_params_ = rope;
-    }
+    if (same) return;
+    std::vector<double> inverse(rope.rotary_dims / 2);
+    for (int64_t i = 0; i < rope.rotary_dims / 2; ++i) inverse[i] = rope.inverse_frequency(i);
+    if (mode_ != Mode::Eager) fail("CUDA: rope parameters changed while a pass was being recorded");
+    check(cudaStreamSynchronize(stream_), "rope");
+    inverse_frequencies_ = DeviceBuffer(std::max<size_t>(1, inverse.size()) * sizeof(double), "rope frequencies");
+    check(cudaMemcpy(inverse_frequencies_.as(), inverse.data(), inverse.size() * sizeof(double), cudaMemcpyHostToDevice),
+          "uploading rope frequencies");
+    rope_params_ = rope;
+}
+
+void CudaBackend::rope(backend::Activations x, std::span<const int32_t> positions, const backend::RopeParams& rope) {
+    const int32_t* device_pos = device_positions(positions.first(x.rows));
+    if (mode_ == Mode::Replay) return;
+    use_rope(rope);
     cuda::rope(x.data, x.rows, x.cols, device_pos, rope.head_dim, rope.rotary_dims,
                inverse_frequencies_.as<double>(), rope.freq_scale, stream_);
     check_launch("rope");
     wrote(x);
+}
+
+const int32_t* CudaBackend::attention_positions(const backend::KvCacheShape& shape, std::span<const int32_t> positions,
+                                                int64_t& max_keys) {
+    max_keys = *std::max_element(positions.begin(), positions.end()) + 1;
+    if (max_keys > shape.capacity) fail("attention: position {} is past the cache's {} positions", max_keys - 1, shape.capacity);
+    return device_positions(positions);
 }
 
 void CudaBackend::attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
@@ -438,14 +447,37 @@ void CudaBackend::attention(backend::KvCache& cache, int64_t layer, backend::Act
                             backend::Activations out) {
     auto& cuda_cache = dynamic_cast<CudaKvCache&>(cache);
     const backend::KvCacheShape& shape = cuda_cache.shape();
-    positions = positions.first(q.rows);
-    const int64_t max_keys = *std::max_element(positions.begin(), positions.end()) + 1;
-    if (max_keys > shape.capacity) fail("attention: position {} is past the cache's {} positions", max_keys - 1, shape.capacity);
-    const int32_t* device_pos = device_positions(positions);
+    int64_t max_keys = 0;
+    const int32_t* device_pos = attention_positions(shape, positions.first(q.rows), max_keys);
     if (mode_ == Mode::Replay) return;
-    const KvRows keys = cuda_cache.rows(layer, 0), values = cuda_cache.rows(layer, 1);
-    store_kv(keys, values, k.data, v.data, k.rows, shape.kv_heads, shape.head_dim, device_pos, stream_);
+    store_kv(cuda_cache.rows(layer, 0), cuda_cache.rows(layer, 1), k.data, v.data, k.rows, shape.kv_heads,
+             shape.head_dim, device_pos, stream_);
     check_launch("storing keys and values");
+    attend(cuda_cache, layer, q, device_pos, max_keys, scale, out);
+}
+
+void CudaBackend::rope_attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
+                                 backend::Activations v, std::span<const int32_t> positions,
+                                 const backend::RopeParams& rope, float scale, backend::Activations out) {
+    auto& cuda_cache = dynamic_cast<CudaKvCache&>(cache);
+    const backend::KvCacheShape& shape = cuda_cache.shape();
+    int64_t max_keys = 0;
+    const int32_t* device_pos = attention_positions(shape, positions.first(q.rows), max_keys);
+    if (mode_ == Mode::Replay) return;
+    use_rope(rope);
+    rope_and_store_kv(cuda_cache.rows(layer, 0), cuda_cache.rows(layer, 1), q.data, k.data, v.data, q.rows,
+                      q.cols / shape.head_dim, shape.kv_heads, shape.head_dim, rope.rotary_dims, device_pos,
+                      inverse_frequencies_.as<double>(), rope.freq_scale, stream_);
+    check_launch("rope and storing keys and values");
+    wrote(q);
+    wrote(k);
+    attend(cuda_cache, layer, q, device_pos, max_keys, scale, out);
+}
+
+void CudaBackend::attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const int32_t* device_pos,
+                         int64_t max_keys, float scale, backend::Activations out) {
+    const backend::KvCacheShape& shape = cache.shape();
+    const KvRows keys = cache.rows(layer, 0), values = cache.rows(layer, 1);
     const int64_t heads = q.cols / shape.head_dim;
     if (q.rows > kMaxMatvecTokens) {
         prompt_attention(keys, values, q, heads, shape, device_pos, max_keys, scale, out);
@@ -465,11 +497,10 @@ void CudaBackend::attention(backend::KvCache& cache, int64_t layer, backend::Act
         wrote(out);
 }
 
-// For each pass over a few kv heads and each of the query heads that share a kv head (j), two
-// strided batched GEMMs over the pass's kv heads; cuBLAS sees column-major matrices:
+// Per pass over a range of query heads, two batched GEMMs with a pointer per head (a head reads
+// kv head h / group, which no single stride expresses); cuBLAS sees column-major matrices:
 //   scores^T (keys x rows) = K_g^T Q_h    K_g: head_dim x keys,  Q_h: head_dim x rows (f16)
 //   out_h^T (head_dim x rows) = V_g P_h^T  P_h: keys x rows, the softmax written over the scores
-// with h = g * group + j, so one batch steps g by one kv head and h by `group` query heads.
 void CudaBackend::prompt_attention(const KvRows& keys, const KvRows& values, backend::Activations q, int64_t heads,
                                    const backend::KvCacheShape& shape, const int32_t* device_positions,
                                    int64_t max_keys, float scale, backend::Activations out) {
@@ -478,12 +509,12 @@ void CudaBackend::prompt_attention(const KvRows& keys, const KvRows& values, bac
     convert_to_f16(q.data, rows * q.cols, f16_activations_.as<uint16_t>(), stream_);
     check_launch("converting queries to f16");
     const uint16_t *k16 = nullptr, *v16 = nullptr;
-    long long kv_head_stride = 0;  // elements
+    int64_t kv_head_stride = 0;  // elements
     int kv_row = 0;
     if (keys.type == type_id::F16) {
         k16 = reinterpret_cast<const uint16_t*>(keys.base);
         v16 = reinterpret_cast<const uint16_t*>(values.base);
-        kv_head_stride = static_cast<long long>(keys.head_stride / 2);
+        kv_head_stride = static_cast<int64_t>(keys.head_stride / 2);
         kv_row = static_cast<int>(keys.row_bytes / 2);
     } else {
         const size_t elements = static_cast<size_t>(kv_heads * max_keys * head_dim);
@@ -493,35 +524,35 @@ void CudaBackend::prompt_attention(const KvRows& keys, const KvRows& values, bac
         check_launch("converting keys and values to f16");
         k16 = f16_kv_.as<uint16_t>();
         v16 = k16 + elements;
-        kv_head_stride = static_cast<long long>(max_keys * head_dim);
+        kv_head_stride = max_keys * head_dim;
         kv_row = static_cast<int>(head_dim);
     }
     const int64_t stride = prompt_score_stride(max_keys);
-    const int64_t per_pass = prompt_kv_heads_per_pass(rows, kv_heads, max_keys);
-    reserve(prompt_scores_, prompt_attention_scratch_bytes(rows, kv_heads, max_keys), "attention scores");
-    const uint16_t* q16 = f16_activations_.as<uint16_t>();
-    float* scores = prompt_scores_.as<float>();
+    const int64_t per_pass = prompt_heads_per_pass(rows, heads, max_keys);
+    reserve(prompt_scores_, prompt_attention_scratch_bytes(rows, heads, max_keys), "attention scores");
+    reserve(attention_pointers_, static_cast<size_t>(6 * per_pass) * sizeof(void*), "attention pointers");
+    void** pointers = attention_pointers_.as<void*>();
     const float one = 1.0f, zero = 0.0f;
     const int n_rows = static_cast<int>(rows), n_keys = static_cast<int>(max_keys), n_dim = static_cast<int>(head_dim);
-    for (int64_t first = 0; first < kv_heads; first += per_pass) {
-        const int batch = static_cast<int>(std::min(per_pass, kv_heads - first));
-        for (int64_t j = 0; j < group; ++j) {
-            const int64_t head = first * group + j;
-            check(cublas_library().gemm_strided_batched_ex(
-                      as_cublas(cublas_), CUBLAS_OP_T, CUBLAS_OP_N, n_keys, n_rows, n_dim, &one,
-                      k16 + first * kv_head_stride, CUDA_R_16F, kv_row, kv_head_stride, q16 + head * head_dim,
-                      CUDA_R_16F, static_cast<int>(q.cols), group * head_dim, &zero, scores, CUDA_R_32F,
-                      static_cast<int>(stride), rows * stride, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                  "attention scores");
-            causal_softmax_to_f16(scores, batch, rows, max_keys, stride, device_positions, scale, stream_);
-            check_launch("attention softmax");
-            check(cublas_library().gemm_strided_batched_ex(
-                      as_cublas(cublas_), CUBLAS_OP_N, CUBLAS_OP_N, n_dim, n_rows, n_keys, &one,
-                      v16 + first * kv_head_stride, CUDA_R_16F, kv_row, kv_head_stride, scores, CUDA_R_16F,
-                      static_cast<int>(2 * stride), rows * 2 * stride, &zero, out.data + head * head_dim, CUDA_R_32F,
-                      static_cast<int>(q.cols), group * head_dim, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                  "attention output");
-        }
+    for (int64_t first = 0; first < heads; first += per_pass) {
+        const int64_t count = std::min(per_pass, heads - first);
+        const int batch = static_cast<int>(count);
+        prompt_attention_pointers(k16, v16, kv_head_stride, f16_activations_.as<uint16_t>(), prompt_scores_.as<float>(),
+                                  rows * stride, out.data, head_dim, first, count, group, pointers, stream_);
+        check_launch("attention pointers");
+        check(cublas_library().gemm_batched_ex(as_cublas(cublas_), CUBLAS_OP_T, CUBLAS_OP_N, n_keys, n_rows, n_dim,
+                                               &one, pointers, CUDA_R_16F, kv_row, pointers + count, CUDA_R_16F,
+                                               static_cast<int>(q.cols), &zero, pointers + 2 * count, CUDA_R_32F,
+                                               static_cast<int>(stride), batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+              "attention scores");
+        causal_softmax_to_f16(prompt_scores_.as<float>(), count, rows, max_keys, stride, device_positions, scale, stream_);
+        check_launch("attention softmax");
+        check(cublas_library().gemm_batched_ex(as_cublas(cublas_), CUBLAS_OP_N, CUBLAS_OP_N, n_dim, n_rows, n_keys,
+                                               &one, pointers + 3 * count, CUDA_R_16F, kv_row, pointers + 4 * count,
+                                               CUDA_R_16F, static_cast<int>(2 * stride), &zero, pointers + 5 * count,
+                                               CUDA_R_32F, static_cast<int>(q.cols), batch, CUBLAS_COMPUTE_32F,
+                                               CUBLAS_GEMM_DEFAULT),
+              "attention output");
     }
 }
 

@@ -46,6 +46,7 @@ class CudaMemory {
 };
 
 using DeviceBuffer = CudaMemory<MemoryKind::Device>;
+class CudaKvCache;
 using PinnedBuffer = CudaMemory<MemoryKind::PinnedHost>;
 
 class CudaBackend final : public backend::Backend {
@@ -81,6 +82,9 @@ class CudaBackend final : public backend::Backend {
     void attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
                    backend::Activations v, std::span<const int32_t> positions, float scale,
                    backend::Activations out) override;
+    void rope_attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
+                        backend::Activations v, std::span<const int32_t> positions, const backend::RopeParams& rope,
+                        float scale, backend::Activations out) override;
     void swiglu(backend::Activations gate, backend::Activations up) override;
     void add(backend::Activations x, backend::Activations y) override;
     void read(backend::Activations x, float* host) override;
@@ -127,6 +131,14 @@ class CudaBackend final : public backend::Backend {
     void wrote(backend::Activations out);
     void multiply(std::span<const Product> products, backend::Activations x, bool accumulate);
     void gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out, bool accumulate);
+    // The rope frequencies on the device, uploaded when `rope` differs from the last.
+    void use_rope(const backend::RopeParams& rope);
+    // Positions checked against the cache, on the device.
+    const int32_t* attention_positions(const backend::KvCacheShape& shape, std::span<const int32_t> positions,
+                                       int64_t& max_keys);
+    // Attention over keys and values already stored.
+    void attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const int32_t* device_positions,
+                int64_t max_keys, float scale, backend::Activations out);
     // Attention for prompts (more than kMaxMatvecTokens rows): its products on cuBLAS.
     void prompt_attention(const KvRows& keys, const KvRows& values, backend::Activations q, int64_t heads,
                           const backend::KvCacheShape& shape, const int32_t* device_positions, int64_t max_keys,
@@ -154,7 +166,7 @@ class CudaBackend final : public backend::Backend {
     DeviceBuffer inverse_frequencies_;
     backend::RopeParams rope_params_;
     DeviceBuffer attention_scratch_;
-    DeviceBuffer prompt_scores_, f16_kv_;
+    DeviceBuffer prompt_scores_, f16_kv_, attention_pointers_;
     DeviceBuffer probe_sink_;
 };
 

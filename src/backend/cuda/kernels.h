@@ -107,6 +107,12 @@ struct KvRows {
 void store_kv(KvRows keys, KvRows values, const float* k, const float* v, int64_t rows, int64_t kv_heads,
               int64_t head_dim, const int32_t* positions, Stream stream);
 
+// RoPE (as rope()) on the query heads of q in place and on the key heads of k, then stores k and v
+// as store_kv: one launch. head_dim is a multiple of 32 (at most 1024).
+void rope_and_store_kv(KvRows keys, KvRows values, float* q, float* k, const float* v, int64_t rows, int64_t heads,
+                       int64_t kv_heads, int64_t head_dim, int64_t rotary_dims, const int32_t* positions,
+                       const double* inverse_frequencies, double freq_scale, Stream stream);
+
 // Key ranges per (row, head) that attention() splits the keys into: enough blocks to fill a GPU
 // when few rows decode, and none shorter than 64 keys in a full cache.
 inline int64_t attention_range_count(int64_t rows, int64_t heads, int64_t capacity) {
@@ -131,8 +137,9 @@ void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t
                int8_t* out_values, float* out_block_scales, Stream stream);
 
 // Prompt attention (more than kMaxMatvecTokens rows) multiplies on cuBLAS's tensor cores: scores
-// = Q K^T per head into f32 matrices, their causal softmax as f16 in place, then P V. These are
-// its kernels; CudaBackend::attention runs the products.
+// = Q K^T per head into f32 matrices, their causal softmax as f16 in place, then P V, each a
+// batched GEMM over the heads of a pass. These are its kernels; CudaBackend::attention runs the
+// products.
 // Keys (or values) of positions [0, keys) of every kv head as f16, [kv_head][position][dim].
 void kv_to_f16(KvRows kv, int64_t kv_heads, int64_t head_dim, int64_t keys, uint16_t* out, Stream stream);
 // `matrices` score matrices of rows x keys (row stride `stride` floats, one after another): row r
@@ -140,17 +147,23 @@ void kv_to_f16(KvRows kv, int64_t kv_heads, int64_t head_dim, int64_t keys, uint
 // (row stride 2 * stride halves); the other keys become 0.
 void causal_softmax_to_f16(float* scores, int64_t matrices, int64_t rows, int64_t keys, int64_t stride,
                            const int32_t* positions, float scale, Stream stream);
-// The score matrices of one prompt attention pass: as many kv heads' worth (all the query heads
-// of a kv head share one pass) as fit kPromptScoreBytes, at least one.
+// Pointers for the batched GEMMs of one prompt attention pass over query heads [first_head,
+// first_head + count): head h reads kv head h / group. Six arrays of `count`, one after another:
+// K, Q and score matrices for the scores; V, probabilities and outputs for P V.
+void prompt_attention_pointers(const uint16_t* k16, const uint16_t* v16, int64_t kv_head_stride, const uint16_t* q16,
+                               float* scores, int64_t score_matrix_floats, float* out, int64_t head_dim,
+                               int64_t first_head, int64_t count, int64_t group, void** pointers, Stream stream);
+// The score matrices of one prompt attention pass: as many query heads as fit kPromptScoreBytes,
+// at least one.
 constexpr size_t kPromptScoreBytes = size_t{256} << 20;
 inline int64_t prompt_score_stride(int64_t keys) { return (keys + 7) / 8 * 8; }
-inline int64_t prompt_kv_heads_per_pass(int64_t rows, int64_t kv_heads, int64_t keys) {
+inline int64_t prompt_heads_per_pass(int64_t rows, int64_t heads, int64_t keys) {
     const int64_t per_head = rows * prompt_score_stride(keys) * 4;
     const int64_t fit = static_cast<int64_t>(kPromptScoreBytes) / (per_head > 0 ? per_head : 1);
-    return fit < 1 ? 1 : (fit < kv_heads ? fit : kv_heads);
+    return fit < 1 ? 1 : (fit < heads ? fit : heads);
 }
-inline size_t prompt_attention_scratch_bytes(int64_t rows, int64_t kv_heads, int64_t keys) {
-    return static_cast<size_t>(prompt_kv_heads_per_pass(rows, kv_heads, keys) * rows * prompt_score_stride(keys) * 4);
+inline size_t prompt_attention_scratch_bytes(int64_t rows, int64_t heads, int64_t keys) {
+    return static_cast<size_t>(prompt_heads_per_pass(rows, heads, keys) * rows * prompt_score_stride(keys) * 4);
 }
 
 // --- measuring ---------------------------------------------------------------------------------
