@@ -113,7 +113,7 @@ PY
 # Kernel time and DRAM bytes read from an ncu CSV, summed by kernel name.
 summarize_ncu() {  # csv
     python3 - "$1" <<'PY' | tee -a "$summary"
-import csv, collections, sys
+import csv, collections, re, sys
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
 if not rows:
     print("ncu: no rows"); sys.exit()
@@ -121,7 +121,9 @@ header = rows[0]
 name, metric, value = header.index("Kernel Name"), header.index("Metric Name"), header.index("Metric Value")
 time_ns = collections.Counter(); read = collections.Counter(); count = collections.Counter()
 for r in rows[1:]:
-    kernel = r[name].split("(")[0].split("<")[0].replace("void ", "")[-48:]
+    # "void hearth::cuda::(anonymous namespace)::matvec_int8_kernel<...>(...)" -> "matvec_int8_kernel"
+    full = re.sub(r"\(anonymous namespace\)::|<unnamed>::|^void ", "", r[name])
+    kernel = full[:64] if full.startswith("cutlass") else re.split(r"[(<]", full)[0].split("::")[-1][-48:]
     v = float(r[value].replace(",", ""))
     if r[metric] == "gpu__time_duration.sum":
         time_ns[kernel] += v; count[kernel] += 1
@@ -163,6 +165,6 @@ if [ -f "$models/8b-$first_type.gguf" ]; then
     vram_check "$models/8b-$first_type.gguf" 4096
     vram_check "$models/8b-$first_type.gguf" 131072
     [ "${GPU_BENCH_PROFILE:-1}" = 1 ] && profile_decode "$models/8b-$first_type.gguf"
-    [ "${GPU_BENCH_PROFILE:-1}" = 1 ] && profile_prompt "$models/8b-$first_type.gguf"
+    [ "${GPU_BENCH_PROFILE:-1}" = 1 ] && [ "${GPU_BENCH_PROFILE_PROMPT:-1}" = 1 ] && profile_prompt "$models/8b-$first_type.gguf"
 fi
 cat "$summary"
