@@ -412,7 +412,9 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
     for (const Shape shape : {Shape{32, 8, 128}, Shape{32, 8, 64}, Shape{16, 2, 128}, Shape{8, 4, 128}, Shape{12, 4, 96}})
     for (const Type kv_type : {Type::F16, Type::Q8_0}) {
         const int64_t heads = shape.heads, kv_heads = shape.kv_heads, head_dim = shape.head_dim, capacity = 1000;
-        const int64_t prompt = 700, decoded = 3, total = prompt + decoded;
+        // A prompt, then decoding steps of 1 and 5 rows (up to kMaxMatvecTokens rows decode).
+        const int64_t steps[] = {700, 1, 5, 1};
+        const int64_t total = 707;
         auto cache = backend_->create_kv_cache({1, kv_heads, head_dim, capacity, kv_type});
         const int64_t q_cols = heads * head_dim, kv_cols = kv_heads * head_dim;
         const std::vector<float> q = normal_values(total * q_cols, kSeed + 31);
@@ -427,8 +429,8 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
             quant::dequantize_row(kv_type, row.data(), &v_rounded[i], head_dim);
         }
         const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-        for (int64_t first = 0; first < total; first += first == 0 ? prompt : 1) {
-            const int64_t n = first == 0 ? prompt : 1;
+        int64_t first = 0;
+        for (const int64_t n : steps) {
             std::vector<int32_t> positions(n);
             for (int64_t i = 0; i < n; ++i) positions[i] = static_cast<int32_t>(first + i);
             const std::vector<float> qn(q.begin() + first * q_cols, q.begin() + (first + n) * q_cols);
@@ -450,6 +452,7 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
                                    << kv_heads << " kv heads of " << head_dim;
             EXPECT_TRUE(std::isnan(y[n * q_cols])) << "attention wrote past its rows";
             if (n == 1 && heads == 32 && head_dim == 128) expect_int8_copy_of(out, y, "attention");
+            first += n;
         }
     }
 }

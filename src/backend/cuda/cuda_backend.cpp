@@ -221,6 +221,17 @@ void CudaBackend::reserve(DeviceBuffer& buffer, size_t bytes, const char* what) 
 
 void CudaBackend::wrote(backend::Activations out) {
     if (out.data == quantized_source_) quantized_source_ = nullptr;
+    if (out.data == f16_source_) f16_source_ = nullptr;
+}
+
+const uint16_t* CudaBackend::f16_copy(backend::Activations x) {
+    if (f16_source_ == x.data && f16_rows_ == x.rows) return f16_activations_.as<uint16_t>();
+    reserve(f16_activations_, static_cast<size_t>(x.rows * x.cols) * 2, "f16 activations");
+    convert_to_f16(x.data, x.rows * x.cols, f16_activations_.as<uint16_t>(), stream_);
+    check_launch("converting activations to f16");
+    f16_source_ = x.data;
+    f16_rows_ = x.rows;
+    return f16_activations_.as<uint16_t>();
 }
 
 void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activations hidden, int64_t tokens) {
@@ -236,6 +247,7 @@ void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activati
     step_ = nullptr;
     positions_current_ = false;
     quantized_source_ = nullptr;
+    f16_source_ = nullptr;
     if (!graphs_enabled_ || tokens != 1) return;
     step_ = &graphs_[{dynamic_cast<const CudaKvCache&>(cache).id(), hidden.data}];
     if (step_->exec) {
@@ -304,6 +316,7 @@ void CudaBackend::rmsnorm(backend::Activations x, const backend::Weight& weight,
     cuda::rmsnorm_quantized(x.data, x.rows, x.cols, w, epsilon, out.data, quantized_values_.as<int8_t>(),
                             quantized_scales_.as<float>(), stream_);
     check_launch("rmsnorm");
+    wrote(out);  // its f16 copy, if any, is stale
     now_quantized(out);
 }
 
@@ -373,9 +386,7 @@ void CudaBackend::multiply(std::span<const Product> products, backend::Activatio
 // out (tokens x rows) = x (tokens x cols) times w^T, column-major as cuBLAS sees it: C (rows x
 // tokens) = op(A) B with A = w as a (cols x rows) matrix, transposed.
 void CudaBackend::gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out, bool accumulate) {
-    reserve(f16_activations_, static_cast<size_t>(x.rows * x.cols) * 2, "f16 activations");
-    convert_to_f16(x.data, x.rows * x.cols, f16_activations_.as<uint16_t>(), stream_);
-    check_launch("converting activations to f16");
+    const uint16_t* x16 = f16_copy(x);
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     const bool direct = w.type == type_id::F16 && w.row_stride == static_cast<size_t>(w.cols) * 2;
     const int64_t rows_per_slab =
@@ -391,7 +402,7 @@ void CudaBackend::gemm(const DeviceMatrix& w, backend::Activations x, backend::A
         }
         check(cublas_library().gemm_ex(as_cublas(cublas_), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
                            static_cast<int>(x.rows), static_cast<int>(w.cols), &one, a, CUDA_R_16F,
-                           static_cast<int>(w.cols), f16_activations_.as(), CUDA_R_16F, static_cast<int>(x.cols), &beta,
+                           static_cast<int>(w.cols), x16, CUDA_R_16F, static_cast<int>(x.cols), &beta,
                            out.data + first, CUDA_R_32F, static_cast<int>(w.rows), CUBLAS_COMPUTE_32F,
                            CUBLAS_GEMM_DEFAULT),
               "GEMM");
@@ -488,13 +499,12 @@ void CudaBackend::attend(const CudaKvCache& cache, int64_t layer, backend::Activ
             "attention scratch");
     const bool quantize = quantize_with_output(out);
     cuda::attention(keys, values, q.data, q.rows, heads, shape.kv_heads, shape.head_dim, device_pos, shape.capacity, scale,
-                    attention_scratch_.as<float>(), out.data, quantize ? quantized_values_.as<int8_t>() : nullptr,
+                    attention_scratch_.as<float>(), out.data,
+                    quantize ? quantized_values_.as<int8_t>() : nullptr,
                     quantize ? quantized_scales_.as<float>() : nullptr, stream_);
     check_launch("attention");
-    if (quantize)
-        now_quantized(out);
-    else
-        wrote(out);
+    wrote(out);
+    if (quantize) now_quantized(out);
 }
 
 // Per pass over a range of query heads, two batched GEMMs with a pointer per head (a head reads
@@ -505,9 +515,7 @@ void CudaBackend::prompt_attention(const KvRows& keys, const KvRows& values, bac
                                    const backend::KvCacheShape& shape, const int32_t* device_positions,
                                    int64_t max_keys, float scale, backend::Activations out) {
     const int64_t rows = q.rows, head_dim = shape.head_dim, kv_heads = shape.kv_heads, group = heads / kv_heads;
-    reserve(f16_activations_, static_cast<size_t>(rows * q.cols) * 2, "f16 activations");
-    convert_to_f16(q.data, rows * q.cols, f16_activations_.as<uint16_t>(), stream_);
-    check_launch("converting queries to f16");
+    const uint16_t* q16 = f16_copy(q);
     const uint16_t *k16 = nullptr, *v16 = nullptr;
     int64_t kv_head_stride = 0;  // elements
     int kv_row = 0;
@@ -537,7 +545,7 @@ void CudaBackend::prompt_attention(const KvRows& keys, const KvRows& values, bac
     for (int64_t first = 0; first < heads; first += per_pass) {
         const int64_t count = std::min(per_pass, heads - first);
         const int batch = static_cast<int>(count);
-        prompt_attention_pointers(k16, v16, kv_head_stride, f16_activations_.as<uint16_t>(), prompt_scores_.as<float>(),
+        prompt_attention_pointers(k16, v16, kv_head_stride, q16, prompt_scores_.as<float>(),
                                   rows * stride, out.data, head_dim, first, count, group, pointers, stream_);
         check_launch("attention pointers");
         check(cublas_library().gemm_batched_ex(as_cublas(cublas_), CUBLAS_OP_T, CUBLAS_OP_N, n_keys, n_rows, n_dim,
@@ -567,6 +575,7 @@ void CudaBackend::swiglu(backend::Activations gate, backend::Activations up) {
     cuda::swiglu_quantized(gate.data, up.data, gate.rows * gate.cols, quantized_values_.as<int8_t>(),
                            quantized_scales_.as<float>(), stream_);
     check_launch("swiglu");
+    wrote(gate);  // its f16 copy, if any, is stale
     now_quantized(gate);
 }
 

@@ -127,7 +127,9 @@ class CudaBackend final : public backend::Backend {
     // Room for x rounded to int8 (values and block scales), and noting that it is there.
     void reserve_quantized(backend::Activations x);
     void now_quantized(backend::Activations x);
-    // An op wrote `out`: quantized copies of it are stale.
+    // x as f16 for cuBLAS, converted once for the GEMMs that share it (Q, K, V; gate, up).
+    const uint16_t* f16_copy(backend::Activations x);
+    // An op wrote `out`: quantized and f16 copies of it are stale.
     void wrote(backend::Activations out);
     void multiply(std::span<const Product> products, backend::Activations x, bool accumulate);
     void gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out, bool accumulate);
@@ -154,6 +156,8 @@ class CudaBackend final : public backend::Backend {
     const float* quantized_source_ = nullptr;
     int64_t quantized_rows_ = 0;
     DeviceBuffer f16_activations_, f16_weights_;
+    const float* f16_source_ = nullptr;  // what f16_activations_ holds
+    int64_t f16_rows_ = 0;
     DeviceBuffer positions_, tokens_;
     PinnedBuffer positions_pinned_, tokens_pinned_;
     std::vector<int32_t> positions_host_;
