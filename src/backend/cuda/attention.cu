@@ -1,7 +1,9 @@
-// The KV cache's writes and causal grouped-query attention over it, flash-decoding style: the
-// keys of each (row, head) are split into ranges, each warp streams over one range with an online
-// softmax (running max m, running sum l, unnormalized output), and a second kernel merges the
-// ranges. No score matrix is ever stored, so memory stays O(ranges) at any context length.
+// The KV cache's writes (with RoPE on q and k, or without) and causal grouped-query attention over
+// it. Decoding (up to kMaxMatvecTokens rows) is flash-decoding style: the keys of each (row, kv
+// head) are split into ranges, each warp streams over one range with an online softmax (running
+// max m, running sum l, unnormalized output), and a second kernel merges the ranges; no score
+// matrix is stored. Prompts instead multiply on cuBLAS's tensor cores (CudaBackend::
+// prompt_attention): the kernels at the end of this file prepare and softmax their scores.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 

@@ -2,7 +2,8 @@
 // in their GGUF block formats (Q8_0 and Q6_K rows split for 16-byte loads, see kernels.h);
 // activations and the KV cache live in device memory; every op is enqueued on one stream and
 // only read() waits for it. Decoding (up to kMaxMatvecTokens tokens) runs matrix-vector kernels
-// at memory speed; longer prompts dequantize weight slabs to f16 for cuBLAS's tensor-core GEMM.
+// at memory speed; longer prompts dequantize weight slabs to f16 for cuBLAS's tensor-core GEMM,
+// and their attention is two batched GEMMs on cuBLAS too.
 #pragma once
 
 #include <map>
