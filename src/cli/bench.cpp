@@ -86,6 +86,7 @@ void bench(const BenchArgs& args) {
     run.model = args.model;
     run.request = request_of(args);
     run.repetitions = args.repetitions;
+    run.warmup_each_test = !args.server.no_warmup;
     run.backend = parse_backend(args.backend, "bench");
     run.device = args.backend.device;
     run.gpu_layers = args.backend.gpu_layers;
@@ -145,9 +146,9 @@ void add_bench(CLI::App& app) {
     cmd->add_option("--plot", args->plot, "Also draw tok/s against depth (--server: concurrency) into this SVG file");
     cmd->add_flag("--bandwidth", args->bandwidth_only, "Only measure the memory read bandwidth");
     cmd->footer(
-        "Each test runs after a warm-up of 50 tokens, R times with fixed-seed random tokens; the table gives\n"
-        "mean ± stdev. Decode tests also give GB/s (weight bytes read per token × tok/s) and its share of\n"
-        "the read bandwidth probed just before the test.\n\n"
+        "Each test runs after a warm-up of 50 tokens and one untimed run of its own (as llama-bench), R times\n"
+        "with fixed-seed random tokens; the table gives mean ± stdev. Decode tests also give GB/s (weight\n"
+        "bytes read per token × tok/s) and its share of the read bandwidth probed just before the test.\n\n"
         "Examples:\n"
         "  hearth bench -m model.gguf                              pp512 and tg128, 5 repetitions\n"
         "  hearth bench -m model.gguf -p 64,512 -n 128 -d 0,4096   each size at each depth\n"

@@ -113,14 +113,16 @@ void add_server_bench_options(CLI::App& bench, ServerBenchArgs& args) {
             .add_option("--timeout", args.timeout_seconds, "Server: seconds a request may take, start to end")
             ->capture_default_str()
             ->check(CLI::PositiveNumber),
-        bench.add_flag("--no-warmup", args.no_warmup,
-                       "Server: skip the untimed first request (which makes Ollama load the model)"),
         bench.add_option(
             "--seed", args.seed,
             "Server: the prompts' seed; the same seed sends the same prompts, which a server may "
             "have cached (default: a new seed each run, in the report)"),
     };
     for (CLI::Option* option : server_only) option->needs(server);
+    bench.add_flag("--no-warmup", args.no_warmup,
+                   "Skip the untimed runs: with a model, the one before each test's repetitions (the 50 "
+                   "warm-up tokens still go first); with --server, the first request (which makes Ollama "
+                   "load the model)");
     for (const char* model_flag :
          {"--model", "--n-prompt", "--n-gen", "--n-depth", "--repetitions", "--threads", "--batch-size",
           "--kv-type", "--flash-attn", "--backend", "--device", "--bandwidth"}) {

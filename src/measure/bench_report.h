@@ -49,6 +49,7 @@ struct BenchReport {
     int cores = 0;
     int repetitions = 0;
     int warmup_tokens = 0;
+    bool warmup_each_test = false;  // an untimed run of each test before its repetitions
     double bandwidth_at_start = 0;  // bytes per second
     BenchModel model;
     std::vector<BenchResult> results;

@@ -110,7 +110,9 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
     report.cores = static_cast<int>(std::thread::hardware_concurrency());
     report.repetitions = run.repetitions;
     report.warmup_tokens = run.warmup_tokens;
-    const int64_t total_units = static_cast<int64_t>(tests.size()) * run.repetitions;
+    report.warmup_each_test = run.warmup_each_test;
+    const int untimed = run.warmup_each_test ? 1 : 0;
+    const int64_t total_units = static_cast<int64_t>(tests.size()) * (run.repetitions + untimed);
     int64_t done_units = 0;
 
     for (size_t first = 0; first < tests.size();) {
@@ -168,14 +170,16 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
             // against a probe taken right before it.
             if (test.kind == BenchKind::Decode) result.probed_bandwidth = model->llama().layer_backend(0).measure_read_bandwidth();
             std::vector<double> rates, first_token_ms;
-            for (int r = 0; r < run.repetitions; ++r) {
+            for (int r = -untimed; r < run.repetitions; ++r) {
                 fill_to_depth(session, fill, test.depth);
+                const bool timed = r >= 0;
                 if (test.kind == BenchKind::Prompt) {
                     const Measurement m = time_prompt(session, tokens);
-                    rates.push_back(m.tokens_per_second);
-                    first_token_ms.push_back(m.time_to_first_token_ms);
+                    if (timed) rates.push_back(m.tokens_per_second);
+                    if (timed) first_token_ms.push_back(m.time_to_first_token_ms);
                 } else {
-                    rates.push_back(time_decode(session, tokens));
+                    const double rate = time_decode(session, tokens);
+                    if (timed) rates.push_back(rate);
                 }
                 if (callbacks.progress) callbacks.progress(++done_units, total_units);
             }

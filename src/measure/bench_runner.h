@@ -1,5 +1,5 @@
 // Runs the tests of a BenchRequest on one model file, as the standard local-LLM write-ups do:
-// a warm-up not counted, then R repetitions of each test with fixed-seed random tokens, and
+// a warm-up not counted, then per test an untimed run and R repetitions with fixed-seed random tokens, and
 // for decode tests a read-bandwidth probe of the backend's memory right before (the ceiling).
 #pragma once
 
@@ -20,6 +20,9 @@ struct BenchRun {
     // Tokens through the model before anything is timed (a prompt, then single tokens): pages the
     // weights in and wakes the threads.
     int warmup_tokens = 50;
+    // One untimed run of each test before its repetitions, as llama-bench does: a test's first run
+    // pays for what its size needs first (buffers grown to it; on the GPU, cuBLAS choosing kernels).
+    bool warmup_each_test = true;
     uint32_t seed = 1;
     runtime::BackendKind backend = runtime::BackendKind::Cpu;
     int device = 0;           // CUDA device index
@@ -29,7 +32,7 @@ struct BenchRun {
 struct BenchCallbacks {
     std::function<void(const BenchReport&)> started;  // model loaded, first probe taken
     std::function<void(const BenchReport&, const BenchResult&)> finished_test;
-    std::function<void(int64_t done, int64_t total)> progress;  // repetitions over all tests
+    std::function<void(int64_t done, int64_t total)> progress;  // runs (untimed ones too) over all tests
 };
 
 // Throws hearth::Error: an unreadable or unsupported model, a test needing more context than
