@@ -369,8 +369,11 @@ void CudaBackend::multiply(std::span<const Product> products, backend::Activatio
         MatvecProduct batch[kMaxFusedMatvecs];
         int count = 0;
         const uint32_t type = matrix_of(*products[i].weight).type;
-        for (; i < products.size() && count < kMaxFusedMatvecs && matrix_of(*products[i].weight).type == type; ++i)
-            batch[count++] = {matrix_of(*products[i].weight), products[i].out.data};
+        for (; i < products.size() && count < kMaxFusedMatvecs; ++i) {
+            const DeviceMatrix& w = matrix_of(*products[i].weight);
+            if (w.type != type) break;
+            batch[count++] = {w, products[i].out.data};
+        }
         if (has_int8_matvec(type)) {
             quantize_once(x);
             matvec_int8(batch, count, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), x.rows, accumulate,

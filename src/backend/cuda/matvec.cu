@@ -212,8 +212,18 @@ __device__ __forceinline__ bool locate(const MatvecJobs& jobs, DeviceMatrix& w, 
     return row < w.rows;
 }
 
-__device__ __forceinline__ void store_output(const MatvecJobs& jobs, float* out, float value) {
-    *out = jobs.accumulate ? *out + value : value;
+// Each token's sum of the row over the warp's lanes; lane 0 stores it at out[t][row] (or adds it).
+template <int kMaxTokens>
+__device__ __forceinline__ void store_row(const MatvecJobs& jobs, const float (&sums)[kMaxTokens], int tokens,
+                                          int lane, float* out, int64_t rows, int64_t row) {
+#pragma unroll
+    for (int t = 0; t < kMaxTokens; ++t) {
+        const float total = warp_sum(sums[t]);
+        if (t < tokens && lane == 0) {
+            float* at = out + t * rows + row;
+            *at = jobs.accumulate ? *at + total : total;
+        }
+    }
 }
 
 template <typename Units, int kMaxTokens>
@@ -247,11 +257,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
             }
         }
     }
-#pragma unroll
-    for (int t = 0; t < kMaxTokens; ++t) {
-        const float total = warp_sum(sums[t]);
-        if (t < tokens && lane == 0) store_output(jobs, out + t * w.rows + row, total);
-    }
+    store_row(jobs, sums, tokens, lane, out, w.rows, row);
 }
 
 // F16, BF16 and F32 rows read 16 bytes (8, 8 or 4 values) at a time.
@@ -335,11 +341,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
             }
         }
     }
-#pragma unroll
-    for (int t = 0; t < kMaxTokens; ++t) {
-        const float total = warp_sum(sums[t]);
-        if (t < tokens && lane == 0) store_output(jobs, out + t * w.rows + row, total);
-    }
+    store_row(jobs, sums, tokens, lane, out, w.rows, row);
 }
 
 // Any type weight_value decodes, one value per lane at a time: slow, for the rarer types.
@@ -359,11 +361,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
         for (int t = 0; t < kMaxTokens; ++t)
             if (t < tokens) sums[t] += value * x[t * w.cols + col];
     }
-#pragma unroll
-    for (int t = 0; t < kMaxTokens; ++t) {
-        const float total = warp_sum(sums[t]);
-        if (t < tokens && lane == 0) store_output(jobs, out + t * w.rows + row, total);
-    }
+    store_row(jobs, sums, tokens, lane, out, w.rows, row);
 }
 
 __global__ void dequantize_to_f16_kernel(DeviceMatrix w, int64_t first_row, int64_t count, __half* __restrict__ out) {
