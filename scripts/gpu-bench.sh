@@ -10,6 +10,9 @@
 # right after hearth's bench, same flags (-fa 1, all layers on the GPU), for the side-by-side table.
 # GPU_BENCH_MATVEC=1 (0 skips the matrix-vector kernels timed alone), GPU_BENCH_BASELINE=path of
 # cuda_matvec_bench built at another commit: timed right after this build's, for a before/after.
+# GPU_BENCH_STREAMS="1,4,16,64" (batched decoding of the first type: tg128 after a 128-token prompt
+# per stream; "" skips), LLAMA_BATCHED_BENCH=path of llama.cpp's llama-batched-bench for its
+# side-by-side (-npp 128 -ntg 128 -npl the same).
 set -uo pipefail
 out="${1:?give an output folder}"
 pack="${2:-build/gpu-pack}"
@@ -80,6 +83,27 @@ for type in $types; do
         note ""
     fi
 done
+# Batched decoding: streams sequences in one paged cache, a token of each per pass (issue 6's
+# 1/4/16/64 streams), and llama.cpp's llama-batched-bench on the same file.
+streams="${GPU_BENCH_STREAMS-1,4,16,64}"
+first_model="$models/8b-${types%% *}.gguf"
+if [ -n "$streams" ] && [ -n "$types" ] && [ -f "$first_model" ]; then
+    "$hearth" bench -m "$first_model" --backend cuda -p 0 -n 128 -d 128 --streams "$streams" -r "$reps" -o table \
+        >"$out/bench-streams.txt" 2>&1
+    note "## 8B ${types%% *}, batched decoding (tg128 per stream after a 128-token prompt each)"
+    note '```'
+    cat "$out/bench-streams.txt" >>"$summary"
+    note '```'
+    if [ -n "${LLAMA_BATCHED_BENCH:-}" ]; then
+        most=$(echo "$streams" | tr ',' '\n' | sort -n | tail -1)
+        "$LLAMA_BATCHED_BENCH" -m "$first_model" -ngl 99 -fa on -c $(( most * 260 )) -b 2048 -ub 512 -npp 128 -ntg 128 \
+            -npl "$streams" >"$out/llama-batched-bench.txt" 2>"$out/llama-batched-bench.err"
+        note "llama.cpp (llama-batched-bench, same file, same call; S_TG is the total decode t/s):"
+        grep -E "^\|" "$out/llama-batched-bench.txt" >>"$summary"
+        note ""
+    fi
+fi
+
 # VRAM: the peak a run takes (nvidia-smi, sampled every 100 ms) against `hearth estimate`, at a 4K
 # context and the model's full 131072 (the issue's memory target). 400 tokens keep the cache
 # alive for over a second: 16 at 300 tok/s fit between two samples, which then missed the peak.

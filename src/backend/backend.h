@@ -59,13 +59,21 @@ struct RopeParams {
     }
 };
 
+// Positions of the KV cache are grouped in blocks of kKvBlockSize: the cache is a pool of blocks,
+// and a sequence owns a list of them (its block table, see KvBatch), so that many sequences of
+// different lengths share one cache without each reserving the whole context.
+// 64: small enough that a short sequence wastes little, and a multiple of the key blocks the
+// attention kernels stream (a block of keys never straddles two cache blocks).
+constexpr int64_t kKvBlockSize = 64;
+
 struct KvCacheShape {
     int64_t layers = 0;
     int64_t kv_heads = 0;
     int64_t head_dim = 0;
-    int64_t capacity = 0;  // positions
+    int64_t capacity = 0;  // positions, a multiple of kKvBlockSize
     quant::Type type = quant::Type::F16;  // F16 or Q8_0
 
+    int64_t blocks() const { return capacity / kKvBlockSize; }
     // Bytes the cache holds when full.
     size_t bytes() const {
         const size_t row = quant::row_bytes(type, head_dim).value_or(0);
@@ -73,12 +81,59 @@ struct KvCacheShape {
     }
 };
 
-// Keys and values of one sequence, for every layer. Position p of the sequence lives in slot p.
+// Capacity rounded up to whole blocks.
+inline int64_t kv_capacity_for(int64_t positions) {
+    return (positions + kKvBlockSize - 1) / kKvBlockSize * kKvBlockSize;
+}
+
+// Keys and values of one or more sequences, for every layer, in kKvBlockSize-position blocks.
 class KvCache {
   public:
     virtual ~KvCache() = default;
     virtual const KvCacheShape& shape() const = 0;
 };
+
+// Where the rows of a forward pass belong: row t is position positions[t] of sequence
+// sequence_of[t]. Position p of sequence s lives in slot p % kKvBlockSize of cache block
+// tables[s * table_stride + p / kKvBlockSize]. Rows of one sequence are consecutive.
+// With no tables, every row is of the one sequence that owns the whole cache in order (block i
+// holds positions [64 i, 64 i + 64)): single-sequence use, as `hearth run` does.
+struct KvBatch {
+    std::span<const int32_t> positions;
+    std::span<const int32_t> sequence_of;  // one per row; empty with no tables
+    std::span<const int32_t> tables;       // sequences x table_stride block ids
+    int64_t table_stride = 0;
+
+    // Rows of the one sequence that owns the cache in order.
+    static KvBatch single_sequence(std::span<const int32_t> positions) { return {positions, {}, {}, 0}; }
+
+    bool paged() const { return !tables.empty(); }
+    int64_t rows() const { return static_cast<int64_t>(positions.size()); }
+    // The first n rows.
+    KvBatch first(int64_t n) const {
+        return {positions.first(n), paged() ? sequence_of.first(n) : sequence_of, tables, table_stride};
+    }
+    // The cache slot (block * kKvBlockSize + offset) of position p of row t's sequence.
+    int64_t slot(int64_t t, int64_t p) const {
+        if (!paged()) return p;
+        return static_cast<int64_t>(tables[sequence_of[t] * table_stride + p / kKvBlockSize]) * kKvBlockSize +
+               p % kKvBlockSize;
+    }
+    // Runs of rows of one sequence: calls f(first_row, count) for each, in order.
+    template <typename F>
+    void for_each_sequence(F&& f) const {
+        const int64_t n = rows();
+        for (int64_t first = 0; first < n;) {
+            int64_t last = paged() ? first + 1 : n;
+            while (last < n && sequence_of[last] == sequence_of[first]) ++last;
+            f(first, last - first);
+            first = last;
+        }
+    }
+};
+
+// Host memory that results are read into (logits), freed with its owner.
+using HostFloats = std::unique_ptr<float[], void (*)(float*)>;
 
 class Backend {
   public:
@@ -87,6 +142,11 @@ class Backend {
 
     // Memory for activations, valid until the backend is destroyed.
     virtual Activations allocate(int64_t rows, int64_t cols) = 0;
+    // Host memory for `count` floats that read() fills at full speed (page-locked, for a GPU:
+    // a pageable copy of a 64-stream pass's logits, 33 MB, would take longer than the pass).
+    virtual HostFloats allocate_host(int64_t count) {
+        return {new float[static_cast<size_t>(count)], [](float* p) { delete[] p; }};
+    }
     virtual std::unique_ptr<KvCache> create_kv_cache(const KvCacheShape& shape) = 0;
     // Whether matmul and embed accept weights of this type.
     virtual bool supports(quant::Type weight_type) const = 0;
@@ -101,12 +161,12 @@ class Backend {
         return static_cast<uint64_t>(weight.rows) * weight.row_bytes;
     }
 
-    // Called by the model before the ops of one forward pass of `tokens` tokens over `cache`,
-    // whose first op writes `hidden`; the pass ends with read(). A backend may record the ops of a
-    // pass once and replay the recording for later passes of the same shape (the CUDA backend does,
-    // for single-token decoding), so between this call and read() the ops must come in the same
-    // order with the same buffers for the same shape.
-    virtual void begin_forward(const KvCache& /*cache*/, Activations /*hidden*/, int64_t /*tokens*/) {}
+    // Called by the model before the ops of one forward pass of `rows` over `cache`, whose first op
+    // writes `hidden`; the pass ends with read(). A backend may record the ops of a pass once and
+    // replay the recording for later passes of the same shape (the CUDA backend does, for
+    // single-token decoding of one sequence), so between this call and read() the ops must come in
+    // the same order with the same buffers for the same shape.
+    virtual void begin_forward(const KvCache& /*cache*/, Activations /*hidden*/, const KvBatch& /*rows*/) {}
 
     // out row t = row tokens[t] of the embedding table, as f32.
     virtual void embed(const Weight& table, std::span<const int32_t> tokens, Activations out) = 0;
@@ -131,19 +191,19 @@ class Backend {
     }
     // Rotates every head of every row in place; row t is at positions[t].
     virtual void rope(Activations x, std::span<const int32_t> positions, const RopeParams& rope) = 0;
-    // Stores k and v (rows at positions[t]) into `layer` of the cache, then causal grouped-query
-    // attention: query head h of row t attends to kv head h / (heads / kv_heads) at cache
-    // positions [0, positions[t]], with scores scaled by `scale`.
+    // Stores k and v (row t at position rows.positions[t] of its sequence) into `layer` of the
+    // cache, then causal grouped-query attention: query head h of row t attends to kv head
+    // h / (heads / kv_heads) at positions [0, positions[t]] of its sequence, with scores scaled by
+    // `scale`.
     virtual void attention(KvCache& cache, int64_t layer, Activations q, Activations k, Activations v,
-                           std::span<const int32_t> positions, float scale, Activations out) = 0;
+                           const KvBatch& rows, float scale, Activations out) = 0;
     // RoPE on q and k, then attention as above: a backend may rotate k while it stores it (the
     // CUDA backend rotates q and k and stores k and v in one kernel).
     virtual void rope_attention(KvCache& cache, int64_t layer, Activations q, Activations k, Activations v,
-                                std::span<const int32_t> positions, const RopeParams& rope, float scale,
-                                Activations out) {
-        this->rope(q, positions, rope);
-        this->rope(k, positions, rope);
-        attention(cache, layer, q, k, v, positions, scale, out);
+                                const KvBatch& rows, const RopeParams& rope, float scale, Activations out) {
+        this->rope(q, rows.positions, rope);
+        this->rope(k, rows.positions, rope);
+        attention(cache, layer, q, k, v, rows, scale, out);
     }
     // gate = silu(gate) * up, elementwise.
     virtual void swiglu(Activations gate, Activations up) = 0;

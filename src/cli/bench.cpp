@@ -30,6 +30,7 @@ struct BenchArgs {
     std::vector<int> threads{0};
     std::vector<std::string> kv_types{"f16"};
     std::vector<std::string> flash_attention{"on"};
+    std::vector<int> streams{1};
     BackendArgs backend;
     std::string output = "table";
     std::string plot;
@@ -56,6 +57,7 @@ measure::BenchRequest request_of(const BenchArgs& args) {
     for (const std::string& name : args.kv_types) request.kv_types.push_back(parse_kv_type(name, "bench"));
     request.flash_attention.clear();
     for (const std::string& fa : args.flash_attention) request.flash_attention.push_back(parse_flash_attention(fa));
+    request.streams = args.streams;
     request.batch_size = args.batch_size;
     return request;
 }
@@ -128,6 +130,10 @@ void add_bench(CLI::App& app) {
         ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->add_option("-d,--n-depth", args->depths, "Tokens already in the context before each test (not timed)")
         ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("--streams,--npl", args->streams,
+                    "Sequences decoding together (tg tests): each forward pass takes one token of each, as "
+                    "llama-batched-bench's -npl; t/s is the total over all of them")
+        ->delimiter(',')->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("-r,--repetitions", args->repetitions, "Repetitions of each test")->capture_default_str()
         ->check(CLI::PositiveNumber);
     cmd->add_option("-t,--threads", args->threads, "Threads (0: one per core)")

@@ -14,7 +14,8 @@ std::vector<BenchTest> plan_tests(const BenchRequest& request) {
                     for (const int64_t size : request.prompt_sizes)
                         if (size > 0) tests.push_back({BenchKind::Prompt, size, depth, config});
                     for (const int64_t size : request.generate_sizes)
-                        if (size > 0) tests.push_back({BenchKind::Decode, size, depth, config});
+                        for (const int streams : request.streams)
+                            if (size > 0) tests.push_back({BenchKind::Decode, size, depth, config, streams});
                 }
             }
         }
@@ -26,6 +27,7 @@ std::string_view kind_name(BenchKind kind) { return kind == BenchKind::Prompt ? 
 
 std::string test_name(const BenchTest& test) {
     std::string name = fmt::format("{}{}", kind_name(test.kind), test.tokens);
+    if (test.streams > 1) name += fmt::format(" x{}", test.streams);
     if (test.depth > 0) name += fmt::format(" @ d{}", test.depth);
     return name;
 }

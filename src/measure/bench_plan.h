@@ -28,6 +28,9 @@ struct BenchTest {
     int64_t tokens = 0;
     int64_t depth = 0;
     BenchConfig config;
+    // Decode tests: sequences decoding together, a row each per forward pass (batched decoding,
+    // as llama-batched-bench's -npl); tokens and depth are each sequence's.
+    int streams = 1;
 };
 
 // The values of each flag. A size of 0 skips that kind of test, as in llama-bench.
@@ -38,6 +41,7 @@ struct BenchRequest {
     std::vector<int> threads{1};
     std::vector<quant::Type> kv_types{quant::Type::F16};
     std::vector<bool> flash_attention{true};
+    std::vector<int> streams{1};  // decode tests only
     int64_t batch_size = 512;
 };
 
@@ -45,12 +49,12 @@ struct BenchRequest {
 // the order the sizes were given.
 std::vector<BenchTest> plan_tests(const BenchRequest& request);
 
-// "pp512", "tg128", "pp512 @ d4096" (llama-bench's names).
+// "pp512", "tg128", "pp512 @ d4096" (llama-bench's names); "tg128 x16" for 16 streams.
 std::string test_name(const BenchTest& test);
 std::string_view kind_name(BenchKind kind);  // "pp" or "tg"
 
-// Context positions a test needs: its depth and its tokens, plus the one token a decode test
-// starts from.
+// Context positions a test needs (each stream's): its depth and its tokens, plus the one token a
+// decode test starts from.
 int64_t context_needed(const BenchTest& test);
 
 }  // namespace hearth::measure

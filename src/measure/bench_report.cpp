@@ -34,7 +34,8 @@ std::string utc_timestamp_now() {
 }
 
 double achieved_bandwidth(const BenchReport& report, const BenchResult& result) {
-    return result.tokens_per_second.mean * static_cast<double>(report.model.bytes_read_per_token);
+    // A pass of several streams reads the weights once for all of them.
+    return result.tokens_per_second.mean / result.test.streams * static_cast<double>(report.model.bytes_read_per_token);
 }
 
 std::optional<BenchFormat> parse_bench_format(std::string_view name) {
@@ -89,7 +90,7 @@ constexpr const char* kCsvHeader =
     "hearth_version,model,model_description,model_bytes,parameters,bytes_read_per_token,backend,threads,kv_type,"
     "batch_size,test,kind,tokens,depth,repetitions,tokens_per_second_mean,tokens_per_second_stdev,ttft_ms_mean,"
     "ttft_ms_stdev,achieved_gb_per_second,probed_gb_per_second,bandwidth_percent,tokens_per_second_samples,"
-    "flash_attention";
+    "flash_attention,streams";
 
 std::string csv_line(const BenchReport& report, const BenchResult& r) {
     const BenchTest& t = r.test;
@@ -126,7 +127,8 @@ std::string csv_line(const BenchReport& report, const BenchResult& r) {
         optional_number(probed),
         optional_number(percent, "{:.4g}"),
         join(samples, ';'),
-        t.config.flash_attention ? "on" : "off"};
+        t.config.flash_attention ? "on" : "off",
+        std::to_string(t.streams)};
     return csv_row(fields);
 }
 
@@ -144,6 +146,7 @@ nlohmann::ordered_json result_json(const BenchReport& report, const BenchResult&
                              {"kv_type", kv_name(t)},
                              {"flash_attention", t.config.flash_attention},
                              {"batch_size", t.config.batch_size},
+                             {"streams", t.streams},
                              {"tokens_per_second", stats_json(r.tokens_per_second)}};
     j["ttft_ms"] = r.time_to_first_token_ms ? stats_json(*r.time_to_first_token_ms) : nullptr;
     if (r.probed_bandwidth) {

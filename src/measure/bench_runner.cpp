@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/version.h"
 #include "quant/mix.h"
+#include "runtime/kv_blocks.h"
 #include "runtime/model_loader.h"
 #include "runtime/session.h"
 
@@ -90,6 +91,75 @@ double time_decode(runtime::Session& session, const std::vector<int32_t>& tokens
     return static_cast<double>(tokens.size() - 1) / seconds_since(start);
 }
 
+// Batched decoding: `streams` sequences in one paged cache, each filled to `depth` (untimed, a
+// sequence at a time), then decoding tokens.size() - 1 steps of one row per sequence in each
+// forward pass (their first token untimed), as llama-batched-bench times its TG phase. Returns
+// tokens per second over all streams.
+class BatchedDecode {
+  public:
+    BatchedDecode(const model::Llama& llama, quant::Type kv_type, int streams, int64_t depth, int64_t tokens,
+                  int64_t batch_size)
+        : llama_(llama), streams_(streams), depth_(depth),
+          pool_(streams * (backend::kv_capacity_for(depth + tokens + 1) / backend::kKvBlockSize)),
+          cache_(llama.create_kv_cache(pool_.total_blocks() * backend::kKvBlockSize, kv_type)),
+          workspace_(llama.make_workspace(std::max<int64_t>(streams, std::min(batch_size, std::max<int64_t>(depth, 1))),
+                                          streams)),
+          logits_(llama.backend().allocate_host(streams * llama.hparams().vocab_size)),
+          logits_count_(static_cast<size_t>(streams * llama.hparams().vocab_size)) {
+        for (int s = 0; s < streams; ++s) {
+            pool_.grow(s, depth + tokens + 1);
+            order_.push_back(s);
+        }
+        table_stride_ = pool_.tables(order_, tables_);
+    }
+
+    // Each sequence holds the first `depth` tokens of `fill`, computed once.
+    void fill(const std::vector<int32_t>& fill) {
+        const int64_t chunk = workspace_.max_tokens;
+        for (int s = 0; s < streams_; ++s) {
+            const std::vector<int32_t> sequence(static_cast<size_t>(chunk), s);
+            std::vector<int32_t> positions;
+            for (int64_t first = 0; first < depth_; first += chunk) {
+                const int64_t n = std::min(chunk, depth_ - first);
+                positions.resize(static_cast<size_t>(n));
+                for (int64_t i = 0; i < n; ++i) positions[i] = static_cast<int32_t>(first + i);
+                const backend::KvBatch rows{positions, std::span(sequence).first(n), tables_, table_stride_};
+                llama_.forward(workspace_, *cache_, std::span(fill).subspan(first, n), rows, logits());
+            }
+        }
+    }
+
+    // tokens[step * streams + s] is stream s's token at that step.
+    double time(const std::vector<int32_t>& tokens) {
+        const int64_t steps = static_cast<int64_t>(tokens.size()) / streams_;
+        std::vector<int32_t> positions(streams_);
+        Clock::time_point start;
+        for (int64_t step = 0; step < steps; ++step) {
+            if (step == 1) start = Clock::now();  // the first token of each stream is not timed
+            std::fill(positions.begin(), positions.end(), static_cast<int32_t>(depth_ + step));
+            const backend::KvBatch rows{positions, order_, tables_, table_stride_};
+            llama_.forward(workspace_, *cache_, std::span(tokens).subspan(step * streams_, streams_), rows, logits(),
+                           /*all_logits=*/true);
+        }
+        return static_cast<double>((steps - 1) * streams_) / seconds_since(start);
+    }
+
+  private:
+    std::span<float> logits() const { return {logits_.get(), logits_count_}; }
+
+    const model::Llama& llama_;
+    int streams_;
+    int64_t depth_;
+    runtime::KvBlockPool pool_;
+    std::unique_ptr<backend::KvCache> cache_;
+    model::LlamaWorkspace workspace_;
+    backend::HostFloats logits_;
+    size_t logits_count_;
+    std::vector<int> order_;
+    std::vector<int32_t> tables_;
+    int64_t table_stride_ = 0;
+};
+
 void check_context(const std::vector<BenchTest>& tests, const model::Hparams& hparams) {
     for (const BenchTest& test : tests) {
         if (context_needed(test) > hparams.context_length)
@@ -164,15 +234,29 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
         for (size_t index = first; index < last; ++index) {
             const BenchTest& test = tests[index];
             BenchResult result{test, {}, std::nullopt, std::nullopt};
-            const std::vector<int32_t> tokens = random_tokens(
-                test.tokens + (test.kind == BenchKind::Decode ? 1 : 0), vocab, run.seed + 2 + static_cast<uint32_t>(index));
+            const std::vector<int32_t> tokens =
+                random_tokens((test.tokens + (test.kind == BenchKind::Decode ? 1 : 0)) * test.streams, vocab,
+                              run.seed + 2 + static_cast<uint32_t>(index));
+            std::unique_ptr<BatchedDecode> batched;
+            if (test.streams > 1) {
+                batched = std::make_unique<BatchedDecode>(model->llama(), config.kv_type, test.streams, test.depth,
+                                                          test.tokens, config.batch_size);
+                batched->fill(fill);
+            }
             // The bandwidth of a shared machine drifts within minutes: each decode test is held
             // against a probe taken right before it.
             if (test.kind == BenchKind::Decode) result.probed_bandwidth = model->llama().layer_backend(0).measure_read_bandwidth();
             std::vector<double> rates, first_token_ms;
             for (int r = -untimed; r < run.repetitions; ++r) {
-                fill_to_depth(session, fill, test.depth);
                 const bool timed = r >= 0;
+                if (batched) {
+                    // Each run decodes from the same depth: later positions are written again.
+                    const double rate = batched->time(tokens);
+                    if (timed) rates.push_back(rate);
+                    if (callbacks.progress) callbacks.progress(++done_units, total_units);
+                    continue;
+                }
+                fill_to_depth(session, fill, test.depth);
                 if (test.kind == BenchKind::Prompt) {
                     const Measurement m = time_prompt(session, tokens);
                     if (timed) rates.push_back(m.tokens_per_second);

@@ -163,7 +163,7 @@ Llama::Llama(const gguf::File& file, backend::Backend& backend, backend::Backend
 }
 
 backend::KvCacheShape Llama::kv_cache_shape(int64_t capacity, quant::Type type) const {
-    return {hparams_.layer_count, hparams_.head_count_kv, hparams_.head_dim(), capacity, type};
+    return {hparams_.layer_count, hparams_.head_count_kv, hparams_.head_dim(), backend::kv_capacity_for(capacity), type};
 }
 
 std::unique_ptr<backend::KvCache> Llama::create_kv_cache(int64_t capacity, quant::Type type) const {
@@ -206,7 +206,7 @@ void Llama::move_hidden(LlamaWorkspace& ws, int from, int to, int64_t n) const {
     backends_[to]->write(ws.on[to].hidden.first(n), ws.transfer.data());
 }
 
-void Llama::attention_block(backend::Backend& backend, const LlamaBuffers& b, std::span<const int32_t> positions,
+void Llama::attention_block(backend::Backend& backend, const LlamaBuffers& b, const backend::KvBatch& rows,
                             backend::KvCache& cache, int64_t layer_index, int64_t cache_layer, int64_t n) const {
     const LlamaLayer& layer = weights_.layers[layer_index];
     const Activations hidden = b.hidden.first(n), x = b.normed.first(n);
@@ -215,7 +215,7 @@ void Llama::attention_block(backend::Backend& backend, const LlamaBuffers& b, st
     const backend::Backend::Product qkv[] = {{&layer.attn_q, q}, {&layer.attn_k, k}, {&layer.attn_v, v}};
     backend.matmuls(qkv, x);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hparams_.head_dim()));
-    backend.rope_attention(cache, cache_layer, q, k, v, positions, rope_, scale, out);
+    backend.rope_attention(cache, cache_layer, q, k, v, rows, rope_, scale, out);
     backend.matmul_add(layer.attn_output, out, x, hidden);
 }
 
@@ -233,38 +233,79 @@ void Llama::feed_forward_block(backend::Backend& backend, const LlamaBuffers& b,
 void Llama::forward(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens, int64_t start,
                     std::span<float> logits, bool all_logits) const {
     const int64_t n = static_cast<int64_t>(tokens.size());
-    const int64_t vocab = hparams_.vocab_size;
     if (n == 0) fail("forward: no tokens");
     if (n > ws.max_tokens) fail("forward: {} tokens exceed the batch of {}", n, ws.max_tokens);
     if (start < 0 || start + n > cache.shape().capacity)
         fail("the context holds {} tokens; positions {} to {} do not fit", cache.shape().capacity, start, start + n - 1);
+    for (int64_t i = 0; i < n; ++i) ws.positions[i] = static_cast<int32_t>(start + i);
+    forward(ws, cache, tokens, backend::KvBatch::single_sequence({ws.positions.data(), static_cast<size_t>(n)}), logits, all_logits);
+}
+
+namespace {
+
+// Every row's position and the blocks its attention reads lie inside the cache.
+void check_kv_batch(const backend::KvBatch& rows, const backend::KvCacheShape& shape) {
+    const int64_t sequences = rows.table_stride > 0 ? static_cast<int64_t>(rows.tables.size()) / rows.table_stride : 0;
+    if (rows.paged() && static_cast<int64_t>(rows.sequence_of.size()) != rows.rows())
+        fail("forward: {} rows but {} sequence ids", rows.rows(), rows.sequence_of.size());
+    for (int64_t t = 0; t < rows.rows(); ++t) {
+        const int64_t position = rows.positions[t];
+        if (position < 0) fail("forward: row {} has position {}", t, position);
+        if (!rows.paged()) {
+            if (position >= shape.capacity)
+                fail("the context holds {} tokens; position {} does not fit", shape.capacity, position);
+            continue;
+        }
+        const int64_t sequence = rows.sequence_of[t];
+        if (sequence < 0 || sequence >= sequences)
+            fail("forward: row {} is of sequence {}, but the block tables hold {}", t, sequence, sequences);
+        const int64_t blocks = position / backend::kKvBlockSize + 1;
+        if (blocks > rows.table_stride)
+            fail("forward: row {} is at position {}, past the {} positions of its block table", t, position,
+                 rows.table_stride * backend::kKvBlockSize);
+        for (int64_t b = 0; b < blocks; ++b) {
+            const int32_t block = rows.tables[sequence * rows.table_stride + b];
+            if (block < 0 || block >= shape.blocks())
+                fail("forward: sequence {} names cache block {}, outside the cache's {}", sequence, block, shape.blocks());
+        }
+    }
+}
+
+}  // namespace
+
+void Llama::forward(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens,
+                    const backend::KvBatch& rows, std::span<float> logits, bool all_logits) const {
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    const int64_t vocab = hparams_.vocab_size;
+    if (n == 0) fail("forward: no tokens");
+    if (n > ws.max_tokens) fail("forward: {} tokens exceed the batch of {}", n, ws.max_tokens);
+    if (rows.rows() != n) fail("forward: {} tokens but {} positions", n, rows.rows());
+    check_kv_batch(rows, cache.shape());
     const int64_t logit_rows = all_logits ? n : 1;
     if (logit_rows > ws.logits.rows) fail("forward: workspace holds logits for {} tokens, not {}", ws.logits.rows, n);
     if (static_cast<int64_t>(logits.size()) < logit_rows * vocab) fail("forward: logits buffer too small");
     for (int32_t token : tokens) {
         if (token < 0 || token >= vocab) fail("token id {} is outside the vocabulary [0, {})", token, vocab);
     }
-    for (int64_t i = 0; i < n; ++i) ws.positions[i] = static_cast<int32_t>(start + i);
-    const std::span<const int32_t> positions(ws.positions.data(), n);
 
     // Each backend's part of the pass opens with begin_forward and ends with a read (the hidden
     // state leaving it, or the logits).
     int slot = input_slot_;
-    backends_[slot]->begin_forward(cache_of(cache, slot), ws.on[slot].hidden, n);
+    backends_[slot]->begin_forward(cache_of(cache, slot), ws.on[slot].hidden, rows);
     backends_[slot]->embed(weights_.token_embd, tokens, ws.on[slot].hidden.first(n));
     for (int64_t layer = 0; layer < hparams_.layer_count; ++layer) {
         if (layer_slot_[layer] != slot) {
             const int next = layer_slot_[layer];
-            backends_[next]->begin_forward(cache_of(cache, next), ws.on[next].hidden, n);
+            backends_[next]->begin_forward(cache_of(cache, next), ws.on[next].hidden, rows);
             move_hidden(ws, slot, next, n);
             slot = next;
         }
         backend::Backend& b = *backends_[slot];
-        attention_block(b, ws.on[slot], positions, cache_of(cache, slot), layer, layer_in_cache_[layer], n);
+        attention_block(b, ws.on[slot], rows, cache_of(cache, slot), layer, layer_in_cache_[layer], n);
         feed_forward_block(b, ws.on[slot], layer, n);
     }
     if (slot != kOutputSlot) {
-        backends_[kOutputSlot]->begin_forward(cache_of(cache, kOutputSlot), ws.on[kOutputSlot].hidden, n);
+        backends_[kOutputSlot]->begin_forward(cache_of(cache, kOutputSlot), ws.on[kOutputSlot].hidden, rows);
         move_hidden(ws, slot, kOutputSlot, n);
     }
     // Only the rows whose logits are wanted go through the (vocab-sized) output projection.

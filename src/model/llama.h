@@ -89,7 +89,8 @@ class Llama {
     const std::vector<backend::Backend*>& backends() const { return backends_; }
     backend::Backend& layer_backend(int64_t layer) const { return *backends_[layer_slot_[layer]]; }
 
-    // A cache for `capacity` positions of every layer, each layer's on its backend.
+    // A cache for `capacity` positions (rounded up to whole blocks) of every layer, each layer's on
+    // its backend.
     std::unique_ptr<backend::KvCache> create_kv_cache(int64_t capacity, quant::Type type) const;
     backend::KvCacheShape kv_cache_shape(int64_t capacity, quant::Type type) const;
     // Buffers for batches of up to max_tokens tokens, with logits for up to logit_rows of them.
@@ -101,6 +102,12 @@ class Llama {
     // tokens.size() must not exceed workspace.max_tokens; ids must be < vocab (checked).
     void forward(LlamaWorkspace& workspace, backend::KvCache& cache, std::span<const int32_t> tokens,
                  int64_t start, std::span<float> logits, bool all_logits = false) const;
+    // The same for a batch of rows from one or more sequences sharing `cache` (continuous
+    // batching): row t is tokens[t] at position rows.positions[t] of its sequence, placed in the
+    // cache by the sequence's block table (backend::KvBatch). Throws hearth::Error naming the row
+    // whose position, sequence or block is outside the cache or its table.
+    void forward(LlamaWorkspace& workspace, backend::KvCache& cache, std::span<const int32_t> tokens,
+                 const backend::KvBatch& rows, std::span<float> logits, bool all_logits = false) const;
 
     // Bytes of weights one decoded token reads (the embedding table contributes one row).
     uint64_t weight_bytes_read_per_token() const;
@@ -108,7 +115,7 @@ class Llama {
   private:
     static constexpr int kOutputSlot = 0;
 
-    void attention_block(backend::Backend& backend, const LlamaBuffers& b, std::span<const int32_t> positions,
+    void attention_block(backend::Backend& backend, const LlamaBuffers& b, const backend::KvBatch& rows,
                          backend::KvCache& cache, int64_t layer_index, int64_t cache_layer, int64_t n) const;
     void feed_forward_block(backend::Backend& backend, const LlamaBuffers& b, int64_t layer_index, int64_t n) const;
     // The part of `cache` that holds a slot's layers.

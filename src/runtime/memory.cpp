@@ -69,7 +69,8 @@ MemoryEstimate estimate_memory(const gguf::File& file, const model::Hparams& h, 
             estimate.weights += resident_bytes(tensor);
         }
     }
-    const backend::KvCacheShape kv{h.layer_count - first_layer, h.head_count_kv, h.head_dim(), context_length, kv_type};
+    const backend::KvCacheShape kv{h.layer_count - first_layer, h.head_count_kv, h.head_dim(),
+                                   backend::kv_capacity_for(context_length), kv_type};
     estimate.kv_cache = kv.bytes() * static_cast<uint64_t>(std::max(1, parallel));
     // The model's workspace for one batch and one row of logits, plus the matmul's prepared
     // activations (at most ~1.4 bytes a value for the 8-bit formats, 6 for F16 weights).
@@ -94,8 +95,8 @@ CudaMemoryEstimate estimate_cuda_memory(const gguf::File& file, const model::Hpa
         d.weights += cuda::device_row_stride(static_cast<uint32_t>(tensor.type), row_bytes) * rows;
         largest_matrix = std::max<uint64_t>(largest_matrix, static_cast<uint64_t>(rows) * tensor.row_length());
     }
-    const backend::KvCacheShape kv{split ? gpu_layers : h.layer_count, h.head_count_kv, h.head_dim(), context_length,
-                                   kv_type};
+    const backend::KvCacheShape kv{split ? gpu_layers : h.layer_count, h.head_count_kv, h.head_dim(),
+                                   backend::kv_capacity_for(context_length), kv_type};
     d.kv_cache = kv.bytes() * static_cast<uint64_t>(std::max(1, parallel));
     // Prompt attention's score matrices, and a q8_0 cache's keys and values as f16 for cuBLAS.
     const uint64_t prompt_attention_bytes =

@@ -8,9 +8,10 @@ namespace hearth::runtime {
 
 Session::Session(const LoadedModel& model)
     : model_(model),
-      cache_(model.llama().create_kv_cache(model.options().context_length, model.options().kv_type)),
+      context_length_(model.options().context_length),
+      cache_(model.llama().create_kv_cache(context_length_, model.options().kv_type)),
       workspace_(model.llama().make_workspace(model.options().batch_size)),
-      logits_(model.hparams().vocab_size) {}
+      logits_(model.llama().backend().allocate_host(model.hparams().vocab_size)) {}
 
 std::span<const float> Session::evaluate(std::span<const int32_t> tokens,
                                          const std::function<void(int64_t, int64_t)>& progress) {
@@ -25,7 +26,7 @@ std::span<const float> Session::evaluate(std::span<const int32_t> tokens,
         for (int64_t done = 0; done < count;) {
             const int64_t batch = std::min(workspace_.max_tokens, count - done);
             model_.llama().forward(workspace_, *cache_, tokens.subspan(done, batch), static_cast<int64_t>(tokens_.size()),
-                                   logits_);
+                                   logits());
             tokens_.insert(tokens_.end(), tokens.begin() + done, tokens.begin() + done + batch);
             done += batch;
             if (progress) progress(done, count);
@@ -34,7 +35,7 @@ std::span<const float> Session::evaluate(std::span<const int32_t> tokens,
         tokens_.resize(kept);  // the cache past `kept` is overwritten by the next call
         throw;
     }
-    return logits_;
+    return logits();
 }
 
 void Session::truncate(int64_t n) {

@@ -24,7 +24,8 @@ class Session {
                                     const std::function<void(int64_t, int64_t)>& progress = {});
 
     const std::vector<int32_t>& tokens() const { return tokens_; }
-    int64_t context_length() const { return cache_->shape().capacity; }
+    // As asked for (the cache may hold a few positions more: it rounds up to whole blocks).
+    int64_t context_length() const { return context_length_; }
     int64_t remaining() const { return context_length() - static_cast<int64_t>(tokens_.size()); }
     // Forgets the conversation (the cache is overwritten from position 0).
     void clear() { tokens_.clear(); }
@@ -32,10 +33,13 @@ class Session {
     void truncate(int64_t n);
 
   private:
+    std::span<float> logits() const { return {logits_.get(), static_cast<size_t>(model_.hparams().vocab_size)}; }
+
     const LoadedModel& model_;
+    int64_t context_length_;
     std::unique_ptr<backend::KvCache> cache_;
     model::LlamaWorkspace workspace_;
-    std::vector<float> logits_;
+    backend::HostFloats logits_;
     std::vector<int32_t> tokens_;
 };
 

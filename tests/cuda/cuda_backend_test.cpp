@@ -14,11 +14,15 @@
 #include <tuple>
 #include <vector>
 
+#include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/ops.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device.h"
 #include "common/f16_spacing.h"
+#include "common/paged_sequences.h"
+#include "gguf/gguf.h"
 #include "measure/perplexity.h"
+#include "model/llama.h"
 #include "model/test_model.h"
 #include "quant/mix.h"
 #include "quant/quant.h"
@@ -438,7 +442,7 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
             const std::vector<float> vn(v.begin() + first * kv_cols, v.begin() + (first + n) * kv_cols);
             const Activations out = poisoned(n, q_cols);
             backend_->attention(*cache, 0, upload(qn, n, q_cols), upload(kn, n, kv_cols), upload(vn, n, kv_cols),
-                                positions, scale, out);
+                                backend::KvBatch::single_sequence(positions), scale, out);
             const std::vector<float> y = download_with_guard(out);
             std::vector<float> expected(n * q_cols);
             cpu::reference::attention(qn.data(), n, heads, k_rounded.data(), v_rounded.data(), first + n, kv_heads,
@@ -481,9 +485,11 @@ TEST_F(CudaTest, RopeAttentionEqualsRopeThenAttention) {
             const Activations q_a = upload(q, n, q_cols), k_a = upload(k, n, kv_cols), out_a = poisoned(n, q_cols);
             backend_->rope(q_a, positions, rope);
             backend_->rope(k_a, positions, rope);
-            backend_->attention(*separate, 0, q_a, k_a, upload(v, n, kv_cols), positions, 0.088f, out_a);
+            backend_->attention(*separate, 0, q_a, k_a, upload(v, n, kv_cols), backend::KvBatch::single_sequence(positions), 0.088f,
+                                out_a);
             const Activations q_b = upload(q, n, q_cols), out_b = poisoned(n, q_cols);
-            backend_->rope_attention(*fused, 0, q_b, upload(k, n, kv_cols), upload(v, n, kv_cols), positions, rope,
+            backend_->rope_attention(*fused, 0, q_b, upload(k, n, kv_cols), upload(v, n, kv_cols),
+                                     backend::KvBatch::single_sequence(positions), rope,
                                      0.088f, out_b);
             for (const auto& [a, b, what] : {std::tuple{q_a, q_b, "rotated q"}, std::tuple{out_a, out_b, "output"}}) {
                 std::vector<float> y_a(n * q_cols), y_b(n * q_cols);
@@ -555,6 +561,35 @@ TEST_F(CudaTest, GreedyTokensEqualTheCpuPath) {
         // q8_1 activations on the GPU against q8_K on the CPU, and the prompt's f16 tensor-core
         // attention, move logits by up to ~0.6 here, and this test model's top two are often closer.
         EXPECT_LE(near_ties, 6) << mix_name;
+    }
+}
+
+// Continuous batching's cache: three sequences in one paged cache, their blocks apart, against
+// each alone (tests/common/paged_sequences.h). Decoding rows of several sequences share a launch;
+// prompts of a pass go through cuBLAS one by one, gathered from their blocks. The mixed pass puts
+// 23 rows through the GEMMs where each sequence alone took matrix-vector kernels (int8
+// activations) for its single row: that, not the paging, sets the bar.
+TEST_F(CudaTest, SequencesSharingAPagedCacheComputeWhatEachDoesAlone) {
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "hearth-cuda-test";
+    std::filesystem::create_directories(dir);
+    for (const char* mix_name : {"F16", "Q4_K_M"}) {
+        model::TestModelOptions options;
+        options.preset = model::find_test_model_preset("tiny");
+        options.mix = quant::find_mix(mix_name);
+        options.output_scale = 20.0;
+        const std::filesystem::path path = dir / (std::string("tiny-paged-") + mix_name + ".gguf");
+        model::write_test_model(options, path);
+        const gguf::File file = gguf::File::open(path);
+        for (const quant::Type kv : {quant::Type::F16, quant::Type::Q8_0}) {
+            SCOPED_TRACE(std::string(mix_name) + ", KV cache " + std::string(quant::type_name(kv)));
+            CudaBackend gpu(0);
+            const model::Llama whole(file, gpu);
+            testing::expect_paged_sequences_match_separate(whole, kv, 3e-2);
+            cpu::CpuBackend cpu_backend(2);
+            CudaBackend first_layers(0);
+            const model::Llama split(file, cpu_backend, &first_layers, 1);
+            testing::expect_paged_sequences_match_separate(split, kv, 3e-2);
+        }
     }
 }
 

@@ -75,6 +75,19 @@ TEST(BenchReport, JsonCarriesEveryFieldOfTheSchema) {
     EXPECT_DOUBLE_EQ(tg["bandwidth_fraction"].get<double>(), 33.0 * 816006800 / 32e9);
 }
 
+// Batched decoding reads the weights once per pass of `streams` tokens: the bandwidth it uses is
+// its total rate over the streams times the bytes of one token.
+TEST(BenchReport, StreamsShareOneReadOfTheWeights) {
+    BenchReport report = sample_report();
+    BenchTest batched{BenchKind::Decode, 128, 0, report.results[1].test.config, 16};
+    report.results = {{batched, summarize({1600, 1600}), std::nullopt, 32e9}};
+    const auto j = nlohmann::json::parse(format_ending(report, BenchFormat::Json));
+    const auto& tg = j["tests"][0];
+    EXPECT_EQ(tg["name"], "tg128 x16");
+    EXPECT_EQ(tg["streams"], 16);
+    EXPECT_DOUBLE_EQ(tg["achieved_bytes_per_second"].get<double>(), 100.0 * 816006800);
+}
+
 // RFC 4180 fields: a path with a comma and quotes is quoted, its quotes doubled; the header and
 // every line have the same number of fields.
 TEST(BenchReport, CsvLinesHaveTheHeaderFieldsAndQuoteWhatNeedsIt) {
@@ -87,7 +100,7 @@ TEST(BenchReport, CsvLinesHaveTheHeaderFieldsAndQuoteWhatNeedsIt) {
     EXPECT_EQ(field_count(pp), field_count(header));
     EXPECT_EQ(field_count(tg), field_count(header));
     EXPECT_NE(tg.find(",tg128 @ d4096,tg,128,4096,3,33,3,,,"), std::string::npos) << tg;
-    EXPECT_NE(tg.find(",30;33;36,on\n"), std::string::npos) << tg;
+    EXPECT_NE(tg.find(",30;33;36,on,1\n"), std::string::npos) << tg;
 }
 
 TEST(BenchReport, TableAndMarkdownRowsNameTheTestBeforeItsRate) {

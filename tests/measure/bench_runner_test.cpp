@@ -43,5 +43,32 @@ TEST(BenchRunner, EachTestRunsOnceUntimedBeforeItsRepetitions) {
     std::filesystem::remove(path);
 }
 
+// Batched decode tests: one result per stream count, named for it, with the samples asked for.
+// Depth 70 puts each stream past its first cache block.
+TEST(BenchRunner, StreamsDecodeTogether) {
+    const std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("hearth-bench-streams-" + std::to_string(::getpid()) + ".gguf");
+    model::TestModelOptions options;
+    options.preset = model::find_test_model_preset("tiny");
+    model::write_test_model(options, path);
+    BenchRun run;
+    run.model = path;
+    run.request.prompt_sizes = {0};
+    run.request.generate_sizes = {4};
+    run.request.depths = {70};
+    run.request.streams = {1, 3};
+    run.repetitions = 2;
+    run.warmup_tokens = 4;
+    const BenchReport report = run_bench(run);
+    ASSERT_EQ(report.results.size(), 2u);
+    EXPECT_EQ(test_name(report.results[0].test), "tg4 @ d70");
+    EXPECT_EQ(test_name(report.results[1].test), "tg4 x3 @ d70");
+    for (const BenchResult& result : report.results) {
+        EXPECT_EQ(result.tokens_per_second.samples.size(), 2u);
+        EXPECT_GT(result.tokens_per_second.mean, 0);
+    }
+    std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace hearth::measure

@@ -114,15 +114,15 @@ void CpuBackend::rope(backend::Activations x, std::span<const int32_t> positions
 }
 
 void CpuBackend::attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
-                           backend::Activations v, std::span<const int32_t> positions, float scale,
+                           backend::Activations v, const backend::KvBatch& rows, float scale,
                            backend::Activations out) {
     auto& cpu_cache = dynamic_cast<CpuKvCache&>(cache);
     const int64_t heads = q.cols / cpu_cache.shape().head_dim;
+    const backend::KvBatch batch = rows.first(q.rows);
     if (flash_attention_)
-        cpu::attention(pool_, cpu_cache, layer, q.data, k.data, v.data, q.rows, heads, positions, scale, out.data);
+        cpu::attention(pool_, cpu_cache, layer, q.data, k.data, v.data, heads, batch, scale, out.data);
     else
-        cpu::attention_materialized(pool_, cpu_cache, layer, q.data, k.data, v.data, q.rows, heads, positions, scale,
-                                    out.data);
+        cpu::attention_materialized(pool_, cpu_cache, layer, q.data, k.data, v.data, heads, batch, scale, out.data);
 }
 
 void CpuBackend::swiglu(backend::Activations gate, backend::Activations up) {

@@ -37,7 +37,7 @@ class CpuBackend final : public backend::Backend {
     void matmul(const backend::Weight& weight, backend::Activations x, backend::Activations out) override;
     void rope(backend::Activations x, std::span<const int32_t> positions, const backend::RopeParams& rope) override;
     void attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
-                   backend::Activations v, std::span<const int32_t> positions, float scale,
+                   backend::Activations v, const backend::KvBatch& rows, float scale,
                    backend::Activations out) override;
     void swiglu(backend::Activations gate, backend::Activations up) override;
     void add(backend::Activations x, backend::Activations y) override;

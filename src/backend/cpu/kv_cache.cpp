@@ -41,14 +41,16 @@ uint8_t* CpuKvCache::row(int64_t layer, int which, int64_t kv_head, int64_t posi
     return memory_ + static_cast<size_t>(index) * row_bytes_;
 }
 
-void CpuKvCache::store(int64_t layer, const float* k, const float* v, int64_t rows, std::span<const int32_t> positions) {
+void CpuKvCache::store(int64_t layer, const float* k, const float* v, const backend::KvBatch& rows) {
     const int64_t head_dim = shape_.head_dim;
-    for (int64_t t = 0; t < rows; ++t) {
+    for (int64_t t = 0; t < rows.rows(); ++t) {
+        const int64_t slot = rows.slot(t, rows.positions[t]);
+        if (slot < 0 || slot >= shape_.capacity) fail("KV cache: slot {} is outside the cache's {}", slot, shape_.capacity);
         for (int64_t g = 0; g < shape_.kv_heads; ++g) {
             const float* kt = k + (t * shape_.kv_heads + g) * head_dim;
             const float* vt = v + (t * shape_.kv_heads + g) * head_dim;
-            uint8_t* key_row = row(layer, 0, g, positions[t]);
-            uint8_t* value_row = row(layer, 1, g, positions[t]);
+            uint8_t* key_row = row(layer, 0, g, slot);
+            uint8_t* value_row = row(layer, 1, g, slot);
             if (shape_.type == quant::Type::F16) {
                 quant::fp32_to_fp16_row(kt, reinterpret_cast<uint16_t*>(key_row), head_dim);
                 quant::fp32_to_fp16_row(vt, reinterpret_cast<uint16_t*>(value_row), head_dim);
@@ -73,8 +75,24 @@ namespace {
 
 // Positions converted to f32 at a time: 64 rows of 128 values of K and of V, 64 KiB, in L2.
 constexpr int64_t kKeyBlock = 64;
+// A block of keys lies in one cache block, so its slots are consecutive.
+static_assert(backend::kKvBlockSize % kKeyBlock == 0);
 // Query tokens that share one conversion of a key block during prompt processing.
 constexpr int64_t kQueryTile = 16;
+
+// Up to kQueryTile consecutive rows of one sequence.
+struct QueryTile {
+    int64_t first_row, rows;
+};
+
+std::vector<QueryTile> query_tiles(const backend::KvBatch& batch) {
+    std::vector<QueryTile> tiles;
+    batch.for_each_sequence([&](int64_t first, int64_t count) {
+        for (int64_t t = first; t < first + count; t += kQueryTile)
+            tiles.push_back({t, std::min(kQueryTile, first + count - t)});
+    });
+    return tiles;
+}
 
 // The running state of one (query token, head): the online softmax of Milakov and Gimelshein.
 struct SoftmaxState {
@@ -142,14 +160,15 @@ HEARTH_VECTOR_CLONES void fold_block(SoftmaxState& state, const float* query, co
 }  // namespace
 
 void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* q, const float* k, const float* v,
-               int64_t rows, int64_t heads, std::span<const int32_t> positions, float scale, float* out) {
+               int64_t heads, const backend::KvBatch& rows, float scale, float* out) {
     const backend::KvCacheShape& shape = cache.shape();
     const int64_t head_dim = shape.head_dim, kv_heads = shape.kv_heads;
     const int64_t group = heads / kv_heads;
-    cache.store(layer, k, v, rows, positions);
+    const std::span<const int32_t> positions = rows.positions;
+    cache.store(layer, k, v, rows);
 
-    const int64_t tiles = (rows + kQueryTile - 1) / kQueryTile;
-    pool.run_dynamic(tiles * kv_heads, 1, [&](int64_t begin, int64_t end, int) {
+    const std::vector<QueryTile> tiles = query_tiles(rows);
+    pool.run_dynamic(static_cast<int64_t>(tiles.size()) * kv_heads, 1, [&](int64_t begin, int64_t end, int) {
         thread_local std::vector<float> keys, transposed_keys, values, scores, accumulators;
         thread_local std::vector<SoftmaxState> states;
         keys.resize(kKeyBlock * head_dim);
@@ -159,8 +178,8 @@ void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* 
         accumulators.resize(kQueryTile * group * head_dim);
         for (int64_t task = begin; task < end; ++task) {
             const int64_t g = task % kv_heads;
-            const int64_t first_row = task / kv_heads * kQueryTile;
-            const int64_t tile_rows = std::min(kQueryTile, rows - first_row);
+            const int64_t first_row = tiles[task / kv_heads].first_row;
+            const int64_t tile_rows = tiles[task / kv_heads].rows;
             states.resize(tile_rows * group);
             int64_t visible_max = 0;
             for (int64_t r = 0; r < tile_rows; ++r) {
@@ -173,8 +192,9 @@ void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* 
             }
             for (int64_t block = 0; block < visible_max; block += kKeyBlock) {
                 const int64_t block_rows = std::min(kKeyBlock, visible_max - block);
-                cache.read_rows(cache.keys(layer, g), block, block_rows, keys.data());
-                cache.read_rows(cache.values(layer, g), block, block_rows, values.data());
+                const int64_t slot = rows.slot(first_row, block);
+                cache.read_rows(cache.keys(layer, g), slot, block_rows, keys.data());
+                cache.read_rows(cache.values(layer, g), slot, block_rows, values.data());
                 transpose_keys(keys.data(), block_rows, head_dim, transposed_keys.data());
                 for (int64_t r = 0; r < tile_rows; ++r) {
                     const int64_t visible = positions[first_row + r] + 1;
@@ -200,22 +220,26 @@ void attention(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* 
 }
 
 void attention_materialized(ThreadPool& pool, CpuKvCache& cache, int64_t layer, const float* q, const float* k,
-                            const float* v, int64_t rows, int64_t heads, std::span<const int32_t> positions,
-                            float scale, float* out) {
+                            const float* v, int64_t heads, const backend::KvBatch& rows, float scale, float* out) {
     const backend::KvCacheShape& shape = cache.shape();
     const int64_t head_dim = shape.head_dim, kv_heads = shape.kv_heads;
     const int64_t group = heads / kv_heads;
-    cache.store(layer, k, v, rows, positions);
-    pool.run_dynamic(rows * kv_heads, 1, [&](int64_t begin, int64_t end, int) {
+    cache.store(layer, k, v, rows);
+    pool.run_dynamic(rows.rows() * kv_heads, 1, [&](int64_t begin, int64_t end, int) {
         thread_local std::vector<float> keys, values, scores;
         for (int64_t task = begin; task < end; ++task) {
             const int64_t row = task / kv_heads, g = task % kv_heads;
-            const int64_t visible = positions[row] + 1;
+            const int64_t visible = rows.positions[row] + 1;
             keys.resize(visible * head_dim);
             values.resize(visible * head_dim);
             scores.resize(visible);
-            cache.read_rows(cache.keys(layer, g), 0, visible, keys.data());
-            cache.read_rows(cache.values(layer, g), 0, visible, values.data());
+            // Block by block: a sequence's blocks need not be adjacent in the cache.
+            for (int64_t first = 0; first < visible; first += backend::kKvBlockSize) {
+                const int64_t count = std::min(backend::kKvBlockSize, visible - first);
+                const int64_t slot = rows.slot(row, first);
+                cache.read_rows(cache.keys(layer, g), slot, count, keys.data() + first * head_dim);
+                cache.read_rows(cache.values(layer, g), slot, count, values.data() + first * head_dim);
+            }
             for (int64_t h = 0; h < group; ++h) {
                 const float* query = q + (row * heads + g * group + h) * head_dim;
                 float largest = -std::numeric_limits<float>::infinity();

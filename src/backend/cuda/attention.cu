@@ -27,6 +27,18 @@ __device__ __forceinline__ uint8_t* kv_row(const KvRows& kv, int64_t kv_head, in
     return kv.base + kv_head * kv.head_stride + position * kv.row_bytes;
 }
 
+// The cache slot of position p of the sequence whose block table is `table` (none: p).
+__device__ __forceinline__ int64_t slot_in_table(const int32_t* table, int64_t p) {
+    if (!table) return p;
+    return static_cast<int64_t>(table[p / kKvBlockPositions]) * kKvBlockPositions + p % kKvBlockPositions;
+}
+
+// The cache slot of position p of row `row`'s sequence.
+__device__ __forceinline__ int64_t kv_slot(const KvPages& pages, int64_t row, int64_t p) {
+    if (!pages.tables) return p;
+    return slot_in_table(pages.tables + static_cast<int64_t>(pages.sequence_of[row]) * pages.table_stride, p);
+}
+
 __device__ __forceinline__ float kv_value(const KvRows& kv, const uint8_t* row, int dim) {
     if (kv.type == type_id::F16) return __half2float(reinterpret_cast<const __half*>(row)[dim]);
     const uint8_t* block = row + (dim / kQ8Block) * kQ8BlockBytes;
@@ -51,13 +63,15 @@ __device__ __forceinline__ void store_value(const KvRows& kv, uint8_t* row, int 
 
 // Block (row, kv_head), head_dim threads.
 __global__ void store_kv_kernel(KvRows keys, KvRows values, const float* __restrict__ k, const float* __restrict__ v,
-                                int64_t kv_heads, int64_t head_dim, const int32_t* __restrict__ positions) {
+                                int64_t kv_heads, int64_t head_dim, const int32_t* __restrict__ positions,
+                                KvPages pages) {
     wait_for_previous_kernel();
     const int64_t row = blockIdx.x, kv_head = blockIdx.y;
     const int dim = threadIdx.x;
     const int64_t at = (row * kv_heads + kv_head) * head_dim + dim;
-    store_value(keys, kv_row(keys, kv_head, positions[row]), dim, k[at]);
-    store_value(values, kv_row(values, kv_head, positions[row]), dim, v[at]);
+    const int64_t slot = kv_slot(pages, row, positions[row]);
+    store_value(keys, kv_row(keys, kv_head, slot), dim, k[at]);
+    store_value(values, kv_row(values, kv_head, slot), dim, v[at]);
 }
 
 // RoPE as rope_kernel computes it (float64 angle and products), for the value x of `dim` whose
@@ -78,7 +92,8 @@ __device__ __forceinline__ float rotated(float x, int dim, int64_t rotary_dims, 
 __global__ void rope_and_store_kv_kernel(KvRows keys, KvRows values, float* __restrict__ q, float* __restrict__ k,
                                          const float* __restrict__ v, int64_t heads, int64_t kv_heads,
                                          int64_t head_dim, int64_t rotary_dims, const int32_t* __restrict__ positions,
-                                         const double* __restrict__ inverse_frequencies, double freq_scale) {
+                                         KvPages pages, const double* __restrict__ inverse_frequencies,
+                                         double freq_scale) {
     wait_for_previous_kernel();
     const int64_t row = blockIdx.x, slot = blockIdx.y;
     const int dim = threadIdx.x;
@@ -92,15 +107,16 @@ __global__ void rope_and_store_kv_kernel(KvRows keys, KvRows values, float* __re
     const int64_t at = (row * kv_heads + kv_head) * head_dim + dim;
     const float key = rotated(k[at], dim, rotary_dims, position, inverse_frequencies, freq_scale);
     k[at] = key;
-    store_value(keys, kv_row(keys, kv_head, position), dim, key);
-    store_value(values, kv_row(values, kv_head, position), dim, v[at]);
+    const int64_t cache_slot = kv_slot(pages, row, position);
+    store_value(keys, kv_row(keys, kv_head, cache_slot), dim, key);
+    store_value(values, kv_row(values, kv_head, cache_slot), dim, v[at]);
 }
 
 // Block (row, head, range), kWarpsPerBlock warps; warp w takes its share of the range's keys and
 // writes a partial (m, l, out[head_dim]) for the merge. Lane holds dims lane + 32 i.
 __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
     attention_kernel(KvRows keys, KvRows values, const float* __restrict__ q, int64_t heads, int64_t kv_heads,
-                     int64_t head_dim, const int32_t* __restrict__ positions, float scale,
+                     int64_t head_dim, const int32_t* __restrict__ positions, KvPages pages, float scale,
                      float* __restrict__ partials) {
     wait_for_previous_kernel();
     const int64_t row = blockIdx.x, head = blockIdx.y, range = blockIdx.z;
@@ -123,7 +139,8 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
     }
     float running_max = -INFINITY, running_sum = 0.0f;
     for (int64_t p = begin; p < end; ++p) {
-        const uint8_t* key = kv_row(keys, kv_head, p);
+        const int64_t slot = kv_slot(pages, row, p);
+        const uint8_t* key = kv_row(keys, kv_head, slot);
         float partial = 0.0f;
 #pragma unroll
         for (int i = 0; i < kMaxDimsPerLane; ++i)
@@ -134,7 +151,7 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
         const float weight = expf(score - new_max);
         running_sum = running_sum * correction + weight;
         running_max = new_max;
-        const uint8_t* value = kv_row(values, kv_head, p);
+        const uint8_t* value = kv_row(values, kv_head, slot);
 #pragma unroll
         for (int i = 0; i < kMaxDimsPerLane; ++i)
             if (i < dims) out[i] = out[i] * correction + weight * kv_value(values, value, lane + kWarp * i);
@@ -239,7 +256,8 @@ __device__ __forceinline__ float sum_over_head(float v) {
 template <int kGroup, int kDims>
 __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
     attention_group_kernel(KvRows keys, KvRows values, const float* __restrict__ q, int64_t heads, int64_t kv_heads,
-                           const int32_t* __restrict__ positions, float scale, float* __restrict__ partials) {
+                           const int32_t* __restrict__ positions, KvPages pages, float scale,
+                           float* __restrict__ partials) {
     constexpr int kTile = kWarp / kGroup, kHeadDim = kDims * kWarp;
     wait_for_previous_kernel();
     const int64_t row = blockIdx.x, kv_head = blockIdx.y, range = blockIdx.z;
@@ -265,9 +283,10 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
         float key[kTile][kDims], value[kTile][kDims];
 #pragma unroll
         for (int j = 0; j < kTile; ++j) {
-            const int64_t p = min(tile + j, end - 1);  // past the end: a repeated key, masked below
-            load_dims<kDims>(keys, kv_row(keys, kv_head, p), lane, key[j]);
-            load_dims<kDims>(values, kv_row(values, kv_head, p), lane, value[j]);
+            // Past the end: a repeated key, masked below.
+            const int64_t slot = kv_slot(pages, row, min(tile + j, end - 1));
+            load_dims<kDims>(keys, kv_row(keys, kv_head, slot), lane, key[j]);
+            load_dims<kDims>(values, kv_row(values, kv_head, slot), lane, value[j]);
         }
         float dots[kWarp];
 #pragma unroll
@@ -378,14 +397,16 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const float* __res
 // Prompt attention (more than kMaxMatvecTokens rows) runs its two products on cuBLAS's tensor
 // cores (see CudaBackend::attention); these kernels feed them: a q8_0 cache's rows as f16, and the
 // causal softmax of the score matrices, rewritten in place as f16 probabilities.
-__global__ void kv_to_f16_kernel(KvRows kv, int64_t head_dim, int64_t keys, __half* __restrict__ out) {
+__global__ void kv_to_f16_kernel(KvRows kv, int64_t head_dim, int64_t keys, const int32_t* __restrict__ table,
+                                 __half* __restrict__ out) {
     wait_for_previous_kernel();
     const int64_t kv_head = blockIdx.y;
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= keys * head_dim) return;
     const int64_t position = i / head_dim;
     const int dim = static_cast<int>(i % head_dim);
-    out[(kv_head * keys + position) * head_dim + dim] = __float2half_rn(kv_value(kv, kv_row(kv, kv_head, position), dim));
+    const int64_t slot = slot_in_table(table, position);
+    out[(kv_head * keys + position) * head_dim + dim] = __float2half_rn(kv_value(kv, kv_row(kv, kv_head, slot), dim));
 }
 
 // Block (row, matrix): scores of row `row` of matrix `matrix` at (matrix * rows + row) * stride
@@ -438,21 +459,21 @@ __global__ void __launch_bounds__(kSoftmaxThreads)
 }  // namespace
 
 void store_kv(KvRows keys, KvRows values, const float* k, const float* v, int64_t rows, int64_t kv_heads,
-              int64_t head_dim, const int32_t* positions, Stream stream) {
+              int64_t head_dim, const int32_t* positions, KvPages pages, Stream stream) {
     launch(store_kv_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(kv_heads)),
-                      static_cast<unsigned>(head_dim), stream, keys, values, k, v, kv_heads, head_dim, positions);
+           static_cast<unsigned>(head_dim), stream, keys, values, k, v, kv_heads, head_dim, positions, pages);
 }
 
 void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t heads, int64_t kv_heads,
-               int64_t head_dim, const int32_t* positions, int64_t capacity, float scale, float* scratch, float* out,
-               int8_t* out_values, float* out_block_scales, Stream stream) {
+               int64_t head_dim, const int32_t* positions, KvPages pages, int64_t capacity, float scale, float* scratch,
+               float* out, int8_t* out_values, float* out_block_scales, Stream stream) {
     const int64_t ranges = attention_range_count(rows, heads, capacity);
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(heads), static_cast<unsigned>(ranges));
     const int64_t group = heads / kv_heads;
     const dim3 group_grid(static_cast<unsigned>(rows), static_cast<unsigned>(kv_heads), static_cast<unsigned>(ranges));
     const auto by_group = [&](auto kernel) {
-        launch(kernel, group_grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, positions, scale,
-               scratch);
+        launch(kernel, group_grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, positions, pages,
+               scale, scratch);
     };
     if (group == 4 && head_dim == 128) by_group(attention_group_kernel<4, 4>);
     else if (group == 4 && head_dim == 64) by_group(attention_group_kernel<4, 2>);
@@ -460,15 +481,16 @@ void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t
     else if (group == 2 && head_dim == 128) by_group(attention_group_kernel<2, 4>);
     else
         launch(attention_kernel, grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, head_dim,
-               positions, scale, scratch);
+               positions, pages, scale, scratch);
     launch(merge_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads)), kMergeThreads, stream,
            scratch, heads, head_dim, ranges, out, out_values, reinterpret_cast<float2*>(out_block_scales));
 }
 
-void kv_to_f16(KvRows kv, int64_t kv_heads, int64_t head_dim, int64_t keys, uint16_t* out, Stream stream) {
+void kv_to_f16(KvRows kv, int64_t kv_heads, int64_t head_dim, int64_t keys, const int32_t* table, uint16_t* out,
+               Stream stream) {
     constexpr int kThreads = 256;
     const dim3 grid(static_cast<unsigned>((keys * head_dim + kThreads - 1) / kThreads), static_cast<unsigned>(kv_heads));
-    launch(kv_to_f16_kernel, grid, kThreads, stream, kv, head_dim, keys, reinterpret_cast<__half*>(out));
+    launch(kv_to_f16_kernel, grid, kThreads, stream, kv, head_dim, keys, table, reinterpret_cast<__half*>(out));
 }
 
 void causal_softmax_to_f16(float* scores, int64_t matrices, int64_t rows, int64_t keys, int64_t stride,
@@ -479,10 +501,10 @@ void causal_softmax_to_f16(float* scores, int64_t matrices, int64_t rows, int64_
 
 void rope_and_store_kv(KvRows keys, KvRows values, float* q, float* k, const float* v, int64_t rows, int64_t heads,
                        int64_t kv_heads, int64_t head_dim, int64_t rotary_dims, const int32_t* positions,
-                       const double* inverse_frequencies, double freq_scale, Stream stream) {
+                       KvPages pages, const double* inverse_frequencies, double freq_scale, Stream stream) {
     launch(rope_and_store_kv_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads + kv_heads)),
            static_cast<unsigned>(head_dim), stream, keys, values, q, k, v, heads, kv_heads, head_dim, rotary_dims,
-           positions, inverse_frequencies, freq_scale);
+           positions, pages, inverse_frequencies, freq_scale);
 }
 
 namespace {

@@ -29,6 +29,16 @@ void check(cublasStatus_t status, const char* what) {
 
 cublasHandle_t as_cublas(void* handle) { return static_cast<cublasHandle_t>(handle); }
 
+static_assert(kKvBlockPositions == backend::kKvBlockSize);
+
+// Without block tables a row's position is its slot: it must lie inside the cache. (Tables are
+// checked by the model, which builds them.)
+void check_positions(const backend::KvCacheShape& shape, const backend::KvBatch& rows) {
+    if (rows.paged() || rows.positions.empty()) return;
+    const int64_t last = *std::max_element(rows.positions.begin(), rows.positions.end());
+    if (last >= shape.capacity) fail("attention: position {} is past the cache's {} positions", last, shape.capacity);
+}
+
 }  // namespace
 
 class CudaKvCache final : public backend::KvCache {
@@ -155,6 +165,15 @@ backend::Activations CudaBackend::allocate(int64_t rows, int64_t cols) {
     return {allocations_.back().as<float>(), rows, cols};
 }
 
+backend::HostFloats CudaBackend::allocate_host(int64_t count) {
+    void* memory = nullptr;
+    if (cudaMallocHost(&memory, static_cast<size_t>(count) * sizeof(float)) != cudaSuccess) {
+        cudaGetLastError();
+        return Backend::allocate_host(count);  // page-locked memory is scarce; pageable still works
+    }
+    return {static_cast<float*>(memory), [](float* p) { cudaFreeHost(p); }};
+}
+
 std::unique_ptr<backend::KvCache> CudaBackend::create_kv_cache(const backend::KvCacheShape& shape) {
     if (shape.head_dim > 256 || shape.head_dim % 32 != 0)
         fail("CUDA attention: head size {} is not supported (a multiple of 32, at most 256)", shape.head_dim);
@@ -234,7 +253,7 @@ const uint16_t* CudaBackend::f16_copy(backend::Activations x) {
     return f16_activations_.as<uint16_t>();
 }
 
-void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activations hidden, int64_t tokens) {
+void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activations hidden, const backend::KvBatch& rows) {
     if (mode_ == Mode::Record) {
         // The last pass threw while being recorded: drop the recording, record again next time.
         cudaGraph_t graph = nullptr;
@@ -246,9 +265,12 @@ void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activati
     mode_ = Mode::Eager;
     step_ = nullptr;
     positions_current_ = false;
+    pages_current_ = false;
     quantized_source_ = nullptr;
     f16_source_ = nullptr;
-    if (!graphs_enabled_ || tokens != 1) return;
+    // Recorded: single-token passes of the one sequence that owns the cache (a pass with block
+    // tables uploads a table whose size changes as its sequences grow).
+    if (!graphs_enabled_ || rows.rows() != 1 || rows.paged()) return;
     step_ = &graphs_[{dynamic_cast<const CudaKvCache&>(cache).id(), hidden.data}];
     if (step_->exec) {
         mode_ = Mode::Replay;
@@ -449,61 +471,101 @@ void CudaBackend::rope(backend::Activations x, std::span<const int32_t> position
     wrote(x);
 }
 
-const int32_t* CudaBackend::attention_positions(const backend::KvCacheShape& shape, std::span<const int32_t> positions,
-                                                int64_t& max_keys) {
-    max_keys = *std::max_element(positions.begin(), positions.end()) + 1;
-    if (max_keys > shape.capacity) fail("attention: position {} is past the cache's {} positions", max_keys - 1, shape.capacity);
-    return device_positions(positions);
+KvPages CudaBackend::device_pages(const backend::KvBatch& rows) {
+    if (!rows.paged()) return {};
+    if (!pages_current_) {
+        upload_small(rows.tables, tables_pinned_, tables_, "block tables");
+        upload_small(rows.sequence_of, sequences_pinned_, sequences_, "sequence ids");
+        pages_current_ = true;
+    }
+    return {tables_.as<int32_t>(), sequences_.as<int32_t>(), rows.table_stride};
 }
 
 void CudaBackend::attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
-                            backend::Activations v, std::span<const int32_t> positions, float scale,
+                            backend::Activations v, const backend::KvBatch& rows, float scale,
                             backend::Activations out) {
     auto& cuda_cache = dynamic_cast<CudaKvCache&>(cache);
     const backend::KvCacheShape& shape = cuda_cache.shape();
-    int64_t max_keys = 0;
-    const int32_t* device_pos = attention_positions(shape, positions.first(q.rows), max_keys);
+    const backend::KvBatch batch = rows.first(q.rows);
+    check_positions(shape, batch);
+    const int32_t* device_pos = device_positions(batch.positions);
+    const KvPages pages = device_pages(batch);
     if (mode_ == Mode::Replay) return;
     store_kv(cuda_cache.rows(layer, 0), cuda_cache.rows(layer, 1), k.data, v.data, k.rows, shape.kv_heads,
-             shape.head_dim, device_pos, stream_);
+             shape.head_dim, device_pos, pages, stream_);
     check_launch("storing keys and values");
-    attend(cuda_cache, layer, q, device_pos, max_keys, scale, out);
+    attend(cuda_cache, layer, q, batch, device_pos, pages, scale, out);
 }
 
 void CudaBackend::rope_attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
-                                 backend::Activations v, std::span<const int32_t> positions,
+                                 backend::Activations v, const backend::KvBatch& rows,
                                  const backend::RopeParams& rope, float scale, backend::Activations out) {
     auto& cuda_cache = dynamic_cast<CudaKvCache&>(cache);
     const backend::KvCacheShape& shape = cuda_cache.shape();
-    int64_t max_keys = 0;
-    const int32_t* device_pos = attention_positions(shape, positions.first(q.rows), max_keys);
+    const backend::KvBatch batch = rows.first(q.rows);
+    check_positions(shape, batch);
+    const int32_t* device_pos = device_positions(batch.positions);
+    const KvPages pages = device_pages(batch);
     if (mode_ == Mode::Replay) return;
     use_rope(rope);
     rope_and_store_kv(cuda_cache.rows(layer, 0), cuda_cache.rows(layer, 1), q.data, k.data, v.data, q.rows,
-                      q.cols / shape.head_dim, shape.kv_heads, shape.head_dim, rope.rotary_dims, device_pos,
+                      q.cols / shape.head_dim, shape.kv_heads, shape.head_dim, rope.rotary_dims, device_pos, pages,
                       inverse_frequencies_.as<double>(), rope.freq_scale, stream_);
     check_launch("rope and storing keys and values");
     wrote(q);
     wrote(k);
-    attend(cuda_cache, layer, q, device_pos, max_keys, scale, out);
+    attend(cuda_cache, layer, q, batch, device_pos, pages, scale, out);
 }
 
-void CudaBackend::attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const int32_t* device_pos,
-                         int64_t max_keys, float scale, backend::Activations out) {
-    const backend::KvCacheShape& shape = cache.shape();
-    const KvRows keys = cache.rows(layer, 0), values = cache.rows(layer, 1);
-    const int64_t heads = q.cols / shape.head_dim;
-    if (q.rows > kMaxMatvecTokens) {
-        prompt_attention(keys, values, q, heads, shape, device_pos, max_keys, scale, out);
-        wrote(out);
+void CudaBackend::attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const backend::KvBatch& rows,
+                         const int32_t* device_pos, KvPages pages, float scale, backend::Activations out) {
+    struct Run {
+        int64_t first, count;
+    };
+    std::vector<Run> runs;
+    bool any_prompt = false;
+    rows.for_each_sequence([&](int64_t first, int64_t count) {
+        runs.push_back({first, count});
+        any_prompt = any_prompt || count > kMaxMatvecTokens;
+    });
+    if (!any_prompt) {
+        decode_attention(cache, layer, q, 0, q.rows, device_pos, pages, scale, out);
         return;
     }
-    reserve(attention_scratch_, attention_scratch_floats(q.rows, heads, shape.head_dim, shape.capacity) * sizeof(float),
+    // A mixed pass: each prompt on its own, each stretch of decoding rows between them in one launch.
+    int64_t decode_first = 0, decode_count = 0;
+    const auto flush_decode = [&] {
+        if (decode_count > 0) decode_attention(cache, layer, q, decode_first, decode_count, device_pos, pages, scale, out);
+        decode_count = 0;
+    };
+    for (const Run& run : runs) {
+        if (run.count <= kMaxMatvecTokens) {
+            if (decode_count == 0) decode_first = run.first;
+            decode_count += run.count;
+            continue;
+        }
+        flush_decode();
+        const int32_t* table =
+            rows.paged() ? pages.tables + static_cast<int64_t>(rows.sequence_of[run.first]) * rows.table_stride : nullptr;
+        prompt_attention(cache, layer, q, run.first, run.count, rows.positions.subspan(run.first, run.count),
+                         device_pos + run.first, table, scale, out);
+    }
+    flush_decode();
+    wrote(out);
+}
+
+void CudaBackend::decode_attention(const CudaKvCache& cache, int64_t layer, backend::Activations q, int64_t first,
+                                   int64_t count, const int32_t* device_pos, KvPages pages, float scale,
+                                   backend::Activations out) {
+    const backend::KvCacheShape& shape = cache.shape();
+    const int64_t heads = q.cols / shape.head_dim;
+    reserve(attention_scratch_, attention_scratch_floats(count, heads, shape.head_dim, shape.capacity) * sizeof(float),
             "attention scratch");
-    const bool quantize = quantize_with_output(out);
-    cuda::attention(keys, values, q.data, q.rows, heads, shape.kv_heads, shape.head_dim, device_pos, shape.capacity, scale,
-                    attention_scratch_.as<float>(), out.data,
-                    quantize ? quantized_values_.as<int8_t>() : nullptr,
+    // The int8 copy for the output projection covers the whole of out: only when this launch does.
+    const bool quantize = count == q.rows && quantize_with_output(out);
+    cuda::attention(cache.rows(layer, 0), cache.rows(layer, 1), q.row(first), count, heads, shape.kv_heads,
+                    shape.head_dim, device_pos + first, pages.from_row(first), shape.capacity, scale,
+                    attention_scratch_.as<float>(), out.row(first), quantize ? quantized_values_.as<int8_t>() : nullptr,
                     quantize ? quantized_scales_.as<float>() : nullptr, stream_);
     check_launch("attention");
     wrote(out);
@@ -514,24 +576,31 @@ void CudaBackend::attend(const CudaKvCache& cache, int64_t layer, backend::Activ
 // kv head h / group, which no single stride expresses); cuBLAS sees column-major matrices:
 //   scores^T (keys x rows) = K_g^T Q_h    K_g: head_dim x keys,  Q_h: head_dim x rows (f16)
 //   out_h^T (head_dim x rows) = V_g P_h^T  P_h: keys x rows, the softmax written over the scores
-void CudaBackend::prompt_attention(const KvRows& keys, const KvRows& values, backend::Activations q, int64_t heads,
-                                   const backend::KvCacheShape& shape, const int32_t* device_positions,
-                                   int64_t max_keys, float scale, backend::Activations out) {
-    const int64_t rows = q.rows, head_dim = shape.head_dim, kv_heads = shape.kv_heads, group = heads / kv_heads;
+void CudaBackend::prompt_attention(const CudaKvCache& cache, int64_t layer, backend::Activations all_q, int64_t first,
+                                   int64_t rows, std::span<const int32_t> positions, const int32_t* device_positions,
+                                   const int32_t* table, float scale, backend::Activations all_out) {
+    const backend::KvCacheShape& shape = cache.shape();
+    const KvRows keys = cache.rows(layer, 0), values = cache.rows(layer, 1);
+    const backend::Activations q{all_q.row(first), rows, all_q.cols};
+    float* const out = all_out.row(first);
+    const int64_t head_dim = shape.head_dim, kv_heads = shape.kv_heads, heads = q.cols / head_dim;
+    const int64_t group = heads / kv_heads;
+    const int64_t max_keys = *std::max_element(positions.begin(), positions.end()) + 1;
     const uint16_t* q16 = f16_copy(q);
     const uint16_t *k16 = nullptr, *v16 = nullptr;
     int64_t kv_head_stride = 0;  // elements
     int kv_row = 0;
-    if (keys.type == type_id::F16) {
+    if (keys.type == type_id::F16 && !table) {
         k16 = reinterpret_cast<const uint16_t*>(keys.base);
         v16 = reinterpret_cast<const uint16_t*>(values.base);
         kv_head_stride = static_cast<int64_t>(keys.head_stride / 2);
         kv_row = static_cast<int>(keys.row_bytes / 2);
     } else {
+        // A q8_0 cache, or a sequence whose blocks are not in order: its keys and values gathered as f16.
         const size_t elements = static_cast<size_t>(kv_heads * max_keys * head_dim);
         reserve(f16_kv_, 2 * elements * 2, "f16 keys and values");
-        kv_to_f16(keys, kv_heads, head_dim, max_keys, f16_kv_.as<uint16_t>(), stream_);
-        kv_to_f16(values, kv_heads, head_dim, max_keys, f16_kv_.as<uint16_t>() + elements, stream_);
+        kv_to_f16(keys, kv_heads, head_dim, max_keys, table, f16_kv_.as<uint16_t>(), stream_);
+        kv_to_f16(values, kv_heads, head_dim, max_keys, table, f16_kv_.as<uint16_t>() + elements, stream_);
         check_launch("converting keys and values to f16");
         k16 = f16_kv_.as<uint16_t>();
         v16 = k16 + elements;
@@ -545,11 +614,11 @@ void CudaBackend::prompt_attention(const KvRows& keys, const KvRows& values, bac
     void** pointers = attention_pointers_.as<void*>();
     const float one = 1.0f, zero = 0.0f;
     const int n_rows = static_cast<int>(rows), n_keys = static_cast<int>(max_keys), n_dim = static_cast<int>(head_dim);
-    for (int64_t first = 0; first < heads; first += per_pass) {
-        const int64_t count = std::min(per_pass, heads - first);
+    for (int64_t first_head = 0; first_head < heads; first_head += per_pass) {
+        const int64_t count = std::min(per_pass, heads - first_head);
         const int batch = static_cast<int>(count);
-        prompt_attention_pointers(k16, v16, kv_head_stride, q16, prompt_scores_.as<float>(),
-                                  rows * stride, out.data, head_dim, first, count, group, pointers, stream_);
+        prompt_attention_pointers(k16, v16, kv_head_stride, q16, prompt_scores_.as<float>(), rows * stride, out,
+                                  head_dim, first_head, count, group, pointers, stream_);
         check_launch("attention pointers");
         check(cublas_library().gemm_batched_ex(as_cublas(cublas_), CUBLAS_OP_T, CUBLAS_OP_N, n_keys, n_rows, n_dim,
                                                &one, pointers, CUDA_R_16F, kv_row, pointers + count, CUDA_R_16F,

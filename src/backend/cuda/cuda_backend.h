@@ -61,6 +61,7 @@ class CudaBackend final : public backend::Backend {
     std::string_view name() const override { return "cuda"; }
 
     backend::Activations allocate(int64_t rows, int64_t cols) override;
+    backend::HostFloats allocate_host(int64_t count) override;
     std::unique_ptr<backend::KvCache> create_kv_cache(const backend::KvCacheShape& shape) override;
     bool supports(quant::Type weight_type) const override;
     // Uploads every weight, the embedding table too (its rows are gathered on the GPU).
@@ -68,7 +69,7 @@ class CudaBackend final : public backend::Backend {
     // Single-token passes run as a CUDA graph: the first pass over a (cache, workspace) runs op by
     // op (sizing every buffer), the second is recorded, later ones replay the recording with new
     // token ids and positions. HEARTH_CUDA_GRAPHS=0 turns this off.
-    void begin_forward(const backend::KvCache& cache, backend::Activations hidden, int64_t tokens) override;
+    void begin_forward(const backend::KvCache& cache, backend::Activations hidden, const backend::KvBatch& rows) override;
     uint64_t matmul_bytes(const backend::Weight& weight) const override;
 
     void embed(const backend::Weight& table, std::span<const int32_t> tokens, backend::Activations out) override;
@@ -81,10 +82,10 @@ class CudaBackend final : public backend::Backend {
                     backend::Activations out) override;
     void rope(backend::Activations x, std::span<const int32_t> positions, const backend::RopeParams& rope) override;
     void attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
-                   backend::Activations v, std::span<const int32_t> positions, float scale,
+                   backend::Activations v, const backend::KvBatch& rows, float scale,
                    backend::Activations out) override;
     void rope_attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
-                        backend::Activations v, std::span<const int32_t> positions, const backend::RopeParams& rope,
+                        backend::Activations v, const backend::KvBatch& rows, const backend::RopeParams& rope,
                         float scale, backend::Activations out) override;
     void swiglu(backend::Activations gate, backend::Activations up) override;
     void add(backend::Activations x, backend::Activations y) override;
@@ -136,15 +137,19 @@ class CudaBackend final : public backend::Backend {
     void gemm(const DeviceMatrix& w, backend::Activations x, backend::Activations out, bool accumulate);
     // The rope frequencies on the device, uploaded when `rope` differs from the last.
     void use_rope(const backend::RopeParams& rope);
-    // Positions checked against the cache, on the device.
-    const int32_t* attention_positions(const backend::KvCacheShape& shape, std::span<const int32_t> positions,
-                                       int64_t& max_keys);
-    // Attention over keys and values already stored.
-    void attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const int32_t* device_positions,
-                int64_t max_keys, float scale, backend::Activations out);
-    // Attention for prompts (more than kMaxMatvecTokens rows): its products on cuBLAS.
-    void prompt_attention(const KvRows& keys, const KvRows& values, backend::Activations q, int64_t heads,
-                          const backend::KvCacheShape& shape, const int32_t* device_positions, int64_t max_keys,
+    // The block tables and rows' sequences of a pass, on the device (one copy per pass).
+    KvPages device_pages(const backend::KvBatch& rows);
+    // Attention over keys and values already stored: each run of more than kMaxMatvecTokens rows of
+    // one sequence (a prompt) on cuBLAS, the other rows in one decode launch.
+    void attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const backend::KvBatch& rows,
+                const int32_t* device_positions, KvPages pages, float scale, backend::Activations out);
+    // Decode attention for rows [first, first + count) of q.
+    void decode_attention(const CudaKvCache& cache, int64_t layer, backend::Activations q, int64_t first, int64_t count,
+                          const int32_t* device_positions, KvPages pages, float scale, backend::Activations out);
+    // Prompt attention for rows [first, first + count) of q, all of one sequence, whose block table
+    // (none: the cache in order) is `table`: its products on cuBLAS.
+    void prompt_attention(const CudaKvCache& cache, int64_t layer, backend::Activations q, int64_t first, int64_t count,
+                          std::span<const int32_t> positions, const int32_t* device_positions, const int32_t* table,
                           float scale, backend::Activations out);
     void check_launch(const char* op);
 
@@ -159,10 +164,11 @@ class CudaBackend final : public backend::Backend {
     DeviceBuffer f16_activations_, f16_weights_;
     const float* f16_source_ = nullptr;  // what f16_activations_ holds
     int64_t f16_rows_ = 0;
-    DeviceBuffer positions_, tokens_;
-    PinnedBuffer positions_pinned_, tokens_pinned_;
+    DeviceBuffer positions_, tokens_, tables_, sequences_;
+    PinnedBuffer positions_pinned_, tokens_pinned_, tables_pinned_, sequences_pinned_;
     std::vector<int32_t> positions_host_;
     bool positions_current_ = false;  // positions_ holds this pass's positions
+    bool pages_current_ = false;      // tables_ and sequences_ hold this pass's
     Mode mode_ = Mode::Eager;
     bool graphs_enabled_ = true;
     // By (KV cache id, workspace): a cache freed and another made at its address must not replay.

@@ -106,14 +106,28 @@ struct KvRows {
     uint32_t type = type_id::F16;
 };
 
+// Where each row's positions lie in the cache (backend::KvBatch on the device): position p of
+// row t is slot p itself when tables is null (one sequence owning the cache in order), else slot
+// tables[sequence_of[t] * table_stride + p / kKvBlockPositions] * kKvBlockPositions +
+// p % kKvBlockPositions.
+constexpr int64_t kKvBlockPositions = 64;  // backend::kKvBlockSize
+struct KvPages {
+    const int32_t* tables = nullptr;
+    const int32_t* sequence_of = nullptr;
+    int64_t table_stride = 0;
+
+    // The same for the rows from `first` on (a launch over some of a pass's rows).
+    KvPages from_row(int64_t first) const { return {tables, tables ? sequence_of + first : nullptr, table_stride}; }
+};
+
 void store_kv(KvRows keys, KvRows values, const float* k, const float* v, int64_t rows, int64_t kv_heads,
-              int64_t head_dim, const int32_t* positions, Stream stream);
+              int64_t head_dim, const int32_t* positions, KvPages pages, Stream stream);
 
 // RoPE (as rope()) on the query heads of q in place and on the key heads of k, then stores k and v
 // as store_kv: one launch. head_dim is a multiple of 32 (at most 1024).
 void rope_and_store_kv(KvRows keys, KvRows values, float* q, float* k, const float* v, int64_t rows, int64_t heads,
                        int64_t kv_heads, int64_t head_dim, int64_t rotary_dims, const int32_t* positions,
-                       const double* inverse_frequencies, double freq_scale, Stream stream);
+                       KvPages pages, const double* inverse_frequencies, double freq_scale, Stream stream);
 
 // Key ranges per (row, head) that attention() splits the keys into: enough blocks to fill a GPU
 // when few rows decode, and none shorter than 64 keys in a full cache.
@@ -135,15 +149,17 @@ inline size_t attention_scratch_floats(int64_t rows, int64_t heads, int64_t head
 // positions, so the launch is the same at every step (a recorded CUDA graph replays it).
 // With out_values (not null), out is also rounded to int8 as quantize_activations would.
 void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t heads, int64_t kv_heads,
-               int64_t head_dim, const int32_t* positions, int64_t capacity, float scale, float* scratch, float* out,
-               int8_t* out_values, float* out_block_scales, Stream stream);
+               int64_t head_dim, const int32_t* positions, KvPages pages, int64_t capacity, float scale, float* scratch,
+               float* out, int8_t* out_values, float* out_block_scales, Stream stream);
 
 // Prompt attention (more than kMaxMatvecTokens rows) multiplies on cuBLAS's tensor cores: scores
 // = Q K^T per head into f32 matrices, their causal softmax as f16 in place, then P V, each a
 // batched GEMM over the heads of a pass. These are its kernels; CudaBackend::attention runs the
 // products.
-// Keys (or values) of positions [0, keys) of every kv head as f16, [kv_head][position][dim].
-void kv_to_f16(KvRows kv, int64_t kv_heads, int64_t head_dim, int64_t keys, uint16_t* out, Stream stream);
+// Keys (or values) of positions [0, keys) of every kv head as f16, [kv_head][position][dim]; the
+// positions of one sequence, found through its block table `table` (or, when null, slot = position).
+void kv_to_f16(KvRows kv, int64_t kv_heads, int64_t head_dim, int64_t keys, const int32_t* table, uint16_t* out,
+               Stream stream);
 // `matrices` score matrices of rows x keys (row stride `stride` floats, one after another): row r
 // keeps keys 0..positions[r], scaled, softmaxed and written over its own first bytes as f16
 // (row stride 2 * stride halves); the other keys become 0.

@@ -122,10 +122,10 @@ std::vector<float> fast_attention(ThreadPool& pool, const AttentionCase& c, cons
     for (size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<int32_t>(i);
     std::vector<float> out = poisoned((c.past + c.rows) * dim);
     if (c.past > 0)
-        attention(pool, cache, 1, q.data(), k.data(), v.data(), c.past, c.heads, {positions.data(), size_t(c.past)},
-                  scale, out.data());
-    attention(pool, cache, 1, q.data() + c.past * dim, k.data() + c.past * kv_dim, v.data() + c.past * kv_dim, c.rows,
-              c.heads, {positions.data() + c.past, size_t(c.rows)}, scale, out.data() + c.past * dim);
+        attention(pool, cache, 1, q.data(), k.data(), v.data(), c.heads, backend::KvBatch::single_sequence({positions.data(), size_t(c.past)}), scale,
+                  out.data());
+    attention(pool, cache, 1, q.data() + c.past * dim, k.data() + c.past * kv_dim, v.data() + c.past * kv_dim, c.heads,
+              backend::KvBatch::single_sequence({positions.data() + c.past, size_t(c.rows)}), scale, out.data() + c.past * dim);
     return {out.begin() + c.past * dim, out.end()};
 }
 
@@ -215,7 +215,7 @@ TEST(KvCache, TheWholeCacheIsCommittedWhenMade) {
     EXPECT_GE(resident_bytes() - before, shape.bytes() * 95 / 100);
     const auto k = random_values(8 * 64, 16), v = random_values(8 * 64, 17);
     const int32_t last_position[] = {8191};
-    cache.store(15, k.data(), v.data(), 1, last_position);  // the last slot of the last layer
+    cache.store(15, k.data(), v.data(), backend::KvBatch::single_sequence(last_position));  // the last slot of the last layer
     std::vector<float> back(64);
     cache.read_rows(cache.keys(15, 7), 8191, 1, back.data());
     EXPECT_NEAR(back[5], k[7 * 64 + 5], 1e-2 * std::abs(k[7 * 64 + 5]) + 1e-3);
