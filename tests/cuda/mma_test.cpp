@@ -123,8 +123,9 @@ std::string describe(Type type, int64_t rows, int64_t cols, int64_t tokens, bool
 }
 
 // The kernel's arithmetic is exact up to f32 rounding: the int32 dots are exact and become floats
-// exactly, each sub-block's step and scale products round once, and the sums round as they add
-// up, the cluster's partial sums included. Each of a row's cols / 32 sub-blocks contributes a few
+// exactly, each sub-block's step and scale products round once (the activation step itself loses
+// its two lowest mantissa bits, under 2^-22 of it), and the sums round as they add up, the
+// cluster's partial sums included. Each of a row's cols / 32 sub-blocks contributes a few
 // roundings of 2^-24 relative to terms at most 3 |w| |x| (Q4_K's scale part and min part are each
 // at most about twice a weight's size), and these add up in the accumulator: allowed is
 // 3 (cols / 32 + 8) 2^-24 sum |w x|, plus a rounding of what `out` held when accumulating. A

@@ -1,12 +1,15 @@
 // Matrix products for batched decoding (9 to 64 tokens) on int8 tensor cores. The matrix-vector
-// kernels read the weights once per 8 tokens; here they are read once per 64, so a step that
-// decodes many sequences stays near the memory bandwidth.
+// kernels read the weights once per 8 tokens; here they are read once per 64. The aim is the
+// memory bandwidth; measured so far (docs/performance.md) it reaches 26-40 % of it at 16 tokens
+// and 10-14 % at 64, bound by the per-token scaling work, not by the reads.
 //
 // Each warp multiplies 32 weight rows (two m16 tiles of mma.m16n8k32) by up to 64 tokens (eight
 // n8 tiles), one 32-value sub-block at a time: the weight quants go straight into the A
 // fragments (mask and shift), the activations (quantize_activations' int8 blocks) into B, and
 // each int32 dot is scaled by the weight's sub-block scale and the activation block's step into
-// f32 accumulators. A thread block's four warps take 128 rows. On Hopper the blocks of a cluster
+// f32 accumulators. A thread block's four warps take 128 rows; the block copies each step's
+// activations (<= 64 tokens x 256 values) into shared memory while its warps load their weights
+// into registers, so the mmas wait on one round trip per step. On Hopper the blocks of a cluster
 // split the rows' length between them and add up their sums through distributed shared memory:
 // 4,096 rows are only 32 blocks of 128, too few to keep the memory busy.
 #include <cooperative_groups.h>
@@ -227,6 +230,68 @@ struct Q80Row {
     }
 };
 
+// One step's activations in shared memory: each token's int8 values and its blocks' (step, sum).
+// Rows of 288 bytes put the 8-byte reads of a warp's 8 tokens in distinct banks; rows of 10
+// float2 do the same for the scales of tokens 2 quad and 2 quad + 1.
+template <int kTokens>
+struct StagedStep {
+    int8_t values[kTokens][kValuesPerStep + 32];
+    float2 scales[kTokens][kSubBlocksPerStep + 2];
+};
+
+// Padding of the partial sums' rows, so that the 32 lanes' stores fall in 32 banks.
+constexpr int kPartialPad = 4;
+
+// Two steps in flight while the warps multiply; then the block's partial sums, [token][row].
+template <int kTokens>
+union SharedMemory {
+    StagedStep<kTokens> steps[2];
+    float partial_sums[kTokens][kRowsPerBlock + kPartialPad];
+};
+
+__device__ __forceinline__ void copy_16_async(void* shared, const void* global) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(
+                     static_cast<unsigned>(__cvta_generic_to_shared(shared))),
+                 "l"(global));
+}
+
+__device__ __forceinline__ void copy_8_async(void* shared, const void* global) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(
+                     static_cast<unsigned>(__cvta_generic_to_shared(shared))),
+                 "l"(global));
+}
+
+__device__ __forceinline__ void commit_copies() {
+    asm volatile("cp.async.commit_group;");
+}
+
+// Waits until at most `kPending` of the latest groups of copies are still in flight.
+template <int kPending>
+__device__ __forceinline__ void wait_for_copies() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(kPending));
+}
+
+// The whole block copies `step` of the tokens' activations into `staged` (not waiting for them).
+// Tokens past the last are left as they were: their sums are never stored.
+template <int kTokens>
+__device__ __forceinline__ void stage_step(const int8_t* x, const float2* token_scales, int64_t cols,
+                                           int64_t blocks_per_row, int64_t step, int sub_blocks, int tokens,
+                                           StagedStep<kTokens>& staged) {
+    const int pieces = sub_blocks * kActivationBlock / 16;
+    for (int i = threadIdx.x; i < tokens * kSubBlocksPerStep * 2; i += kThreadsPerBlock) {
+        const int token = i / (kSubBlocksPerStep * 2), piece = i % (kSubBlocksPerStep * 2);
+        if (piece < pieces)
+            copy_16_async(&staged.values[token][16 * piece],
+                          x + token * cols + step * kValuesPerStep + 16 * piece);
+    }
+    for (int i = threadIdx.x; i < tokens * kSubBlocksPerStep; i += kThreadsPerBlock) {
+        const int token = i / kSubBlocksPerStep, block = i % kSubBlocksPerStep;
+        if (block < sub_blocks)
+            copy_8_async(&staged.scales[token][block],
+                         token_scales + token * blocks_per_row + step * kSubBlocksPerStep + block);
+    }
+}
+
 // Accumulators of one warp: [m tile][n tile][fragment element], element e at row group + 8 (e / 2)
 // of the m tile and token 2 quad + e % 2 of the n tile.
 template <int kTokenTiles>
@@ -235,8 +300,7 @@ using Sums = float[kTilesPerWarp][kTokenTiles][4];
 // One sub-block of the warp's 32 rows times every token tile, added to `sums`.
 template <typename Row, int kTokenTiles>
 __device__ __forceinline__ void multiply_sub_block(const Row (&rows)[kTilesPerWarp][2], int sub_block,
-                                                   const int8_t* x, const float2* token_scales, int64_t block,
-                                                   int64_t cols, int64_t blocks_per_row, int tokens,
+                                                   const StagedStep<kTokenTiles * kTokensPerTile>& staged,
                                                    Lane lane, Sums<kTokenTiles>& sums) {
     Slots a[kTilesPerWarp][2];
     float first[kTilesPerWarp][2], second[kTilesPerWarp][2];
@@ -250,16 +314,11 @@ __device__ __forceinline__ void multiply_sub_block(const Row (&rows)[kTilesPerWa
     }
 #pragma unroll
     for (int j = 0; j < kTokenTiles; ++j) {
-        if (j * kTokensPerTile >= tokens) break;
-        // Past the last token, loads repeat it; those sums are never stored.
-        const int b_token = min(j * kTokensPerTile + lane.group, tokens - 1);
-        const Slots b = Row::activations(x + b_token * cols + block * kActivationBlock, lane);
-        TokenStep s[2];
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-            const int token = min(j * kTokensPerTile + 2 * lane.quad + e, tokens - 1);
-            s[e] = token_step(token_scales[token * blocks_per_row + block]);
-        }
+        const int token = j * kTokensPerTile;
+        const Slots b =
+            Row::activations(&staged.values[token + lane.group][sub_block * kActivationBlock], lane);
+        const TokenStep s[2] = {token_step(staged.scales[token + 2 * lane.quad][sub_block]),
+                                token_step(staged.scales[token + 2 * lane.quad + 1][sub_block])};
 #pragma unroll
         for (int i = 0; i < kTilesPerWarp; ++i) {
             float* out = sums[i][j];
@@ -305,16 +364,14 @@ __device__ __forceinline__ const float* partial_sums_of(float* mine, int split, 
     return mine;
 }
 
-// Padding of the partial sums' rows, so that the 32 lanes' stores fall in 32 banks.
-constexpr int kPartialPad = 4;
-
 // Block b multiplies rows 128 (b / splits) .. + 127 over its share (b % splits) of the steps;
 // the `splits` blocks of a group, one cluster, then add their sums and store them.
 template <typename Row, int kTokenTiles>
 __global__ void __launch_bounds__(kThreadsPerBlock)
     matmul_mma_kernel(DeviceMatrix w, const int8_t* __restrict__ x, const float2* __restrict__ token_scales,
                       int tokens, float* __restrict__ out, bool accumulate, int splits) {
-    __shared__ float partial_sums[kTokenTiles * kTokensPerTile][kRowsPerBlock + kPartialPad];
+    constexpr int kTokens = kTokenTiles * kTokensPerTile;
+    __shared__ SharedMemory<kTokens> shared;
     const int warp = threadIdx.x / kWarp;
     const Lane lane{static_cast<int>(threadIdx.x % kWarp) / 4, static_cast<int>(threadIdx.x % 4)};
     const int64_t row_group = blockIdx.x / splits;
@@ -341,18 +398,39 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
         for (int i = 0; i < kTilesPerWarp; ++i)
 #pragma unroll
             for (int h = 0; h < 2; ++h) rows[i][h].load_step(w, row_data[i][h], step, lane);
-        // No kernel writes weights: the first step's loads go out before the wait.
-        if (step == first_step) wait_for_previous_kernel();
-        const int sub_blocks = Row::sub_blocks(w, step);
-#pragma unroll
-        for (int sub_block = 0; sub_block < kSubBlocksPerStep; ++sub_block) {
-            if (sub_block >= sub_blocks) break;
-            multiply_sub_block<Row, kTokenTiles>(rows, sub_block, x, token_scales,
-                                                 step * kSubBlocksPerStep + sub_block, w.cols, blocks_per_row,
-                                                 tokens, lane, sums);
+        const int buffer = static_cast<int>((step - first_step) % 2);
+        if (step == first_step) {
+            // No kernel writes weights: the first step's loads go out before the wait.
+            wait_for_previous_kernel();
+            stage_step(x, token_scales, w.cols, blocks_per_row, step, Row::sub_blocks(w, step), tokens,
+                       shared.steps[buffer]);
+            commit_copies();
         }
+        if (step + 1 < last_step)
+            stage_step(x, token_scales, w.cols, blocks_per_row, step + 1, Row::sub_blocks(w, step + 1),
+                       tokens, shared.steps[1 - buffer]);
+        commit_copies();
+        wait_for_copies<1>();  // this step's; the next one's may still be in flight
+        __syncthreads();
+        // No branch between the sub-blocks of a full step, so that the compiler can interleave
+        // their shared-memory reads and mmas.
+        const int sub_blocks = Row::sub_blocks(w, step);
+        if (sub_blocks == kSubBlocksPerStep) {
+#pragma unroll
+            for (int sub_block = 0; sub_block < kSubBlocksPerStep; ++sub_block)
+                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.steps[buffer], lane, sums);
+        } else {
+#pragma unroll
+            for (int sub_block = 0; sub_block < kSubBlocksPerStep; ++sub_block) {
+                if (sub_block >= sub_blocks) break;
+                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.steps[buffer], lane, sums);
+            }
+        }
+        __syncthreads();  // before the next step's copies overwrite this buffer
     }
     if (first_step == last_step) wait_for_previous_kernel();
+    wait_for_copies<0>();
+    __syncthreads();
 
 #pragma unroll
     for (int i = 0; i < kTilesPerWarp; ++i)
@@ -360,8 +438,8 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
         for (int j = 0; j < kTokenTiles; ++j)
 #pragma unroll
             for (int e = 0; e < 4; ++e)
-                partial_sums[j * kTokensPerTile + 2 * lane.quad + e % 2]
-                            [warp_row + kRowsPerTile * i + lane.group + 8 * (e / 2)] = sums[i][j][e];
+                shared.partial_sums[j * kTokensPerTile + 2 * lane.quad + e % 2]
+                                   [warp_row + kRowsPerTile * i + lane.group + 8 * (e / 2)] = sums[i][j][e];
     sync_splits(splits);
     // Block `split` of the group sums tokens split, split + splits, ... over every block of the
     // group, in the same order each time.
@@ -369,7 +447,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     for (int t = split; t < tokens; t += splits) {
         float sum = 0;
         for (int s = 0; s < splits; ++s)
-            sum += partial_sums_of(&partial_sums[0][0], s,
+            sum += partial_sums_of(&shared.partial_sums[0][0], s,
                                    splits)[t * (kRowsPerBlock + kPartialPad) + threadIdx.x];
         if (row < w.rows) {
             float* at = out + t * w.rows + row;
@@ -392,23 +470,30 @@ int splits_for(int64_t row_groups, int64_t steps) {
     return static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(kMaxClusterBlocks, steps)));
 }
 
+// The kernel for exactly ceil(tokens / 8) token tiles: no tile is skipped at run time, as a
+// branch between tiles would keep the compiler from interleaving them.
+template <typename Row, int kTokenTiles>
+void launch_for_tiles(const DeviceMatrix& w, const int8_t* x, const float2* token_scales, int tokens,
+                      float* out, bool accumulate, int splits, Stream stream) {
+    if constexpr (kTokenTiles > 1) {
+        if (tokens <= (kTokenTiles - 1) * kTokensPerTile)
+            return launch_for_tiles<Row, kTokenTiles - 1>(w, x, token_scales, tokens, out, accumulate, splits,
+                                                          stream);
+    }
+    const int64_t row_groups = (w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    launch_in_clusters(matmul_mma_kernel<Row, kTokenTiles>, dim3(static_cast<unsigned>(row_groups * splits)),
+                       dim3(kThreadsPerBlock), static_cast<unsigned>(splits), stream, w, x, token_scales,
+                       tokens, out, accumulate, splits);
+}
+
 template <typename Row>
 void launch_mma(const DeviceMatrix& w, const int8_t* x, const float2* token_scales, int tokens, float* out,
                 bool accumulate, Stream stream) {
     const int64_t row_groups = (w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
     const int64_t steps = (w.cols + kValuesPerStep - 1) / kValuesPerStep;
     const int splits = splits_for(row_groups, steps);
-    const dim3 grid(static_cast<unsigned>(row_groups * splits)), block(kThreadsPerBlock);
-    const unsigned cluster = static_cast<unsigned>(splits);
-    if (tokens <= 2 * kTokensPerTile)
-        launch_in_clusters(matmul_mma_kernel<Row, 2>, grid, block, cluster, stream, w, x, token_scales,
-                           tokens, out, accumulate, splits);
-    else if (tokens <= 4 * kTokensPerTile)
-        launch_in_clusters(matmul_mma_kernel<Row, 4>, grid, block, cluster, stream, w, x, token_scales,
-                           tokens, out, accumulate, splits);
-    else
-        launch_in_clusters(matmul_mma_kernel<Row, 8>, grid, block, cluster, stream, w, x, token_scales,
-                           tokens, out, accumulate, splits);
+    launch_for_tiles<Row, kMaxTokensPerLaunch / kTokensPerTile>(w, x, token_scales, tokens, out, accumulate,
+                                                                splits, stream);
 }
 
 }  // namespace
