@@ -2,8 +2,10 @@
 // read from device memory cold (copies rotate so that the 50 MB L2 never holds the next one, as
 // in a real step where 4.6 GB pass between two reads of a matrix), timed as CUDA-graph replays.
 // Prints microseconds per product, GB/s of weights read and the share of the read-bandwidth
-// probe measured in the same run: the number the decode kernels are tuned against.
-//   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...]
+// probe measured in the same run: the number the decode kernels are tuned against. With --mma,
+// the int8 tensor-core product for batched decoding instead (matmul_int8_mma; by default Q4_K and
+// Q6_K, the layer's shapes, 16 and 64 tokens).
+//   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...] [--mma]
 #include <cuda_runtime.h>
 #include <fmt/core.h>
 
@@ -93,7 +95,9 @@ struct Timing {
     double bytes_per_second;
 };
 
-Timing time_matvec(Type type, const Shape& shape, int tokens, cudaStream_t stream) {
+enum class Kernel { Matvec, Mma };
+
+Timing time_product(Type type, const Shape& shape, int tokens, Kernel kernel, cudaStream_t stream) {
     const auto id = static_cast<uint32_t>(type);
     const size_t file_row_bytes = *hearth::quant::row_bytes(type, shape.cols);
     const size_t stride = cuda::device_row_stride(id, file_row_bytes);
@@ -119,7 +123,9 @@ Timing time_matvec(Type type, const Shape& shape, int tokens, cudaStream_t strea
         const cuda::DeviceMatrix w{id, weights.as() + copy * bytes, shape.rows, shape.cols, stride,
                                    cuda::device_scales_offset(id, shape.cols)};
         const cuda::MatvecProduct product{w, out.as<float>()};
-        if (int8)
+        if (kernel == Kernel::Mma)
+            cuda::matmul_int8_mma(w, values.as<int8_t>(), scales.as<float>(), tokens, out.as<float>(), false, stream);
+        else if (int8)
             cuda::matvec_int8(&product, 1, values.as<int8_t>(), scales.as<float>(), tokens, false, stream);
         else
             cuda::matvec_f32(&product, 1, x_device.as<float>(), tokens, false, stream);
@@ -159,19 +165,33 @@ Timing time_matvec(Type type, const Shape& shape, int tokens, cudaStream_t strea
 }  // namespace
 
 int main(int argc, char** argv) {
-    int tokens = 1;
-    std::vector<std::string> types = {"Q4_K", "Q6_K", "Q8_0", "F16", "BF16"};
-    std::vector<std::string> shapes;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    std::vector<int> token_counts;
+    std::vector<std::string> types, shapes;
+    Kernel kernel = Kernel::Matvec;
+    for (int i = 1; i < argc; ++i) {
         const std::string_view flag = argv[i];
-        if (flag == "--tokens") tokens = std::clamp(std::atoi(argv[i + 1]), 1, static_cast<int>(cuda::kMaxMatvecTokens));
-        else if (flag == "--types") types = split(argv[i + 1]);
-        else if (flag == "--shapes") shapes = split(argv[i + 1]);
-        else {
-            fmt::print(stderr, "usage: cuda_matvec_bench [--tokens N] [--types Q4_K,...] [--shapes attn_q,...]\n");
+        const bool has_value = i + 1 < argc;
+        if (flag == "--mma") {
+            kernel = Kernel::Mma;
+        } else if (flag == "--tokens" && has_value) {
+            token_counts = {std::max(std::atoi(argv[++i]), 1)};
+        } else if (flag == "--types" && has_value) {
+            types = split(argv[++i]);
+        } else if (flag == "--shapes" && has_value) {
+            shapes = split(argv[++i]);
+        } else {
+            fmt::print(stderr,
+                       "usage: cuda_matvec_bench [--mma] [--tokens N] [--types Q4_K,...] [--shapes attn_q,...]\n");
             return 2;
         }
     }
+    const bool mma = kernel == Kernel::Mma;
+    if (token_counts.empty()) token_counts = mma ? std::vector<int>{16, 64} : std::vector<int>{1};
+    if (!mma) token_counts[0] = std::min(token_counts[0], static_cast<int>(cuda::kMaxMatvecTokens));
+    if (types.empty())
+        types = mma ? std::vector<std::string>{"Q4_K", "Q6_K"}
+                    : std::vector<std::string>{"Q4_K", "Q6_K", "Q8_0", "F16", "BF16"};
+    if (shapes.empty() && mma) shapes = {"attn_q", "attn_k", "ffn_gate", "ffn_down"};
     cudaStream_t stream;
     check(cudaStreamCreate(&stream), "cudaStreamCreate");
     // The backend's own probe, the figure `hearth bench` holds decoding against.
@@ -182,21 +202,29 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "cuda_matvec_bench: {}\n", error.what());
         return 1;
     }
-    fmt::print("read-bandwidth probe: {:.0f} GB/s; {} token(s) per product\n\n", probe / 1e9, tokens);
-    fmt::print("| type | shape | rows x cols | MB | us | GB/s | % of probe |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
-    for (const std::string& name : types) {
-        const auto type = hearth::quant::type_from_name(name);
-        if (!type || !cuda::can_multiply(static_cast<uint32_t>(*type))) {
-            fmt::print(stderr, "cuda_matvec_bench: no CUDA matvec for type '{}'\n", name);
-            return 2;
-        }
-        for (const Shape& shape : kShapes) {
-            if (!shapes.empty() && std::find(shapes.begin(), shapes.end(), shape.name) == shapes.end()) continue;
-            const Timing t = time_matvec(*type, shape, tokens, stream);
-            const double mb = static_cast<double>(*hearth::quant::row_bytes(*type, shape.cols) * shape.rows) / 1e6;
-            fmt::print("| {} | {} | {} x {} | {:.1f} | {:.1f} | {:.0f} | {:.0f} % |\n", name, shape.name, shape.rows,
-                       shape.cols, mb, t.microseconds, t.bytes_per_second / 1e9, t.bytes_per_second / probe * 100);
-            std::fflush(stdout);
+    fmt::print("read-bandwidth probe: {:.0f} GB/s; {}\n\n", probe / 1e9,
+               mma ? "matmul_int8_mma (int8 tensor cores)" : "matrix-vector kernels");
+    fmt::print("| type | shape | rows x cols | tokens | MB | us | GB/s | % of probe |\n"
+               "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for (const int tokens : token_counts) {
+        for (const std::string& name : types) {
+            const auto type = hearth::quant::type_from_name(name);
+            const bool takes = type && (mma ? cuda::has_int8_mma(static_cast<uint32_t>(*type))
+                                            : cuda::can_multiply(static_cast<uint32_t>(*type)));
+            if (!takes) {
+                fmt::print(stderr, "cuda_matvec_bench: no CUDA {} for type '{}'\n", mma ? "mma" : "matvec", name);
+                return 2;
+            }
+            for (const Shape& shape : kShapes) {
+                if (!shapes.empty() && std::find(shapes.begin(), shapes.end(), shape.name) == shapes.end()) continue;
+                const Timing t = time_product(*type, shape, tokens, kernel, stream);
+                const double mb =
+                    static_cast<double>(*hearth::quant::row_bytes(*type, shape.cols) * shape.rows) / 1e6;
+                fmt::print("| {} | {} | {} x {} | {} | {:.1f} | {:.1f} | {:.0f} | {:.0f} % |\n", name, shape.name,
+                           shape.rows, shape.cols, tokens, mb, t.microseconds, t.bytes_per_second / 1e9,
+                           t.bytes_per_second / probe * 100);
+                std::fflush(stdout);
+            }
         }
     }
     cudaStreamDestroy(stream);

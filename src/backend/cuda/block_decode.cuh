@@ -28,11 +28,31 @@ __device__ __forceinline__ void unpack_scale_min_k4(const uint8_t* packed, int j
     }
 }
 
+// The same from the 12 bytes held in three registers (bytes 0-3, 4-7, 8-11), for a j known at
+// compile time: byte shifts instead of indexing, which would put the registers in local memory.
+__device__ __forceinline__ void unpack_scale_min_k4(uint32_t bytes_0_3, uint32_t bytes_4_7, uint32_t bytes_8_11,
+                                                    int j, int& scale, int& min) {
+    const int shift = 8 * (j % 4);
+    if (j < 4) {
+        scale = (bytes_0_3 >> shift) & 63;
+        min = (bytes_4_7 >> shift) & 63;
+    } else {
+        scale = ((bytes_8_11 >> shift) & 0x0f) | (((bytes_0_3 >> (shift + 6)) & 3) << 4);
+        min = ((bytes_8_11 >> (shift + 4)) & 0x0f) | (((bytes_4_7 >> (shift + 6)) & 3) << 4);
+    }
+}
+
 // Q3_K: signed 6-bit scale of sub-block j (of 16 values), stored as scale + 32.
 __device__ __forceinline__ int unpack_scale_q3_k(const uint8_t* scales, int j) {
     const int low = j < 8 ? scales[j % 8] & 15 : scales[j % 8] >> 4;
     const int high = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
     return (low | (high << 4)) - 32;
+}
+
+// Four Q6_K levels (low 4 bits from `low`, top 2 from bits `shift` of each byte of `high`) minus
+// 32, byte by byte: 0..63 becomes -32..31 and no byte borrows from its neighbour.
+__device__ __forceinline__ int q6_levels(int low, int high, int shift) {
+    return static_cast<int>(__vsub4(static_cast<unsigned>(low | (((high >> shift) & 0x03030303) << 4)), 0x20202020u));
 }
 
 __device__ inline float weight_value(const DeviceMatrix& m, int64_t row, int64_t col) {

@@ -70,6 +70,13 @@ struct MatvecProduct {
 // From quantized activations (the types has_int8_matvec accepts).
 void matvec_int8(const MatvecProduct* products, int count, const int8_t* values, const float* block_scales,
                  int64_t tokens, bool accumulate, Stream stream);
+// Whether matmul_int8_mma takes this type.
+bool has_int8_mma(uint32_t type);
+// out[t][r] = dot(row r of w, token t's activations) (with accumulate: added to what out holds), for
+// `tokens` token rows of quantized activations (as quantize_activations writes them), on int8 tensor cores:
+// one read of the weights for up to 64 tokens.
+void matmul_int8_mma(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens,
+                     float* out, bool accumulate, Stream stream);
 // From f32 activations, for every type can_multiply accepts (F16, BF16 and F32 with 16-byte loads;
 // others one value at a time).
 void matvec_f32(const MatvecProduct* products, int count, const float* x, int64_t tokens, bool accumulate,

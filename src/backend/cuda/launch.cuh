@@ -19,19 +19,31 @@ __device__ __forceinline__ void wait_for_previous_kernel() {
 #endif
 }
 
-// Errors surface through cudaGetLastError, which the backend checks after every op.
+// Errors surface through cudaGetLastError, which the backend checks after every op. With
+// cluster_blocks > 1 (Hopper), consecutive runs of that many blocks form a thread-block cluster,
+// scheduled together and able to read each other's shared memory.
 template <typename... Parameters, typename... Arguments>
-void launch(void (*kernel)(Parameters...), dim3 grid, dim3 block, Stream stream, Arguments&&... arguments) {
-    cudaLaunchAttribute attributes[1] = {};
+void launch_in_clusters(void (*kernel)(Parameters...), dim3 grid, dim3 block, unsigned cluster_blocks,
+                        Stream stream, Arguments&&... arguments) {
+    cudaLaunchAttribute attributes[2] = {};
     attributes[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attributes[0].val.programmaticStreamSerializationAllowed = 1;
+    attributes[1].id = cudaLaunchAttributeClusterDimension;
+    attributes[1].val.clusterDim.x = cluster_blocks;
+    attributes[1].val.clusterDim.y = 1;
+    attributes[1].val.clusterDim.z = 1;
     cudaLaunchConfig_t config = {};
     config.gridDim = grid;
     config.blockDim = block;
     config.stream = stream;
     config.attrs = attributes;
-    config.numAttrs = 1;
+    config.numAttrs = cluster_blocks > 1 ? 2 : 1;
     cudaLaunchKernelEx(&config, kernel, std::forward<Arguments>(arguments)...);
+}
+
+template <typename... Parameters, typename... Arguments>
+void launch(void (*kernel)(Parameters...), dim3 grid, dim3 block, Stream stream, Arguments&&... arguments) {
+    launch_in_clusters(kernel, grid, block, 1, stream, std::forward<Arguments>(arguments)...);
 }
 
 }  // namespace hearth::cuda

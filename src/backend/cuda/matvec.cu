@@ -32,12 +32,6 @@ __device__ __forceinline__ int4 high_nibbles(int4 q) {
     return {(q.x >> 4) & 0x0f0f0f0f, (q.y >> 4) & 0x0f0f0f0f, (q.z >> 4) & 0x0f0f0f0f, (q.w >> 4) & 0x0f0f0f0f};
 }
 
-// Four Q6_K levels (low 4 bits from `low`, top 2 from bits `shift` of each byte of `high`) minus
-// 32, byte by byte: 0..63 becomes -32..31 and no byte borrows from its neighbour.
-__device__ __forceinline__ int q6_levels(int low, int high, int shift) {
-    return static_cast<int>(__vsub4(static_cast<unsigned>(low | (((high >> shift) & 0x03030303) << 4)), 0x20202020u));
-}
-
 __device__ __forceinline__ int4 load16(const void* p) { return *reinterpret_cast<const int4*>(p); }
 
 // 16 f16 values to 32-byte-aligned memory, two 16-byte stores.

@@ -1,0 +1,520 @@
+// Matrix products for batched decoding (9 to 64 tokens) on int8 tensor cores. The matrix-vector
+// kernels read the weights once per 8 tokens; here they are read once per 64. The aim is the
+// memory bandwidth; measured so far (docs/performance.md) it reaches 26-40 % of it at 16 tokens
+// and 10-14 % at 64, bound by the per-token scaling work, not by the reads.
+//
+// Each warp multiplies 32 weight rows (two m16 tiles of mma.m16n8k32) by up to 64 tokens (eight
+// n8 tiles), one 32-value sub-block at a time: the weight quants go straight into the A
+// fragments (mask and shift), the activations (quantize_activations' int8 blocks) into B, and
+// each int32 dot is scaled by the weight's sub-block scale and the activation block's step into
+// f32 accumulators. A thread block's four warps take 128 rows; the block copies each step's
+// activations (<= 64 tokens x 256 values) into shared memory while its warps load their weights
+// into registers, so the mmas wait on one round trip per step. On Hopper the blocks of a cluster
+// split the rows' length between them and add up their sums through distributed shared memory:
+// 4,096 rows are only 32 blocks of 128, too few to keep the memory busy.
+#include <cooperative_groups.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "backend/cuda/activation_blocks.cuh"
+#include "backend/cuda/block_decode.cuh"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
+#include "backend/cuda/warp.cuh"
+
+namespace hearth::cuda {
+namespace {
+
+constexpr int kMaxTokensPerLaunch = 64;
+constexpr int kTokensPerTile = 8;  // the mma's n
+constexpr int kRowsPerTile = 16;   // the mma's m
+constexpr int kTilesPerWarp = 2;
+constexpr int kWarpsPerBlock = 4;
+constexpr int kRowsPerBlock = kWarpsPerBlock * kTilesPerWarp * kRowsPerTile;
+constexpr int kThreadsPerBlock = kWarpsPerBlock * kWarp;
+static_assert(kThreadsPerBlock == kRowsPerBlock, "the final sums take one thread per row");
+// A step is one Q4_K or Q6_K super-block, or eight Q8_0 blocks: what a lane loads at once.
+constexpr int kValuesPerStep = 256;
+constexpr int kSubBlocksPerStep = kValuesPerStep / kActivationBlock;
+constexpr int kMaxClusterBlocks = 8;  // the largest cluster every Hopper part runs
+// Blocks wanted per SM before a row's length is split (two keep the loads of one in flight while
+// the other multiplies).
+constexpr int kBlocksPerSm = 2;
+
+// Every mma starts from the f32 bits of 1.5 * 2^23 and adds the int32 dot: for |dot| < 2^22 the
+// result's bits read as the float 1.5 * 2^23 + dot, exactly. One fma then gives dot * step,
+// where a conversion would run at an eighth of the fma rate. The largest dot is Q8_0's,
+// 32 * 127 * 127 < 2^19.
+constexpr int kBiasBits = 0x4B400000;
+constexpr float kBias = 12582912.0f;
+
+// v * f for 0 <= |v| < 2^22 and an f whose product with kBias is exact (an f16 value): the
+// weights' sub-block scales.
+__device__ __forceinline__ float times_small_int(int v, float f) {
+    return fmaf(__int_as_float(kBiasBits + v), f, -kBias * f);
+}
+
+// A token's activation step for one block, ready to scale a biased dot: the step with its two
+// lowest mantissa bits cleared (a change under 2^-22 relative), so that kBias * step (1.5 times a
+// power of two) is exact.
+struct TokenStep {
+    float step, minus_bias, sum;  // sum: step * (sum of the block's int8 values), for Q4_K's mins
+};
+
+__device__ __forceinline__ TokenStep token_step(float2 block_scale) {
+    const float step = __int_as_float(__float_as_int(block_scale.x) & ~3);
+    return {step, -kBias * step, block_scale.y};
+}
+
+// dot * step, from a biased mma result.
+__device__ __forceinline__ float scaled_dot(int biased_dot, const TokenStep& s) {
+    return fmaf(__int_as_float(biased_dot), s.step, s.minus_bias);
+}
+
+// A lane's place in the mma fragments (PTX ISA, "Matrix Fragments for mma.m16n8k32"): it holds
+// A's rows `group` and `group` + 8 and B's column `group`, at k slots 4 quad .. 4 quad + 3 and
+// 16 + 4 quad .. 16 + 4 quad + 3 of both; its accumulators are rows group and group + 8 by
+// columns 2 quad and 2 quad + 1.
+struct Lane {
+    int group;  // lane / 4
+    int quad;   // lane % 4
+};
+
+// A lane's k slots of one row or column: four int8 at 4 quad.. (.x) and four at 16 + 4 quad.. (.y).
+// A sub-block's 32 values may sit in the k slots in any order that A and B share.
+using Slots = uint2;
+
+__device__ __forceinline__ void mma_k32(int (&d)[4], Slots row, Slots row_plus_8, Slots column) {
+    asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+        : "r"(row.x), "r"(row_plus_8.x), "r"(row.y), "r"(row_plus_8.y), "r"(column.x), "r"(column.y));
+}
+
+// The same over k slots 4 quad .. 4 quad + 3 only (16 values): for Q6_K's scales per 16 values.
+__device__ __forceinline__ void mma_k16(int (&d)[4], uint32_t row, uint32_t row_plus_8, uint32_t column) {
+    asm("mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+        : "r"(row), "r"(row_plus_8), "r"(column));
+}
+
+template <typename T>
+__device__ __forceinline__ T load(const void* p) {
+    return *reinterpret_cast<const T*>(p);
+}
+
+// Q4_K and Q8_0 put value 8 quad + i of a sub-block in k slot 4 quad + i and value 8 quad + 4 + i
+// in slot 16 + 4 quad + i: a lane's eight values are adjacent, one 8-byte load.
+__device__ __forceinline__ Slots adjacent_slots(const int8_t* block, Lane lane) {
+    return load<uint2>(block + 8 * lane.quad);
+}
+
+// What one lane reads of one weight row for one step, by type: load() fetches it, quants() gives
+// a sub-block's A slots, and the scales come as floats.
+
+// Q4_K (file layout, 144-byte blocks: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128
+// bytes of nibbles; byte i of 32-byte chunk p holds value 64p + i in its low nibble, sub-block
+// 2p, and 64p + 32 + i in its high nibble, sub-block 2p + 1).
+struct Q4KRow {
+    static constexpr bool kHasMins = true;
+    static constexpr bool kScalePer16 = false;
+    uint4 header;  // d, dmin, scales
+    uint2 chunks[4];
+
+    __device__ void load_step(const DeviceMatrix&, const uint8_t* row, int64_t step, Lane lane) {
+        const uint8_t* block = row + step * 144;
+        header = load<uint4>(block);
+#pragma unroll
+        for (int p = 0; p < 4; ++p) chunks[p] = load<uint2>(block + 16 + 32 * p + 8 * lane.quad);
+    }
+    static __device__ int sub_blocks(const DeviceMatrix&, int64_t) {
+        return kSubBlocksPerStep;
+    }
+    __device__ Slots quants(int sub_block) const {
+        const uint2 c = chunks[sub_block / 2];
+        const int shift = 4 * (sub_block % 2);
+        return {(c.x >> shift) & 0x0f0f0f0fu, (c.y >> shift) & 0x0f0f0f0fu};
+    }
+    static __device__ Slots activations(const int8_t* block, Lane lane) {
+        return adjacent_slots(block, lane);
+    }
+    // The sub-block's step (d * scale) and its offset (dmin * min, subtracted from every value).
+    __device__ void scales(int sub_block, float& step, float& offset) const {
+        int scale, min;
+        unpack_scale_min_k4(header.y, header.z, header.w, sub_block, scale, min);
+        const float2 d = __half22float2(*reinterpret_cast<const __half2*>(&header.x));
+        step = times_small_int(scale, d.x);
+        offset = times_small_int(min, d.y);
+    }
+};
+
+// Q6_K, split (208-byte bodies: ql[128], qh[64], int8 scales[16]; the f16 d apart). Value
+// 128h + 32k + l (k < 4, l < 32) has its low 4 bits in ql[64h + 32(k % 2) + l] (low nibble for
+// k < 2) and its top 2 in bits 2k of qh[32h + l]; level - 32 is the quant. Sub-block 4h + k has
+// a scale per 16 values, so k slots hold values in order: 4 quad + i in slot 4 quad + i (first
+// scale), 16 + 4 quad + i in slot 16 + 4 quad + i (second), and each half is its own k16 mma.
+struct Q6KRow {
+    static constexpr bool kScalePer16 = true;
+    uint32_t low[2][2][2];  // ql words [h][k % 2][half]
+    uint32_t high[2][2];    // qh words [h][half]
+    uint4 sub_scales;
+    float d;
+
+    __device__ void load_step(const DeviceMatrix& w, const uint8_t* row, int64_t step, Lane lane) {
+        const uint8_t* body = row + step * 208;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const int l = 16 * half + 4 * lane.quad;
+                low[h][0][half] = load<uint32_t>(body + 64 * h + l);
+                low[h][1][half] = load<uint32_t>(body + 64 * h + 32 + l);
+                high[h][half] = load<uint32_t>(body + 128 + 32 * h + l);
+            }
+        }
+        sub_scales = load<uint4>(body + 192);
+        d = load_half(row + w.scales_offset + 2 * step);
+    }
+    static __device__ int sub_blocks(const DeviceMatrix&, int64_t) {
+        return kSubBlocksPerStep;
+    }
+    __device__ Slots quants(int sub_block) const {
+        const int h = sub_block / 4, k = sub_block % 4;
+        const int nibble = 4 * (k / 2);
+        return {
+            static_cast<uint32_t>(q6_levels((low[h][k % 2][0] >> nibble) & 0x0f0f0f0f, high[h][0], 2 * k)),
+            static_cast<uint32_t>(q6_levels((low[h][k % 2][1] >> nibble) & 0x0f0f0f0f, high[h][1], 2 * k))};
+    }
+    static __device__ Slots activations(const int8_t* block, Lane lane) {
+        return {load<uint32_t>(block + 4 * lane.quad), load<uint32_t>(block + 16 + 4 * lane.quad)};
+    }
+    // The steps of the sub-block's two halves (d * scale).
+    __device__ void scales(int sub_block, float& first, float& second) const {
+        const int8_t* s = reinterpret_cast<const int8_t*>(&sub_scales);
+        first = times_small_int(s[2 * sub_block], d);
+        second = times_small_int(s[2 * sub_block + 1], d);
+    }
+};
+
+// Q8_0, split (the quants of every 32-value block in order, then the f16 d's). A step is eight
+// blocks; a row whose length is not a multiple of 256 ends in a shorter one.
+struct Q80Row {
+    static constexpr bool kHasMins = false;
+    static constexpr bool kScalePer16 = false;
+    uint2 blocks[kSubBlocksPerStep];
+    uint4 steps;  // eight f16
+
+    __device__ void load_step(const DeviceMatrix& w, const uint8_t* row, int64_t step, Lane lane) {
+        const int count = sub_blocks(w, step);
+#pragma unroll
+        for (int b = 0; b < kSubBlocksPerStep; ++b)
+            if (b < count) blocks[b] = load<uint2>(row + 32 * (step * kSubBlocksPerStep + b) + 8 * lane.quad);
+        // Rows are padded to 16 bytes, so these 16 stay inside the row even for a short step.
+        steps = load<uint4>(row + w.scales_offset + 2 * kSubBlocksPerStep * step);
+    }
+    static __device__ int sub_blocks(const DeviceMatrix& w, int64_t step) {
+        const int64_t left = w.cols / kActivationBlock - step * kSubBlocksPerStep;
+        return static_cast<int>(left < kSubBlocksPerStep ? left : kSubBlocksPerStep);
+    }
+    __device__ Slots quants(int sub_block) const {
+        return blocks[sub_block];
+    }
+    static __device__ Slots activations(const int8_t* block, Lane lane) {
+        return adjacent_slots(block, lane);
+    }
+    __device__ void scales(int sub_block, float& step, float& unused) const {
+        step = __half2float(reinterpret_cast<const __half*>(&steps)[sub_block]);
+        unused = 0;
+    }
+};
+
+// One step's activations in shared memory: each token's int8 values and its blocks' (step, sum).
+// Rows of 288 bytes put the 8-byte reads of a warp's 8 tokens in distinct banks; rows of 10
+// float2 do the same for the scales of tokens 2 quad and 2 quad + 1.
+template <int kTokens>
+struct StagedStep {
+    int8_t values[kTokens][kValuesPerStep + 32];
+    float2 scales[kTokens][kSubBlocksPerStep + 2];
+};
+
+// Padding of the partial sums' rows, so that the 32 lanes' stores fall in 32 banks.
+constexpr int kPartialPad = 4;
+
+// Two steps in flight while the warps multiply; then the block's partial sums, [token][row].
+template <int kTokens>
+union SharedMemory {
+    StagedStep<kTokens> steps[2];
+    float partial_sums[kTokens][kRowsPerBlock + kPartialPad];
+};
+
+__device__ __forceinline__ void copy_16_async(void* shared, const void* global) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(
+                     static_cast<unsigned>(__cvta_generic_to_shared(shared))),
+                 "l"(global));
+}
+
+__device__ __forceinline__ void copy_8_async(void* shared, const void* global) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(
+                     static_cast<unsigned>(__cvta_generic_to_shared(shared))),
+                 "l"(global));
+}
+
+__device__ __forceinline__ void commit_copies() {
+    asm volatile("cp.async.commit_group;");
+}
+
+// Waits until at most `kPending` of the latest groups of copies are still in flight.
+template <int kPending>
+__device__ __forceinline__ void wait_for_copies() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(kPending));
+}
+
+// The whole block copies `step` of the tokens' activations into `staged` (not waiting for them).
+// Tokens past the last are left as they were: their sums are never stored.
+template <int kTokens>
+__device__ __forceinline__ void stage_step(const int8_t* x, const float2* token_scales, int64_t cols,
+                                           int64_t blocks_per_row, int64_t step, int sub_blocks, int tokens,
+                                           StagedStep<kTokens>& staged) {
+    const int pieces = sub_blocks * kActivationBlock / 16;
+    for (int i = threadIdx.x; i < tokens * kSubBlocksPerStep * 2; i += kThreadsPerBlock) {
+        const int token = i / (kSubBlocksPerStep * 2), piece = i % (kSubBlocksPerStep * 2);
+        if (piece < pieces)
+            copy_16_async(&staged.values[token][16 * piece],
+                          x + token * cols + step * kValuesPerStep + 16 * piece);
+    }
+    for (int i = threadIdx.x; i < tokens * kSubBlocksPerStep; i += kThreadsPerBlock) {
+        const int token = i / kSubBlocksPerStep, block = i % kSubBlocksPerStep;
+        if (block < sub_blocks)
+            copy_8_async(&staged.scales[token][block],
+                         token_scales + token * blocks_per_row + step * kSubBlocksPerStep + block);
+    }
+}
+
+// Accumulators of one warp: [m tile][n tile][fragment element], element e at row group + 8 (e / 2)
+// of the m tile and token 2 quad + e % 2 of the n tile.
+template <int kTokenTiles>
+using Sums = float[kTilesPerWarp][kTokenTiles][4];
+
+// One sub-block of the warp's 32 rows times every token tile, added to `sums`.
+template <typename Row, int kTokenTiles>
+__device__ __forceinline__ void multiply_sub_block(const Row (&rows)[kTilesPerWarp][2], int sub_block,
+                                                   const StagedStep<kTokenTiles * kTokensPerTile>& staged,
+                                                   Lane lane, Sums<kTokenTiles>& sums) {
+    Slots a[kTilesPerWarp][2];
+    float first[kTilesPerWarp][2], second[kTilesPerWarp][2];
+#pragma unroll
+    for (int i = 0; i < kTilesPerWarp; ++i) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            a[i][h] = rows[i][h].quants(sub_block);
+            rows[i][h].scales(sub_block, first[i][h], second[i][h]);
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < kTokenTiles; ++j) {
+        const int token = j * kTokensPerTile;
+        const Slots b =
+            Row::activations(&staged.values[token + lane.group][sub_block * kActivationBlock], lane);
+        const TokenStep s[2] = {token_step(staged.scales[token + 2 * lane.quad][sub_block]),
+                                token_step(staged.scales[token + 2 * lane.quad + 1][sub_block])};
+#pragma unroll
+        for (int i = 0; i < kTilesPerWarp; ++i) {
+            float* out = sums[i][j];
+            if constexpr (Row::kScalePer16) {
+                int d_first[4] = {kBiasBits, kBiasBits, kBiasBits, kBiasBits};
+                int d_second[4] = {kBiasBits, kBiasBits, kBiasBits, kBiasBits};
+                mma_k16(d_first, a[i][0].x, a[i][1].x, b.x);
+                mma_k16(d_second, a[i][0].y, a[i][1].y, b.y);
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    out[e] = fmaf(first[i][e / 2], scaled_dot(d_first[e], s[e % 2]), out[e]);
+                    out[e] = fmaf(second[i][e / 2], scaled_dot(d_second[e], s[e % 2]), out[e]);
+                }
+            } else {
+                int d[4] = {kBiasBits, kBiasBits, kBiasBits, kBiasBits};
+                mma_k32(d, a[i][0], a[i][1], b);
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    out[e] = fmaf(first[i][e / 2], scaled_dot(d[e], s[e % 2]), out[e]);
+                    // Q4_K's values are d * scale * q - dmin * min: the offset times the block's sum.
+                    if constexpr (Row::kHasMins) out[e] = fmaf(-second[i][e / 2], s[e % 2].sum, out[e]);
+                }
+            }
+        }
+    }
+}
+
+// The blocks that split one group of rows: a cluster on Hopper, or one block.
+__device__ __forceinline__ void sync_splits(int splits) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (splits > 1) {
+        cooperative_groups::this_cluster().sync();
+        return;
+    }
+#endif
+    __syncthreads();
+}
+
+__device__ __forceinline__ const float* partial_sums_of(float* mine, int split, int splits) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (splits > 1) return cooperative_groups::this_cluster().map_shared_rank(mine, split);
+#endif
+    return mine;
+}
+
+// Block b multiplies rows 128 (b / splits) .. + 127 over its share (b % splits) of the steps;
+// the `splits` blocks of a group, one cluster, then add their sums and store them.
+template <typename Row, int kTokenTiles>
+__global__ void __launch_bounds__(kThreadsPerBlock)
+    matmul_mma_kernel(DeviceMatrix w, const int8_t* __restrict__ x, const float2* __restrict__ token_scales,
+                      int tokens, float* __restrict__ out, bool accumulate, int splits) {
+    constexpr int kTokens = kTokenTiles * kTokensPerTile;
+    __shared__ SharedMemory<kTokens> shared;
+    const int warp = threadIdx.x / kWarp;
+    const Lane lane{static_cast<int>(threadIdx.x % kWarp) / 4, static_cast<int>(threadIdx.x % 4)};
+    const int64_t row_group = blockIdx.x / splits;
+    const int split = static_cast<int>(blockIdx.x % splits);
+    const int warp_row = warp * kTilesPerWarp * kRowsPerTile;
+
+    // Rows past the last read the last; their sums are never stored.
+    const uint8_t* row_data[kTilesPerWarp][2];
+#pragma unroll
+    for (int i = 0; i < kTilesPerWarp; ++i)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int64_t row = row_group * kRowsPerBlock + warp_row + kRowsPerTile * i + lane.group + 8 * h;
+            row_data[i][h] = w.data + (row < w.rows ? row : w.rows - 1) * w.row_stride;
+        }
+
+    const int64_t steps = (w.cols + kValuesPerStep - 1) / kValuesPerStep;
+    const int64_t first_step = steps * split / splits, last_step = steps * (split + 1) / splits;
+    const int64_t blocks_per_row = w.cols / kActivationBlock;
+    Sums<kTokenTiles> sums = {};
+    for (int64_t step = first_step; step < last_step; ++step) {
+        Row rows[kTilesPerWarp][2];
+#pragma unroll
+        for (int i = 0; i < kTilesPerWarp; ++i)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) rows[i][h].load_step(w, row_data[i][h], step, lane);
+        const int buffer = static_cast<int>((step - first_step) % 2);
+        if (step == first_step) {
+            // No kernel writes weights: the first step's loads go out before the wait.
+            wait_for_previous_kernel();
+            stage_step(x, token_scales, w.cols, blocks_per_row, step, Row::sub_blocks(w, step), tokens,
+                       shared.steps[buffer]);
+            commit_copies();
+        }
+        if (step + 1 < last_step)
+            stage_step(x, token_scales, w.cols, blocks_per_row, step + 1, Row::sub_blocks(w, step + 1),
+                       tokens, shared.steps[1 - buffer]);
+        commit_copies();
+        wait_for_copies<1>();  // this step's; the next one's may still be in flight
+        __syncthreads();
+        // No branch between the sub-blocks of a full step, so that the compiler can interleave
+        // their shared-memory reads and mmas.
+        const int sub_blocks = Row::sub_blocks(w, step);
+        if (sub_blocks == kSubBlocksPerStep) {
+#pragma unroll
+            for (int sub_block = 0; sub_block < kSubBlocksPerStep; ++sub_block)
+                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.steps[buffer], lane, sums);
+        } else {
+#pragma unroll
+            for (int sub_block = 0; sub_block < kSubBlocksPerStep; ++sub_block) {
+                if (sub_block >= sub_blocks) break;
+                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.steps[buffer], lane, sums);
+            }
+        }
+        __syncthreads();  // before the next step's copies overwrite this buffer
+    }
+    if (first_step == last_step) wait_for_previous_kernel();
+    wait_for_copies<0>();
+    __syncthreads();
+
+#pragma unroll
+    for (int i = 0; i < kTilesPerWarp; ++i)
+#pragma unroll
+        for (int j = 0; j < kTokenTiles; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+                shared.partial_sums[j * kTokensPerTile + 2 * lane.quad + e % 2]
+                                   [warp_row + kRowsPerTile * i + lane.group + 8 * (e / 2)] = sums[i][j][e];
+    sync_splits(splits);
+    // Block `split` of the group sums tokens split, split + splits, ... over every block of the
+    // group, in the same order each time.
+    const int64_t row = row_group * kRowsPerBlock + threadIdx.x;
+    for (int t = split; t < tokens; t += splits) {
+        float sum = 0;
+        for (int s = 0; s < splits; ++s)
+            sum += partial_sums_of(&shared.partial_sums[0][0], s,
+                                   splits)[t * (kRowsPerBlock + kPartialPad) + threadIdx.x];
+        if (row < w.rows) {
+            float* at = out + t * w.rows + row;
+            *at = accumulate ? *at + sum : sum;
+        }
+    }
+    // The other blocks may still be reading this one's sums.
+    if (splits > 1) sync_splits(splits);
+}
+
+// How many blocks split each group of 128 rows: enough for kBlocksPerSm blocks per SM, on Hopper
+// (clusters) only.
+int splits_for(int64_t row_groups, int64_t steps) {
+    int device = 0, major = 0, sms = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    if (major < 9) return 1;
+    const int64_t wanted = (int64_t{kBlocksPerSm} * sms + row_groups - 1) / row_groups;
+    return static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(kMaxClusterBlocks, steps)));
+}
+
+// The kernel for exactly ceil(tokens / 8) token tiles: no tile is skipped at run time, as a
+// branch between tiles would keep the compiler from interleaving them.
+template <typename Row, int kTokenTiles>
+void launch_for_tiles(const DeviceMatrix& w, const int8_t* x, const float2* token_scales, int tokens,
+                      float* out, bool accumulate, int splits, Stream stream) {
+    if constexpr (kTokenTiles > 1) {
+        if (tokens <= (kTokenTiles - 1) * kTokensPerTile)
+            return launch_for_tiles<Row, kTokenTiles - 1>(w, x, token_scales, tokens, out, accumulate, splits,
+                                                          stream);
+    }
+    const int64_t row_groups = (w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    launch_in_clusters(matmul_mma_kernel<Row, kTokenTiles>, dim3(static_cast<unsigned>(row_groups * splits)),
+                       dim3(kThreadsPerBlock), static_cast<unsigned>(splits), stream, w, x, token_scales,
+                       tokens, out, accumulate, splits);
+}
+
+template <typename Row>
+void launch_mma(const DeviceMatrix& w, const int8_t* x, const float2* token_scales, int tokens, float* out,
+                bool accumulate, Stream stream) {
+    const int64_t row_groups = (w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    const int64_t steps = (w.cols + kValuesPerStep - 1) / kValuesPerStep;
+    const int splits = splits_for(row_groups, steps);
+    launch_for_tiles<Row, kMaxTokensPerLaunch / kTokensPerTile>(w, x, token_scales, tokens, out, accumulate,
+                                                                splits, stream);
+}
+
+}  // namespace
+
+bool has_int8_mma(uint32_t type) {
+    return type == type_id::Q4_K || type == type_id::Q6_K || type == type_id::Q8_0;
+}
+
+void matmul_int8_mma(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens,
+                     float* out, bool accumulate, Stream stream) {
+    const auto* scales = reinterpret_cast<const float2*>(block_scales);
+    const int64_t blocks_per_row = w.cols / kActivationBlock;
+    for (int64_t first = 0; first < tokens; first += kMaxTokensPerLaunch) {
+        const int n = static_cast<int>(std::min<int64_t>(kMaxTokensPerLaunch, tokens - first));
+        const int8_t* x = values + first * w.cols;
+        const float2* s = scales + first * blocks_per_row;
+        float* o = out + first * w.rows;
+        if (w.type == type_id::Q4_K) launch_mma<Q4KRow>(w, x, s, n, o, accumulate, stream);
+        if (w.type == type_id::Q6_K) launch_mma<Q6KRow>(w, x, s, n, o, accumulate, stream);
+        if (w.type == type_id::Q8_0) launch_mma<Q80Row>(w, x, s, n, o, accumulate, stream);
+    }
+}
+
+}  // namespace hearth::cuda

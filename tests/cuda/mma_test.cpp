@@ -1,0 +1,230 @@
+// matmul_int8_mma (the int8 tensor-core product for batched decoding) against float64 on the
+// host, for every type it takes: the dequantized weights (quant::dequantize_row) times the
+// dequantized activations (int8 values times their block's step, as quantize_activations left
+// them), over token counts around its tiles of 8 and launches of 64, rows that are no multiple of
+// its 16-row tiles and the lengths of Llama 3.1 8B's rows. Needs a GPU; CI only builds it.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/device.h"
+#include "backend/cuda/kernels.h"
+#include "quant/quant.h"
+#include "quant/types.h"
+
+namespace hearth::cuda {
+namespace {
+
+using quant::Type;
+
+void check(cudaError_t status, const char* what) {
+    ASSERT_EQ(status, cudaSuccess) << what << ": " << cudaGetErrorString(status);
+}
+
+// Device memory for the length of a test.
+class DeviceBytes {
+  public:
+    explicit DeviceBytes(size_t bytes) { check(cudaMalloc(&data_, bytes), "cudaMalloc"); }
+    ~DeviceBytes() { cudaFree(data_); }
+    DeviceBytes(const DeviceBytes&) = delete;
+    DeviceBytes& operator=(const DeviceBytes&) = delete;
+    template <typename T = uint8_t>
+    T* as() const {
+        return static_cast<T*>(data_);
+    }
+
+  private:
+    void* data_ = nullptr;
+};
+
+template <typename T>
+void upload(DeviceBytes& device, const std::vector<T>& host) {
+    check(cudaMemcpy(device.as(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
+}
+
+template <typename T>
+std::vector<T> download(const DeviceBytes& device, size_t count) {
+    std::vector<T> host(count);
+    check(cudaMemcpy(host.data(), device.as(), count * sizeof(T), cudaMemcpyDeviceToHost), "download");
+    return host;
+}
+
+std::vector<float> normal_values(size_t count, uint32_t seed, float spread) {
+    std::mt19937 generator(seed);
+    std::normal_distribution<float> normal(0.0f, spread);
+    std::vector<float> v(count);
+    for (float& x : v) x = normal(generator);
+    return v;
+}
+
+// A seeded random weight of `type`: its dequantized values on the host and its device layout.
+struct Weight {
+    std::vector<float> values;  // rows x cols
+    std::unique_ptr<DeviceBytes> device;
+    DeviceMatrix matrix;
+};
+
+Weight make_weight(Type type, int64_t rows, int64_t cols, uint32_t seed) {
+    const auto id = static_cast<uint32_t>(type);
+    const size_t row_bytes = *quant::row_bytes(type, cols);
+    const size_t stride = device_row_stride(id, row_bytes);
+    const std::vector<float> drawn = normal_values(rows * cols, seed, 0.05f);
+    std::vector<uint8_t> file(rows * row_bytes);
+    Weight w;
+    w.values.resize(rows * cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        quant::quantize_row(type, &drawn[r * cols], &file[r * row_bytes], cols);
+        quant::dequantize_row(type, &file[r * row_bytes], &w.values[r * cols], cols);
+    }
+    std::vector<uint8_t> device(rows * stride);
+    if (has_split_layout(id))
+        split_rows(id, file.data(), rows, cols, row_bytes, device.data());
+    else
+        device = file;
+    w.device = std::make_unique<DeviceBytes>(device.size());
+    upload(*w.device, device);
+    w.matrix = {id, w.device->as(), rows, cols, stride, device_scales_offset(id, cols)};
+    return w;
+}
+
+// Activations of `tokens` rows as after a norm layer (an occasional outlier widens its block's
+// step), quantized on the device as the kernels before a matmul do, and their values read back.
+struct QuantizedActivations {
+    DeviceBytes values, scales;
+    std::vector<float> dequantized;  // tokens x cols: value * step
+    QuantizedActivations(int64_t tokens, int64_t cols, uint32_t seed)
+        : values(tokens * cols), scales(tokens * cols / 32 * 2 * sizeof(float)) {
+        std::vector<float> x = normal_values(tokens * cols, seed, 1.0f);
+        std::mt19937 generator(seed + 1);
+        std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+        for (float& v : x) v *= uniform(generator) < 0.01f ? 20.0f : 1.0f;
+        DeviceBytes x_device(x.size() * sizeof(float));
+        upload(x_device, x);
+        quantize_activations(x_device.as<float>(), tokens, cols, values.as<int8_t>(), scales.as<float>(),
+                             nullptr);
+        check(cudaDeviceSynchronize(), "quantize_activations");
+        const std::vector<int8_t> q = download<int8_t>(values, x.size());
+        const std::vector<float> s = download<float>(scales, x.size() / 32 * 2);
+        dequantized.resize(x.size());
+        for (size_t i = 0; i < x.size(); ++i) dequantized[i] = q[i] * s[i / 32 * 2];
+    }
+};
+
+std::string describe(Type type, int64_t rows, int64_t cols, int64_t tokens, bool accumulate) {
+    return std::string(quant::type_name(type)) + " rows=" + std::to_string(rows) +
+           " cols=" + std::to_string(cols) + " tokens=" + std::to_string(tokens) +
+           (accumulate ? " accumulating" : "");
+}
+
+// The kernel's arithmetic is exact up to f32 rounding: the int32 dots are exact and become floats
+// exactly, each sub-block's step and scale products round once (the activation step itself loses
+// its two lowest mantissa bits, under 2^-22 of it), and the sums round as they add up, the
+// cluster's partial sums included. Each of a row's cols / 32 sub-blocks contributes a few
+// roundings of 2^-24 relative to terms at most 3 |w| |x| (Q4_K's scale part and min part are each
+// at most about twice a weight's size), and these add up in the accumulator: allowed is
+// 3 (cols / 32 + 8) 2^-24 sum |w x|, plus a rounding of what `out` held when accumulating. A
+// wrong sub-block, scale or token moves an output by far more.
+double tolerance(double sum_abs_products, int64_t cols, float held) {
+    return 3.0 * (static_cast<double>(cols / 32) + 8) * 0x1p-24 * sum_abs_products +
+           0x1p-23 * std::fabs(held) + 1e-30;
+}
+
+// The float64 products of every row and token, and their sums of |w x|.
+struct Reference {
+    std::vector<double> products, sum_abs;
+};
+
+Reference reference(const std::vector<float>& w, const std::vector<float>& x, int64_t rows, int64_t cols,
+                    int64_t tokens) {
+    Reference ref{std::vector<double>(tokens * rows), std::vector<double>(tokens * rows)};
+    for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+            double sum = 0, sum_abs = 0;
+            for (int64_t i = 0; i < cols; ++i) {
+                const double p = double{w[r * cols + i]} * x[t * cols + i];
+                sum += p;
+                sum_abs += std::fabs(p);
+            }
+            ref.products[t * rows + r] = sum;
+            ref.sum_abs[t * rows + r] = sum_abs;
+        }
+    return ref;
+}
+
+class CudaMmaTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (list_devices().empty()) GTEST_SKIP() << "no CUDA GPU";
+    }
+
+    // out = w times each token count's activations, poisoned with NaN (plus a guard row after
+    // it that must stay NaN) when not accumulating, and seeded random values when accumulating.
+    void expect_matches_float64(Type type, int64_t rows, int64_t cols, uint32_t& seed) {
+        const Weight w = make_weight(type, rows, cols, ++seed);
+        for (const int64_t tokens : {1, 9, 16, 17, 64, 65, 100}) {
+            const QuantizedActivations x(tokens, cols, ++seed);
+            const Reference expected = reference(w.values, x.dequantized, rows, cols, tokens);
+            for (const bool accumulate : {false, true}) {
+                const std::string c = describe(type, rows, cols, tokens, accumulate);
+                std::vector<float> held((tokens + 1) * rows, std::numeric_limits<float>::quiet_NaN());
+                if (accumulate) {
+                    const std::vector<float> start = normal_values(tokens * rows, ++seed, 1.0f);
+                    std::copy(start.begin(), start.end(), held.begin());
+                }
+                DeviceBytes out(held.size() * sizeof(float));
+                upload(out, held);
+                matmul_int8_mma(w.matrix, x.values.as<int8_t>(), x.scales.as<float>(), tokens,
+                                out.as<float>(), accumulate, nullptr);
+                check(cudaGetLastError(), "matmul_int8_mma launch");
+                check(cudaDeviceSynchronize(), "matmul_int8_mma");
+                const std::vector<float> y = download<float>(out, held.size());
+                int64_t outside = 0;
+                double worst_ratio = 0;
+                for (int64_t t = 0; t < tokens; ++t)
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const float before = accumulate ? held[t * rows + r] : 0.0f;
+                        const double want = before + expected.products[t * rows + r];
+                        const double allowed = tolerance(expected.sum_abs[t * rows + r], cols, before);
+                        const double error = std::fabs(y[t * rows + r] - want);
+                        worst_ratio = std::max(worst_ratio, error / allowed);
+                        if (!(error <= allowed)) ++outside;
+                    }
+                EXPECT_EQ(outside, 0) << c << "; worst error / tolerance " << worst_ratio;
+                for (int64_t r = 0; r < rows; ++r)
+                    ASSERT_TRUE(std::isnan(y[tokens * rows + r])) << c << ": the guard row was written";
+            }
+        }
+    }
+};
+
+// 1,000 and 300 rows end in partial 16-row tiles and partial 128-row blocks.
+TEST_F(CudaMmaTest, EqualsFloat64ReferenceForEveryType) {
+    uint32_t seed = 20261126;
+    for (const Type type : {Type::Q4_K, Type::Q6_K, Type::Q8_0}) {
+        ASSERT_TRUE(has_int8_mma(static_cast<uint32_t>(type)));
+        expect_matches_float64(type, 1000, 256, seed);
+        expect_matches_float64(type, 1000, 4096, seed);
+        expect_matches_float64(type, 300, 14336, seed);
+    }
+}
+
+// Q8_0 rows whose length is no multiple of 256 end in a short step of Q8_0 blocks.
+TEST_F(CudaMmaTest, Q8_0RowsOfAnyWholeNumberOfBlocks) {
+    uint32_t seed = 20261127;
+    expect_matches_float64(Type::Q8_0, 37, 288, seed);
+    expect_matches_float64(Type::Q8_0, 5, 32, seed);
+}
+
+TEST_F(CudaMmaTest, TakesOnlyQ4KQ6KAndQ8_0) {
+    for (const Type type : {Type::F32, Type::F16, Type::BF16, Type::Q4_0, Type::Q2_K, Type::Q3_K, Type::Q5_K})
+        EXPECT_FALSE(has_int8_mma(static_cast<uint32_t>(type)));
+}
+
+}  // namespace
+}  // namespace hearth::cuda
