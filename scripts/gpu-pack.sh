@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds hearth and the CUDA tests for Hopper (sm_90) here, and packs them with the shared
 # libraries the GPU machine's image lacks (it has the CUDA toolkit and driver, but none of the
-# Debian packages hearth links), into build/gpu-pack. Carry that folder to the GPU machine and run
-# scripts/gpu-bench.sh there:
-#   scripts/gpu-pack.sh            then, on the GPU machine: scripts/gpu-bench.sh "$OUT"
+# Debian packages hearth links), into build/gpu-pack, and that folder compressed into
+# build/gpu-pack.tgz (a third of its size: what is carried to the GPU machine). There:
+#   scripts/gpu-pack.sh            then, on the GPU machine: tar xzf build/gpu-pack.tgz -C build &&
+#                                  scripts/gpu-bench.sh "$OUT"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DHEARTH_BENCH=OFF >/dev/null
@@ -22,4 +23,5 @@ for binary in "$pack/hearth" "$pack/cuda_tests"; do
         esac
     done
 done
-du -sh "$pack"
+tar czf "$pack.tgz" -C build gpu-pack
+du -sh "$pack" "$pack.tgz"

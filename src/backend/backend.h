@@ -211,6 +211,24 @@ class Backend {
     virtual void add(Activations x, Activations y) = 0;
     // Copies activations to host memory (rows * cols floats), and back.
     virtual void read(Activations x, float* host) = 0;
+    // For each row of x, the column of its largest value (the first of equal ones) and that value,
+    // into host memory: greedy sampling without copying whole rows of logits (64 rows of Llama 3's
+    // are 33 MB). A row holding NaN gives NaN as its value. Like read(), it ends a pass.
+    virtual void argmax(Activations x, int32_t* host_columns, float* host_values) {
+        std::vector<float> rows(static_cast<size_t>(x.rows * x.cols));
+        read(x, rows.data());
+        for (int64_t r = 0; r < x.rows; ++r) {
+            const float* row = rows.data() + r * x.cols;
+            int64_t best = 0;
+            bool nan = false;
+            for (int64_t c = 0; c < x.cols; ++c) {
+                nan = nan || std::isnan(row[c]);
+                if (row[c] > row[best]) best = c;
+            }
+            host_columns[r] = static_cast<int32_t>(best);
+            host_values[r] = nan ? std::nanf("") : row[best];
+        }
+    }
     virtual void write(Activations x, const float* host) = 0;
 
     // Read bandwidth of the memory the weights live in, bytes per second, measured now: the

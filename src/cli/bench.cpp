@@ -31,6 +31,7 @@ struct BenchArgs {
     std::vector<std::string> kv_types{"f16"};
     std::vector<std::string> flash_attention{"on"};
     std::vector<int> streams{1};
+    bool greedy_on_device = false;
     BackendArgs backend;
     std::string output = "table";
     std::string plot;
@@ -89,6 +90,7 @@ void bench(const BenchArgs& args) {
     run.request = request_of(args);
     run.repetitions = args.repetitions;
     run.warmup_each_test = !args.server.no_warmup;
+    run.greedy_on_device = args.greedy_on_device;
     run.backend = parse_backend(args.backend, "bench");
     run.device = args.backend.device;
     run.gpu_layers = args.backend.gpu_layers;
@@ -134,6 +136,10 @@ void add_bench(CLI::App& app) {
                     "Sequences decoding together (tg tests): each forward pass takes one token of each, as "
                     "llama-batched-bench's -npl; t/s is the total over all of them")
         ->delimiter(',')->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_flag("--greedy-on-device", args->greedy_on_device,
+                  "With --streams: each pass's greedy tokens are found on the backend (GPU) and only they are read "
+                  "back, as a server decoding greedily would; without it every row's logits are copied to the host, "
+                  "as llama-batched-bench does");
     cmd->add_option("-r,--repetitions", args->repetitions, "Repetitions of each test")->capture_default_str()
         ->check(CLI::PositiveNumber);
     cmd->add_option("-t,--threads", args->threads, "Threads (0: one per core)")

@@ -173,6 +173,7 @@ std::string report_json(const BenchReport& report) {
         {"repetitions", report.repetitions},
         {"warmup_tokens", report.warmup_tokens},
         {"warmup_each_test", report.warmup_each_test},
+        {"greedy_on_device", report.greedy_on_device},
         {"bandwidth_at_start_bytes_per_second", report.bandwidth_at_start},
         {"model",
          {{"path", report.model.path},
@@ -198,13 +199,14 @@ std::string format_preamble(const BenchReport& report, BenchFormat format) {
             return fmt::format(
                 "read bandwidth: {:.1f} GB/s\n"
                 "model: {} ({}, {}, {} parameters), {:.2f} GB read per token; backend {}, {} repetitions after a "
-                "warm-up of {} tokens{}\n\n"
+                "warm-up of {} tokens{}{}\n\n"
                 "| test | t/s | TTFT ms | GB/s | % of read bandwidth (GB/s, probed just before) | threads | kv | fa |\n"
                 "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
                 report.bandwidth_at_start / 1e9, report.model.path, report.model.description,
                 file_size_label(report.model.file_bytes), parameter_label(report.model.parameters),
                 static_cast<double>(report.model.bytes_read_per_token) / 1e9, report.backend, report.repetitions,
-                report.warmup_tokens, report.warmup_each_test ? " and one untimed run of each test" : "");
+                report.warmup_tokens, report.warmup_each_test ? " and one untimed run of each test" : "",
+                report.greedy_on_device ? "; batched decoding picks its greedy tokens on the backend" : "");
         case BenchFormat::Markdown:
             return "| model | size | params | backend | threads | type_k | fa | test | t/s |\n"
                    "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |\n";

@@ -50,6 +50,7 @@ struct BenchReport {
     int repetitions = 0;
     int warmup_tokens = 0;
     bool warmup_each_test = false;  // an untimed run of each test before its repetitions
+    bool greedy_on_device = false;  // batched decode tests: tokens chosen on the backend, no logits copied
     double bandwidth_at_start = 0;  // bytes per second
     BenchModel model;
     std::vector<BenchResult> results;

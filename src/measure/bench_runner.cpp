@@ -105,7 +105,7 @@ class BatchedDecode {
           workspace_(llama.make_workspace(std::max<int64_t>(streams, std::min(batch_size, std::max<int64_t>(depth, 1))),
                                           streams)),
           logits_(llama.backend().allocate_host(streams * llama.hparams().vocab_size)),
-          logits_count_(static_cast<size_t>(streams * llama.hparams().vocab_size)) {
+          logits_count_(static_cast<size_t>(streams * llama.hparams().vocab_size)), next_(streams) {
         for (int s = 0; s < streams; ++s) {
             pool_.grow(s, depth + tokens + 1);
             order_.push_back(s);
@@ -129,8 +129,9 @@ class BatchedDecode {
         }
     }
 
-    // tokens[step * streams + s] is stream s's token at that step.
-    double time(const std::vector<int32_t>& tokens) {
+    // tokens[step * streams + s] is stream s's token at that step. With greedy_on_device, each
+    // pass ends in the backend's argmax of every row instead of a copy of every row's logits.
+    double time(const std::vector<int32_t>& tokens, bool greedy_on_device) {
         const int64_t steps = static_cast<int64_t>(tokens.size()) / streams_;
         std::vector<int32_t> positions(streams_);
         Clock::time_point start;
@@ -138,8 +139,9 @@ class BatchedDecode {
             if (step == 1) start = Clock::now();  // the first token of each stream is not timed
             std::fill(positions.begin(), positions.end(), static_cast<int32_t>(depth_ + step));
             const backend::KvBatch rows{positions, order_, tables_, table_stride_};
-            llama_.forward(workspace_, *cache_, std::span(tokens).subspan(step * streams_, streams_), rows, logits(),
-                           /*all_logits=*/true);
+            const std::span<const int32_t> step_tokens = std::span(tokens).subspan(step * streams_, streams_);
+            if (greedy_on_device) llama_.forward_greedy(workspace_, *cache_, step_tokens, rows, next_);
+            else llama_.forward(workspace_, *cache_, step_tokens, rows, logits(), /*all_logits=*/true);
         }
         return static_cast<double>((steps - 1) * streams_) / seconds_since(start);
     }
@@ -155,6 +157,7 @@ class BatchedDecode {
     model::LlamaWorkspace workspace_;
     backend::HostFloats logits_;
     size_t logits_count_;
+    std::vector<int32_t> next_;
     std::vector<int> order_;
     std::vector<int32_t> tables_;
     int64_t table_stride_ = 0;
@@ -181,6 +184,7 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
     report.repetitions = run.repetitions;
     report.warmup_tokens = run.warmup_tokens;
     report.warmup_each_test = run.warmup_each_test;
+    report.greedy_on_device = run.greedy_on_device;
     const int untimed = run.warmup_each_test ? 1 : 0;
     const int64_t total_units = static_cast<int64_t>(tests.size()) * (run.repetitions + untimed);
     int64_t done_units = 0;
@@ -251,7 +255,7 @@ BenchReport run_bench(const BenchRun& run, const BenchCallbacks& callbacks) {
                 const bool timed = r >= 0;
                 if (batched) {
                     // Each run decodes from the same depth: later positions are written again.
-                    const double rate = batched->time(tokens);
+                    const double rate = batched->time(tokens, run.greedy_on_device);
                     if (timed) rates.push_back(rate);
                     if (callbacks.progress) callbacks.progress(++done_units, total_units);
                     continue;

@@ -23,6 +23,9 @@ struct BenchRun {
     // One untimed run of each test before its repetitions, as llama-bench does: a test's first run
     // pays for what its size needs first (buffers grown to it; on the GPU, cuBLAS choosing kernels).
     bool warmup_each_test = true;
+    // Batched decode tests (streams > 1): each pass's greedy tokens found on the backend, instead
+    // of every row's logits copied to the host (as llama-batched-bench does).
+    bool greedy_on_device = false;
     uint32_t seed = 1;
     runtime::BackendKind backend = runtime::BackendKind::Cpu;
     int device = 0;           // CUDA device index

@@ -107,6 +107,14 @@ inline void expect_paged_sequences_match_separate(const model::Llama& llama, qua
         logits.assign((all_logits ? tokens.size() : 1) * static_cast<size_t>(vocab), 0.0f);
         const backend::KvBatch rows{positions, sequence_of, tables, stride};
         llama.forward(ws, *cache, tokens, rows, logits, all_logits);
+        if (!all_logits) return;
+        // The same pass again (it writes the same keys and values) for its greedy tokens alone.
+        std::vector<int32_t> next(tokens.size(), -1);
+        llama.forward_greedy(ws, *cache, tokens, rows, next);
+        for (size_t r = 0; r < tokens.size(); ++r) {
+            const auto row = std::span<const float>(logits).subspan(r * static_cast<size_t>(vocab), vocab);
+            EXPECT_EQ(next[r], std::max_element(row.begin(), row.end()) - row.begin()) << "greedy token of row " << r;
+        }
     };
     // The last row of sequence s in a pass's logits.
     const auto last_row_of = [&](const std::vector<std::vector<int32_t>>& per_sequence, const std::vector<float>& logits,

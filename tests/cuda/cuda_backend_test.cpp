@@ -113,16 +113,19 @@ std::vector<float> activations(int64_t tokens, int64_t cols, uint32_t seed) {
 
 using hearth::testing::f16_spacing;
 
-// How far out[t][r] may be from the float64 dot product of the dequantized weights, by path:
-//  - int8 matvec (Q4_K, Q6_K, Q8_0; <= 8 tokens): each activation rounded to int8 in blocks of 32,
-//    error uniform in +-step/2; 6 standard deviations of the dot's error, capped by its worst case;
+// How far out[t][r] may be from the float64 dot product of the dequantized weights, by path
+// (matmul_path):
+//  - int8 matvec and int8 tensor cores (Q4_K, Q6_K, Q8_0; the tensor cores from 2 to 64 tokens):
+//    each activation rounded to int8 in blocks of 32, error uniform in +-step/2; 6 standard
+//    deviations of the dot's error, capped by its worst case;
 //  - f32 matvec: only f32 accumulation;
-//  - GEMM (> 8 tokens): activations and weights both rounded to f16 (each by at most half its
-//    spacing), 6 standard deviations capped by the worst case, as above.
+//  - GEMM (> 8 tokens, but for the types above up to 64): activations and weights both rounded to
+//    f16 (each by at most half its spacing), 6 standard deviations capped by the worst case.
 // Plus f32 accumulation: 16 sqrt(cols) 2^-24 sum |w x| (the CPU tests' allowance).
 double tolerance(Type type, int64_t tokens, const float* w, const float* x, int64_t cols) {
-    const bool int8 = tokens <= kMaxMatvecTokens && has_int8_matvec(static_cast<uint32_t>(type));
-    const bool gemm = tokens > kMaxMatvecTokens;
+    const MatmulPath path = matmul_path(static_cast<uint32_t>(type), tokens);
+    const bool int8 = path == MatmulPath::MatvecInt8 || path == MatmulPath::Mma;
+    const bool gemm = path == MatmulPath::Gemm;
     double variance = 0, worst = 0, sum_abs = 0;
     for (int64_t begin = 0; begin < cols; begin += 32) {
         double largest = 0;
@@ -197,7 +200,7 @@ TEST_F(CudaMatmulTest, EqualsFloat64ReferenceForEveryTypeAndPath) {
     const Type types[] = {Type::F32, Type::F16, Type::BF16, Type::Q4_0, Type::Q8_0,
                           Type::Q2_K, Type::Q3_K, Type::Q4_K, Type::Q5_K, Type::Q6_K};
     const int64_t shapes[][2] = {{67, 256}, {130, 768}, {1, 512}, {333, 2048}};
-    const int64_t token_counts[] = {1, 3, 8, 9, 40};
+    const int64_t token_counts[] = {1, 3, 8, 9, 40, 64, 65};
     uint32_t seed = kSeed;
     std::vector<std::vector<uint8_t>> keep;
     for (const Type type : types)
@@ -245,7 +248,7 @@ TEST_F(CudaTest, MatmulsAndMatmulAddMatchFloat64) {
             }
             weights.push_back({"test", m.type, bytes.data(), m.rows, cols, row_bytes});
         }
-        for (const int64_t tokens : {1, 3, 9}) {
+        for (const int64_t tokens : {1, 3, 9, 70}) {
             const std::vector<float> x = activations(tokens, cols, ++seed);
             const Activations x_device = upload(x, tokens, cols);
             // out = w x for every matrix of the group at once, then out += w x for the first.
@@ -277,6 +280,38 @@ TEST_F(CudaTest, MatmulsAndMatmulAddMatchFloat64) {
             }
         }
     }
+}
+
+// The greedy pick on the GPU: each row's largest value and its column, the first of equal ones,
+// NaN for a row holding NaN; the CPU's default implementation is the reference.
+TEST_F(CudaTest, ArgmaxFindsEachRowsFirstLargestValue) {
+    const int64_t rows = 6, cols = 128256;
+    std::vector<float> x = normal_values(rows * cols, kSeed + 900);
+    x[1 * cols + 77] = 50.0f;  // row 1: a tie, the first of the two wins
+    x[1 * cols + 90000] = 50.0f;
+    x[2 * cols + cols - 1] = 60.0f;  // row 2: the last column
+    x[3 * cols + 5] = std::numeric_limits<float>::quiet_NaN();
+    std::fill(x.begin() + 4 * cols, x.begin() + 5 * cols, -std::numeric_limits<float>::infinity());
+    x[4 * cols + 3000] = -1e30f;  // row 4: one finite value among -inf
+    const Activations device = upload(x, rows, cols);
+    std::vector<int32_t> columns(rows, -1);
+    std::vector<float> values(rows);
+    backend_->argmax(device, columns.data(), values.data());
+    cpu::CpuBackend cpu_backend(1);
+    std::vector<int32_t> expected_columns(rows, -1);
+    std::vector<float> expected_values(rows);
+    cpu_backend.backend::Backend::argmax({x.data(), rows, cols}, expected_columns.data(), expected_values.data());
+    for (int64_t r = 0; r < rows; ++r) {
+        if (r == 3) {
+            EXPECT_TRUE(std::isnan(values[r]));
+            continue;
+        }
+        EXPECT_EQ(columns[r], expected_columns[r]) << "row " << r;
+        EXPECT_EQ(values[r], expected_values[r]) << "row " << r;
+    }
+    EXPECT_EQ(columns[1], 77);
+    EXPECT_EQ(columns[2], cols - 1);
+    EXPECT_EQ(columns[4], 3000);
 }
 
 TEST_F(CudaTest, EmbedGathersDequantizedRows) {

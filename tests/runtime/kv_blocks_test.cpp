@@ -96,6 +96,28 @@ TEST_F(PagedCpu, SequencesSharingACacheComputeWhatEachDoesAlone) {
     }
 }
 
+// forward_greedy gives each row's argmax of the logits forward computes for the same pass.
+TEST_F(PagedCpu, GreedyForwardPicksEachRowsLargestLogit) {
+    const gguf::File file = gguf::File::open(model("Q4_K_M"));
+    cpu::CpuBackend backend(2);
+    const model::Llama llama(file, backend);
+    const int64_t vocab = llama.hparams().vocab_size;
+    const std::vector<int32_t> tokens{11, 22, 33, 44}, positions{0, 0, 1, 0}, sequence_of{0, 1, 1, 2};
+    const std::vector<int32_t> tables{0, 1, 2};
+    const backend::KvBatch rows{positions, sequence_of, tables, 1};
+    model::LlamaWorkspace ws = llama.make_workspace(4, 4);
+    std::vector<float> logits(static_cast<size_t>(4 * vocab));
+    auto cache = llama.create_kv_cache(3 * kKvBlockSize, quant::Type::F16);
+    llama.forward(ws, *cache, tokens, rows, logits, true);
+    std::vector<int32_t> next(4, -1);
+    auto other_cache = llama.create_kv_cache(3 * kKvBlockSize, quant::Type::F16);
+    llama.forward_greedy(ws, *other_cache, tokens, rows, next);
+    for (int64_t r = 0; r < 4; ++r) {
+        const auto row = std::span(logits).subspan(static_cast<size_t>(r * vocab), static_cast<size_t>(vocab));
+        EXPECT_EQ(next[r], std::max_element(row.begin(), row.end()) - row.begin()) << "row " << r;
+    }
+}
+
 TEST_F(PagedCpu, ABlockOutsideTheCacheIsRefused) {
     const gguf::File file = gguf::File::open(model("F16"));
     cpu::CpuBackend backend(1);

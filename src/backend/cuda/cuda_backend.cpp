@@ -268,10 +268,15 @@ void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activati
     pages_current_ = false;
     quantized_source_ = nullptr;
     f16_source_ = nullptr;
-    // Recorded: single-token passes of the one sequence that owns the cache (a pass with block
-    // tables uploads a table whose size changes as its sequences grow).
-    if (!graphs_enabled_ || rows.rows() != 1 || rows.paged()) return;
-    step_ = &graphs_[{dynamic_cast<const CudaKvCache&>(cache).id(), hidden.data}];
+    // Recorded: decoding passes, whose ops depend on nothing but their shape (a prompt's attention
+    // sizes its products by its positions on the host).
+    if (!graphs_enabled_ || rows.rows() > kMaxMmaTokens) return;
+    bool decoding = true;
+    rows.for_each_sequence([&](int64_t, int64_t count) { decoding = decoding && count <= kMaxMatvecTokens; });
+    if (!decoding) return;
+    const PassShape shape{dynamic_cast<const CudaKvCache&>(cache).id(), hidden.data, rows.rows(),
+                          static_cast<int64_t>(rows.tables.size()), rows.table_stride};
+    step_ = &graphs_[shape];
     if (step_->exec) {
         mode_ = Mode::Replay;
     } else if (++step_->passes >= 2) {
@@ -344,7 +349,7 @@ void CudaBackend::rmsnorm(backend::Activations x, const backend::Weight& weight,
 
 bool CudaBackend::quantize_with_output(backend::Activations out) {
     // Decoding only (the int8 kernels' token counts), and whole blocks.
-    if (out.rows > kMaxMatvecTokens || out.cols % 32 != 0) return false;
+    if (out.rows > kMaxMmaTokens || out.cols % 32 != 0) return false;
     reserve_quantized(out);
     return true;
 }
@@ -382,21 +387,31 @@ void CudaBackend::matmul_add(const backend::Weight& weight, backend::Activations
 
 void CudaBackend::multiply(std::span<const Product> products, backend::Activations x, bool accumulate) {
     if (mode_ == Mode::Replay) return;
-    if (x.rows > kMaxMatvecTokens) {
-        for (const Product& p : products) gemm(matrix_of(*p.weight), x, p.out, accumulate);
-        for (const Product& p : products) wrote(p.out);
-        return;
-    }
     for (size_t i = 0; i < products.size();) {
+        const DeviceMatrix& first = matrix_of(*products[i].weight);
+        const MatmulPath path = matmul_path(first.type, x.rows);
+        if (path == MatmulPath::Mma) {
+            quantize_once(x);
+            matmul_int8_mma(first, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), x.rows,
+                            products[i].out.data, accumulate, stream_);
+            check_launch("int8 matmul");
+            ++i;
+            continue;
+        }
+        if (path == MatmulPath::Gemm) {
+            gemm(first, x, products[i].out, accumulate);
+            ++i;
+            continue;
+        }
+        // A run of products whose weights share a type: one matrix-vector launch.
         MatvecProduct batch[kMaxFusedMatvecs];
         int count = 0;
-        const uint32_t type = matrix_of(*products[i].weight).type;
         for (; i < products.size() && count < kMaxFusedMatvecs; ++i) {
             const DeviceMatrix& w = matrix_of(*products[i].weight);
-            if (w.type != type) break;
+            if (w.type != first.type) break;
             batch[count++] = {w, products[i].out.data};
         }
-        if (has_int8_matvec(type)) {
+        if (path == MatmulPath::MatvecInt8) {
             quantize_once(x);
             matvec_int8(batch, count, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), x.rows, accumulate,
                         stream_);
@@ -664,6 +679,21 @@ void CudaBackend::read(backend::Activations x, float* host) {
                           stream_),
           "reading activations");
     check(cudaStreamSynchronize(stream_), "reading activations");
+}
+
+void CudaBackend::argmax(backend::Activations x, int32_t* host_columns, float* host_values) {
+    // Sized before the pass's recording ends: it runs after the replay.
+    reserve(argmax_out_, static_cast<size_t>(x.rows) * 8, "argmax");
+    finish_step();
+    auto* columns = argmax_out_.as<int32_t>();
+    auto* values = reinterpret_cast<float*>(columns + x.rows);
+    argmax_rows(x.data, x.rows, x.cols, columns, values, stream_);
+    check_launch("argmax");
+    check(cudaMemcpyAsync(host_columns, columns, static_cast<size_t>(x.rows) * 4, cudaMemcpyDeviceToHost, stream_),
+          "reading argmax");
+    check(cudaMemcpyAsync(host_values, values, static_cast<size_t>(x.rows) * 4, cudaMemcpyDeviceToHost, stream_),
+          "reading argmax");
+    check(cudaStreamSynchronize(stream_), "reading argmax");
 }
 
 void CudaBackend::write(backend::Activations x, const float* host) {

@@ -2,8 +2,10 @@
 // in their GGUF block formats (Q8_0 and Q6_K rows split for 16-byte loads, see kernels.h);
 // activations and the KV cache live in device memory; every op is enqueued on one stream and
 // only read() waits for it. Decoding (up to kMaxMatvecTokens tokens) runs matrix-vector kernels
-// at memory speed; longer prompts dequantize weight slabs to f16 for cuBLAS's tensor-core GEMM,
-// and their attention is two batched GEMMs on cuBLAS too.
+// at memory speed; batched decoding (up to kMaxMmaTokens, a token per sequence) int8 tensor-core
+// kernels on the quantized weights; longer prompts dequantize weight slabs to f16 for cuBLAS's
+// tensor-core GEMM, and their attention is two batched GEMMs on cuBLAS too. The KV cache is a
+// pool of blocks that sequences own through block tables (backend::KvBatch).
 #pragma once
 
 #include <map>
@@ -66,9 +68,10 @@ class CudaBackend final : public backend::Backend {
     bool supports(quant::Type weight_type) const override;
     // Uploads every weight, the embedding table too (its rows are gathered on the GPU).
     std::vector<const backend::Weight*> load_weights(std::span<const backend::Weight* const> weights) override;
-    // Single-token passes run as a CUDA graph: the first pass over a (cache, workspace) runs op by
-    // op (sizing every buffer), the second is recorded, later ones replay the recording with new
-    // token ids and positions. HEARTH_CUDA_GRAPHS=0 turns this off.
+    // Decoding passes (no sequence with more than kMaxMatvecTokens rows) run as a CUDA graph: the
+    // first pass of a shape (cache, workspace, rows, block tables' size) runs op by op (sizing
+    // every buffer), the second is recorded, later ones replay the recording with new token ids,
+    // positions and tables. HEARTH_CUDA_GRAPHS=0 turns this off.
     void begin_forward(const backend::KvCache& cache, backend::Activations hidden, const backend::KvBatch& rows) override;
     uint64_t matmul_bytes(const backend::Weight& weight) const override;
 
@@ -90,6 +93,7 @@ class CudaBackend final : public backend::Backend {
     void swiglu(backend::Activations gate, backend::Activations up) override;
     void add(backend::Activations x, backend::Activations y) override;
     void read(backend::Activations x, float* host) override;
+    void argmax(backend::Activations x, int32_t* host_columns, float* host_values) override;
 
     // Outside a recorded pass only: a pass that starts with it (the second part of a model split
     // over two backends) runs op by op.
@@ -171,14 +175,23 @@ class CudaBackend final : public backend::Backend {
     bool pages_current_ = false;      // tables_ and sequences_ hold this pass's
     Mode mode_ = Mode::Eager;
     bool graphs_enabled_ = true;
-    // By (KV cache id, workspace): a cache freed and another made at its address must not replay.
-    std::map<std::pair<uint64_t, const void*>, StepGraph> graphs_;
+    // A recorded pass's shape: the KV cache's id (a cache freed and another made at its address
+    // must not replay), the workspace, the rows, and the block tables' size and stride (their
+    // copies are recorded with their sizes).
+    struct PassShape {
+        uint64_t cache;
+        const void* hidden;
+        int64_t rows, table_entries, table_stride;
+        auto operator<=>(const PassShape&) const = default;
+    };
+    std::map<PassShape, StepGraph> graphs_;
     StepGraph* step_ = nullptr;
     DeviceBuffer inverse_frequencies_;
     backend::RopeParams rope_params_;
     DeviceBuffer attention_scratch_;
     DeviceBuffer prompt_scores_, f16_kv_, attention_pointers_;
     DeviceBuffer probe_sink_;
+    DeviceBuffer argmax_out_;
 };
 
 }  // namespace hearth::cuda

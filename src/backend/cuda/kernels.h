@@ -51,6 +51,17 @@ bool can_multiply(uint32_t type);
 // layer's largest matrix (117 MB) whole: split in two slabs (2,340 and 1,756 rows), the down projection
 // made cuBLAS choose a split-K kernel 2.5x slower than for gate and up.
 constexpr int64_t kMaxMatvecTokens = 8;
+// From 2 up to kMaxMmaTokens tokens (batched decoding: a row per sequence), weights of the types
+// has_int8_mma accepts multiply on int8 tensor cores (matmul_int8_mma) without a dequantized
+// copy: already at 2 tokens it beats the matrix-vector kernel, whose time grows with each token
+// (H100, Q4_K 4096 x 4096: 6.7 us for 1 token, 11.4 for 2 and 28.5 for 8 against 10.0 to 10.3
+// for 2 to 8 on the tensor cores). More tokens (prompts) take the GEMM.
+constexpr int64_t kMinMmaTokens = 2;
+constexpr int64_t kMaxMmaTokens = 64;
+// Which kernel multiplies `tokens` tokens with a weight of `type` (the backend's choice; its
+// tests hold each path to its own tolerance).
+enum class MatmulPath { MatvecInt8, MatvecFloat, Mma, Gemm };
+MatmulPath matmul_path(uint32_t type, int64_t tokens);
 constexpr size_t kDequantizedSlabBytes = size_t{128} << 20;
 
 // Activations rounded to int8 in blocks of 32 values, as llama.cpp's q8_1: per block the f32 step d
@@ -102,6 +113,9 @@ void rmsnorm_quantized(const float* x, int64_t rows, int64_t cols, const float* 
 void swiglu_quantized(float* gate, const float* up, int64_t count, int8_t* values, float* block_scales,
                       Stream stream);
 void add(float* x, const float* y, int64_t count, Stream stream);
+// Per row of x (rows x cols): the column of its largest value (the first of equal ones) and the
+// value, NaN for a row holding NaN. Device memory out.
+void argmax_rows(const float* x, int64_t rows, int64_t cols, int32_t* columns, float* values, Stream stream);
 
 // --- KV cache and attention --------------------------------------------------------------------
 // One layer's keys (or values): row (kv_head, position) at base + kv_head * head_stride +

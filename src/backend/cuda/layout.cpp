@@ -41,6 +41,16 @@ bool has_int8_matvec(uint32_t type) {
     return type == type_id::Q4_K || type == type_id::Q6_K || type == type_id::Q8_0;
 }
 
+bool has_int8_mma(uint32_t type) {
+    return type == type_id::Q4_K || type == type_id::Q6_K || type == type_id::Q8_0;
+}
+
+MatmulPath matmul_path(uint32_t type, int64_t tokens) {
+    if (tokens >= kMinMmaTokens && tokens <= kMaxMmaTokens && has_int8_mma(type)) return MatmulPath::Mma;
+    if (tokens > kMaxMatvecTokens) return MatmulPath::Gemm;
+    return has_int8_matvec(type) ? MatmulPath::MatvecInt8 : MatmulPath::MatvecFloat;
+}
+
 size_t device_scales_offset(uint32_t type, int64_t cols) {
     if (!has_split_layout(type)) return 0;
     const SplitBlock s = split_block(type);

@@ -498,10 +498,6 @@ void launch_mma(const DeviceMatrix& w, const int8_t* x, const float2* token_scal
 
 }  // namespace
 
-bool has_int8_mma(uint32_t type) {
-    return type == type_id::Q4_K || type == type_id::Q6_K || type == type_id::Q8_0;
-}
-
 void matmul_int8_mma(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens,
                      float* out, bool accumulate, Stream stream) {
     const auto* scales = reinterpret_cast<const float2*>(block_scales);

@@ -127,6 +127,45 @@ __global__ void read_all_kernel(const int4* __restrict__ data, int64_t vectors, 
     if (acc == 0x7fedcba9) *sink = static_cast<float>(acc);
 }
 
+// A candidate for a row's largest value: ties go to the lower column; NaN wins over everything,
+// so that a row holding one reports it.
+struct Best {
+    float value;
+    int32_t column;
+};
+
+__device__ __forceinline__ Best better(Best a, Best b) {
+    if (isnan(a.value)) return a;
+    if (isnan(b.value)) return b;
+    if (b.value > a.value || (b.value == a.value && b.column < a.column)) return b;
+    return a;
+}
+
+__device__ __forceinline__ Best warp_best(Best b) {
+    for (int offset = kWarp / 2; offset > 0; offset >>= 1) {
+        const Best other{__shfl_xor_sync(0xffffffffu, b.value, offset), __shfl_xor_sync(0xffffffffu, b.column, offset)};
+        b = better(b, other);
+    }
+    return b;
+}
+
+// Block per row.
+__global__ void __launch_bounds__(kThreads) argmax_kernel(const float* __restrict__ x, int64_t cols,
+                                                          int32_t* __restrict__ columns, float* __restrict__ values) {
+    wait_for_previous_kernel();
+    const float* row = x + blockIdx.x * cols;
+    Best best{-INFINITY, static_cast<int32_t>(cols)};
+    for (int64_t c = threadIdx.x; c < cols; c += kThreads) best = better(best, {row[c], static_cast<int32_t>(c)});
+    __shared__ Best partial[kThreads / kWarp];
+    best = warp_best(best);
+    if (threadIdx.x % kWarp == 0) partial[threadIdx.x / kWarp] = best;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    for (int w = 1; w < kThreads / kWarp; ++w) best = better(best, partial[w]);
+    columns[blockIdx.x] = best.column < cols ? best.column : 0;  // an all -inf row: column 0
+    values[blockIdx.x] = best.value;
+}
+
 unsigned blocks_for(int64_t threads) { return static_cast<unsigned>((threads + kThreads - 1) / kThreads); }
 
 }  // namespace
@@ -163,6 +202,10 @@ void swiglu(float* gate, const float* up, int64_t count, Stream stream) {
 
 void add(float* x, const float* y, int64_t count, Stream stream) {
     launch(add_kernel, blocks_for(count), kThreads, stream, x, y, count);
+}
+
+void argmax_rows(const float* x, int64_t rows, int64_t cols, int32_t* columns, float* values, Stream stream) {
+    launch(argmax_kernel, static_cast<unsigned>(rows), kThreads, stream, x, cols, columns, values);
 }
 
 void read_all(const uint8_t* data, size_t bytes, float* sink, Stream stream) {
