@@ -9,9 +9,11 @@
 // each int32 dot is scaled by the weight's sub-block scale and the activation block's step into
 // f32 accumulators. A thread block's four warps take 128 rows; the block copies each step's
 // activations (<= 64 tokens x 256 values) into shared memory while its warps load their weights
-// into registers, so the mmas wait on one round trip per step. On Hopper the blocks of a cluster
-// split the rows' length between them and add up their sums through distributed shared memory:
-// 4,096 rows are only 32 blocks of 128, too few to keep the memory busy.
+// into registers, so the mmas wait on one round trip per step; the tokens' scales for each
+// sub-block are prepared once per block in shared memory, not per warp. On Hopper the blocks of a
+// cluster split the rows' length between them and add up their sums through distributed shared
+// memory: 4,096 rows are only 32 blocks of 128, too few to keep the memory busy. The split is
+// chosen for whole waves of blocks (splits_for).
 #include <cooperative_groups.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -29,19 +31,20 @@ namespace {
 
 constexpr int kMaxTokensPerLaunch = 64;
 constexpr int kTokensPerTile = 8;  // the mma's n
+constexpr int kMaxTokenTiles = kMaxTokensPerLaunch / kTokensPerTile;
 constexpr int kRowsPerTile = 16;   // the mma's m
+// Two m tiles per warp: each B fragment and token scale read from shared memory serves two mmas.
+// (One tile per warp, eight warps per block under 128 registers, measured slower at 8 to 16
+// tokens and no faster at 64: the registers' cap spills.)
 constexpr int kTilesPerWarp = 2;
 constexpr int kWarpsPerBlock = 4;
 constexpr int kRowsPerBlock = kWarpsPerBlock * kTilesPerWarp * kRowsPerTile;
 constexpr int kThreadsPerBlock = kWarpsPerBlock * kWarp;
-static_assert(kThreadsPerBlock == kRowsPerBlock, "the final sums take one thread per row");
+static_assert(kThreadsPerBlock % kRowsPerBlock == 0, "the final sums take whole rows of threads");
 // A step is one Q4_K or Q6_K super-block, or eight Q8_0 blocks: what a lane loads at once.
 constexpr int kValuesPerStep = 256;
 constexpr int kSubBlocksPerStep = kValuesPerStep / kActivationBlock;
 constexpr int kMaxClusterBlocks = 8;  // the largest cluster every Hopper part runs
-// Blocks wanted per SM before a row's length is split (two keep the loads of one in flight while
-// the other multiplies).
-constexpr int kBlocksPerSm = 2;
 
 // Every mma starts from the f32 bits of 1.5 * 2^23 and adds the int32 dot: for |dot| < 2^22 the
 // result's bits read as the float 1.5 * 2^23 + dot, exactly. One fma then gives dot * step,
@@ -60,16 +63,16 @@ __device__ __forceinline__ float times_small_int(int v, float f) {
 // lowest mantissa bits cleared (a change under 2^-22 relative), so that kBias * step (1.5 times a
 // power of two) is exact.
 struct TokenStep {
-    float step, minus_bias, sum;  // sum: step * (sum of the block's int8 values), for Q4_K's mins
+    float step, minus_bias;
 };
 
-__device__ __forceinline__ TokenStep token_step(float2 block_scale) {
-    const float step = __int_as_float(__float_as_int(block_scale.x) & ~3);
-    return {step, -kBias * step, block_scale.y};
+__device__ __forceinline__ TokenStep token_step(float block_step) {
+    const float step = __int_as_float(__float_as_int(block_step) & ~3);
+    return {step, -kBias * step};
 }
 
 // dot * step, from a biased mma result.
-__device__ __forceinline__ float scaled_dot(int biased_dot, const TokenStep& s) {
+__device__ __forceinline__ float scaled_dot(int biased_dot, TokenStep s) {
     return fmaf(__int_as_float(biased_dot), s.step, s.minus_bias);
 }
 
@@ -156,6 +159,7 @@ struct Q4KRow {
 // a scale per 16 values, so k slots hold values in order: 4 quad + i in slot 4 quad + i (first
 // scale), 16 + 4 quad + i in slot 16 + 4 quad + i (second), and each half is its own k16 mma.
 struct Q6KRow {
+    static constexpr bool kHasMins = false;
     static constexpr bool kScalePer16 = true;
     uint32_t low[2][2][2];  // ql words [h][k % 2][half]
     uint32_t high[2][2];    // qh words [h][half]
@@ -230,33 +234,38 @@ struct Q80Row {
     }
 };
 
-// One step's activations in shared memory: each token's int8 values and its blocks' (step, sum).
-// Rows of 288 bytes put the 8-byte reads of a warp's 8 tokens in distinct banks; rows of 10
-// float2 do the same for the scales of tokens 2 quad and 2 quad + 1.
+// One step's activations in shared memory: each token's int8 values, copied as they are. Rows of
+// 288 bytes put the 8-byte reads of a warp's 8 tokens in distinct banks.
 template <int kTokens>
-struct StagedStep {
+struct StagedValues {
     int8_t values[kTokens][kValuesPerStep + 32];
-    float2 scales[kTokens][kSubBlocksPerStep + 2];
+};
+
+// One step's activation scales, prepared once per block rather than by every warp: per sub-block,
+// tokens 2i and 2i + 1 side by side (the two a lane scales), as TokenSteps and as the blocks'
+// sums (step * the sum of the block's int8 values, for Q4_K's mins).
+template <int kTokens>
+struct StagedScales {
+    float4 steps[kSubBlocksPerStep][kTokens / 2];  // TokenStep of token 2i, then of 2i + 1
+    float2 sums[kSubBlocksPerStep][kTokens / 2];
 };
 
 // Padding of the partial sums' rows, so that the 32 lanes' stores fall in 32 banks.
 constexpr int kPartialPad = 4;
 
-// Two steps in flight while the warps multiply; then the block's partial sums, [token][row].
+// Two steps in flight while the warps multiply; then the block's partial sums, [token][row]. At 64
+// tokens this is 48 KiB, the most a block declares statically.
 template <int kTokens>
-union SharedMemory {
-    StagedStep<kTokens> steps[2];
-    float partial_sums[kTokens][kRowsPerBlock + kPartialPad];
+struct SharedMemory {
+    union {
+        StagedValues<kTokens> values[2];
+        float partial_sums[kTokens][kRowsPerBlock + kPartialPad];
+    };
+    StagedScales<kTokens> scales[2];
 };
 
 __device__ __forceinline__ void copy_16_async(void* shared, const void* global) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(
-                     static_cast<unsigned>(__cvta_generic_to_shared(shared))),
-                 "l"(global));
-}
-
-__device__ __forceinline__ void copy_8_async(void* shared, const void* global) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(
                      static_cast<unsigned>(__cvta_generic_to_shared(shared))),
                  "l"(global));
 }
@@ -271,26 +280,52 @@ __device__ __forceinline__ void wait_for_copies() {
     asm volatile("cp.async.wait_group %0;" ::"n"(kPending));
 }
 
-// The whole block copies `step` of the tokens' activations into `staged` (not waiting for them).
-// Tokens past the last are left as they were: their sums are never stored.
+// The whole block copies `step` of the tokens' int8 activations into `staged` (not waiting for
+// them). Tokens past the last are left as they were: their sums are never stored.
 template <int kTokens>
-__device__ __forceinline__ void stage_step(const int8_t* x, const float2* token_scales, int64_t cols,
-                                           int64_t blocks_per_row, int64_t step, int sub_blocks, int tokens,
-                                           StagedStep<kTokens>& staged) {
+__device__ __forceinline__ void stage_values(const int8_t* x, int64_t cols, int64_t step, int sub_blocks,
+                                             int tokens, StagedValues<kTokens>& staged) {
     const int pieces = sub_blocks * kActivationBlock / 16;
     for (int i = threadIdx.x; i < tokens * kSubBlocksPerStep * 2; i += kThreadsPerBlock) {
         const int token = i / (kSubBlocksPerStep * 2), piece = i % (kSubBlocksPerStep * 2);
         if (piece < pieces)
-            copy_16_async(&staged.values[token][16 * piece],
-                          x + token * cols + step * kValuesPerStep + 16 * piece);
-    }
-    for (int i = threadIdx.x; i < tokens * kSubBlocksPerStep; i += kThreadsPerBlock) {
-        const int token = i / kSubBlocksPerStep, block = i % kSubBlocksPerStep;
-        if (block < sub_blocks)
-            copy_8_async(&staged.scales[token][block],
-                         token_scales + token * blocks_per_row + step * kSubBlocksPerStep + block);
+            copy_16_async(&staged.values[token][16 * piece], x + token * cols + step * kValuesPerStep + 16 * piece);
     }
 }
+
+// The (step, sum) pairs of one step that this thread prepares: loaded a step ahead into
+// registers, written to shared memory as StagedScales once the warps are done with the buffer.
+template <int kTokens>
+struct ScalesInFlight {
+    static constexpr int kPerThread = (kTokens * kSubBlocksPerStep + kThreadsPerBlock - 1) / kThreadsPerBlock;
+    float2 pairs[kPerThread];
+
+    // Entry i of a thread is token (threadIdx.x + i * kThreadsPerBlock) / 8, sub-block % 8.
+    __device__ void load(const float2* token_scales, int64_t blocks_per_row, int64_t step, int sub_blocks,
+                         int tokens) {
+#pragma unroll
+        for (int i = 0; i < kPerThread; ++i) {
+            const int entry = threadIdx.x + i * kThreadsPerBlock;
+            const int token = entry / kSubBlocksPerStep, block = entry % kSubBlocksPerStep;
+            if (token < tokens && block < sub_blocks)
+                pairs[i] = token_scales[token * blocks_per_row + step * kSubBlocksPerStep + block];
+        }
+    }
+    __device__ void store(int tokens, StagedScales<kTokens>& staged) const {
+#pragma unroll
+        for (int i = 0; i < kPerThread; ++i) {
+            const int entry = threadIdx.x + i * kThreadsPerBlock;
+            const int token = entry / kSubBlocksPerStep, block = entry % kSubBlocksPerStep;
+            if (token < tokens) {
+                const TokenStep s = token_step(pairs[i].x);
+                float* steps = reinterpret_cast<float*>(&staged.steps[block][token / 2]);
+                steps[2 * (token % 2)] = s.step;
+                steps[2 * (token % 2) + 1] = s.minus_bias;
+                reinterpret_cast<float*>(&staged.sums[block][token / 2])[token % 2] = pairs[i].y;
+            }
+        }
+    }
+};
 
 // Accumulators of one warp: [m tile][n tile][fragment element], element e at row group + 8 (e / 2)
 // of the m tile and token 2 quad + e % 2 of the n tile.
@@ -300,7 +335,8 @@ using Sums = float[kTilesPerWarp][kTokenTiles][4];
 // One sub-block of the warp's 32 rows times every token tile, added to `sums`.
 template <typename Row, int kTokenTiles>
 __device__ __forceinline__ void multiply_sub_block(const Row (&rows)[kTilesPerWarp][2], int sub_block,
-                                                   const StagedStep<kTokenTiles * kTokensPerTile>& staged,
+                                                   const StagedValues<kTokenTiles * kTokensPerTile>& staged,
+                                                   const StagedScales<kTokenTiles * kTokensPerTile>& scales,
                                                    Lane lane, Sums<kTokenTiles>& sums) {
     Slots a[kTilesPerWarp][2];
     float first[kTilesPerWarp][2], second[kTilesPerWarp][2];
@@ -317,8 +353,11 @@ __device__ __forceinline__ void multiply_sub_block(const Row (&rows)[kTilesPerWa
         const int token = j * kTokensPerTile;
         const Slots b =
             Row::activations(&staged.values[token + lane.group][sub_block * kActivationBlock], lane);
-        const TokenStep s[2] = {token_step(staged.scales[token + 2 * lane.quad][sub_block]),
-                                token_step(staged.scales[token + 2 * lane.quad + 1][sub_block])};
+        const float4 steps = scales.steps[sub_block][token / 2 + lane.quad];
+        const TokenStep s[2] = {{steps.x, steps.y}, {steps.z, steps.w}};
+        float2 block_sums{};
+        if constexpr (Row::kHasMins) block_sums = scales.sums[sub_block][token / 2 + lane.quad];
+        const float sum[2] = {block_sums.x, block_sums.y};
 #pragma unroll
         for (int i = 0; i < kTilesPerWarp; ++i) {
             float* out = sums[i][j];
@@ -339,7 +378,7 @@ __device__ __forceinline__ void multiply_sub_block(const Row (&rows)[kTilesPerWa
                 for (int e = 0; e < 4; ++e) {
                     out[e] = fmaf(first[i][e / 2], scaled_dot(d[e], s[e % 2]), out[e]);
                     // Q4_K's values are d * scale * q - dmin * min: the offset times the block's sum.
-                    if constexpr (Row::kHasMins) out[e] = fmaf(-second[i][e / 2], s[e % 2].sum, out[e]);
+                    if constexpr (Row::kHasMins) out[e] = fmaf(-second[i][e / 2], sum[e % 2], out[e]);
                 }
             }
         }
@@ -391,24 +430,32 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     const int64_t steps = (w.cols + kValuesPerStep - 1) / kValuesPerStep;
     const int64_t first_step = steps * split / splits, last_step = steps * (split + 1) / splits;
     const int64_t blocks_per_row = w.cols / kActivationBlock;
-    Sums<kTokenTiles> sums = {};
-    for (int64_t step = first_step; step < last_step; ++step) {
-        Row rows[kTilesPerWarp][2];
+    Row rows[kTilesPerWarp][2];
+    const auto load_rows = [&](Row (&into)[kTilesPerWarp][2], int64_t step) {
 #pragma unroll
         for (int i = 0; i < kTilesPerWarp; ++i)
 #pragma unroll
-            for (int h = 0; h < 2; ++h) rows[i][h].load_step(w, row_data[i][h], step, lane);
+            for (int h = 0; h < 2; ++h) into[i][h].load_step(w, row_data[i][h], step, lane);
+    };
+    ScalesInFlight<kTokens> next_scales;
+    if (first_step < last_step) {
+        // No kernel writes weights: the first step's loads go out before the wait.
+        load_rows(rows, first_step);
+        wait_for_previous_kernel();
+        stage_values(x, w.cols, first_step, Row::sub_blocks(w, first_step), tokens, shared.values[0]);
+        commit_copies();
+        next_scales.load(token_scales, blocks_per_row, first_step, Row::sub_blocks(w, first_step), tokens);
+        next_scales.store(tokens, shared.scales[0]);
+    }
+    Sums<kTokenTiles> sums = {};
+    for (int64_t step = first_step; step < last_step; ++step) {
         const int buffer = static_cast<int>((step - first_step) % 2);
-        if (step == first_step) {
-            // No kernel writes weights: the first step's loads go out before the wait.
-            wait_for_previous_kernel();
-            stage_step(x, token_scales, w.cols, blocks_per_row, step, Row::sub_blocks(w, step), tokens,
-                       shared.steps[buffer]);
-            commit_copies();
+        const bool has_next = step + 1 < last_step;
+        // The next step's activations load while this one multiplies.
+        if (has_next) {
+            stage_values(x, w.cols, step + 1, Row::sub_blocks(w, step + 1), tokens, shared.values[1 - buffer]);
+            next_scales.load(token_scales, blocks_per_row, step + 1, Row::sub_blocks(w, step + 1), tokens);
         }
-        if (step + 1 < last_step)
-            stage_step(x, token_scales, w.cols, blocks_per_row, step + 1, Row::sub_blocks(w, step + 1),
-                       tokens, shared.steps[1 - buffer]);
         commit_copies();
         wait_for_copies<1>();  // this step's; the next one's may still be in flight
         __syncthreads();
@@ -418,14 +465,19 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
         if (sub_blocks == kSubBlocksPerStep) {
 #pragma unroll
             for (int sub_block = 0; sub_block < kSubBlocksPerStep; ++sub_block)
-                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.steps[buffer], lane, sums);
+                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.values[buffer], shared.scales[buffer],
+                                                     lane, sums);
         } else {
 #pragma unroll
             for (int sub_block = 0; sub_block < kSubBlocksPerStep; ++sub_block) {
                 if (sub_block >= sub_blocks) break;
-                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.steps[buffer], lane, sums);
+                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.values[buffer], shared.scales[buffer],
+                                                     lane, sums);
             }
         }
+        // The other buffer's scales were last read in the step before, which every warp has left.
+        if (has_next) next_scales.store(tokens, shared.scales[1 - buffer]);
+        if (has_next) load_rows(rows, step + 1);
         __syncthreads();  // before the next step's copies overwrite this buffer
     }
     if (first_step == last_step) wait_for_previous_kernel();
@@ -443,12 +495,15 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     sync_splits(splits);
     // Block `split` of the group sums tokens split, split + splits, ... over every block of the
     // group, in the same order each time.
-    const int64_t row = row_group * kRowsPerBlock + threadIdx.x;
-    for (int t = split; t < tokens; t += splits) {
+    const int row_in_block = static_cast<int>(threadIdx.x % kRowsPerBlock);
+    const int64_t row = row_group * kRowsPerBlock + row_in_block;
+    constexpr int kTokensAtOnce = kThreadsPerBlock / kRowsPerBlock;
+    for (int t = split + splits * static_cast<int>(threadIdx.x / kRowsPerBlock); t < tokens;
+         t += splits * kTokensAtOnce) {
         float sum = 0;
         for (int s = 0; s < splits; ++s)
             sum += partial_sums_of(&shared.partial_sums[0][0], s,
-                                   splits)[t * (kRowsPerBlock + kPartialPad) + threadIdx.x];
+                                   splits)[t * (kRowsPerBlock + kPartialPad) + row_in_block];
         if (row < w.rows) {
             float* at = out + t * w.rows + row;
             *at = accumulate ? *at + sum : sum;
@@ -458,42 +513,46 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     if (splits > 1) sync_splits(splits);
 }
 
-// How many blocks split each group of 128 rows: enough for kBlocksPerSm blocks per SM, on Hopper
-// (clusters) only.
-int splits_for(int64_t row_groups, int64_t steps) {
+// How many blocks split each group of 128 rows, on Hopper (clusters) only. A block's time goes
+// with its steps, and blocks beyond what the SMs hold at once run in another wave: the split
+// that makes waves x steps per block smallest, the fewest blocks among equals.
+int splits_for(int64_t row_groups, int64_t steps, int blocks_per_sm) {
     int device = 0, major = 0, sms = 0;
     cudaGetDevice(&device);
     cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
     if (major < 9) return 1;
-    const int64_t wanted = (int64_t{kBlocksPerSm} * sms + row_groups - 1) / row_groups;
-    return static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(kMaxClusterBlocks, steps)));
+    const int64_t resident = int64_t{std::max(blocks_per_sm, 1)} * sms;
+    int best = 1;
+    int64_t best_cost = INT64_MAX;
+    for (int splits = 1; splits <= std::min<int64_t>(kMaxClusterBlocks, steps); ++splits) {
+        const int64_t waves = (row_groups * splits + resident - 1) / resident;
+        const int64_t cost = waves * ((steps + splits - 1) / splits);
+        if (cost < best_cost) best = splits, best_cost = cost;
+    }
+    return best;
 }
 
 // The kernel for exactly ceil(tokens / 8) token tiles: no tile is skipped at run time, as a
 // branch between tiles would keep the compiler from interleaving them.
 template <typename Row, int kTokenTiles>
 void launch_for_tiles(const DeviceMatrix& w, const int8_t* x, const float2* token_scales, int tokens,
-                      float* out, bool accumulate, int splits, Stream stream) {
+                      float* out, bool accumulate, Stream stream) {
     if constexpr (kTokenTiles > 1) {
         if (tokens <= (kTokenTiles - 1) * kTokensPerTile)
-            return launch_for_tiles<Row, kTokenTiles - 1>(w, x, token_scales, tokens, out, accumulate, splits,
-                                                          stream);
+            return launch_for_tiles<Row, kTokenTiles - 1>(w, x, token_scales, tokens, out, accumulate, stream);
     }
-    const int64_t row_groups = (w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
-    launch_in_clusters(matmul_mma_kernel<Row, kTokenTiles>, dim3(static_cast<unsigned>(row_groups * splits)),
-                       dim3(kThreadsPerBlock), static_cast<unsigned>(splits), stream, w, x, token_scales,
-                       tokens, out, accumulate, splits);
-}
-
-template <typename Row>
-void launch_mma(const DeviceMatrix& w, const int8_t* x, const float2* token_scales, int tokens, float* out,
-                bool accumulate, Stream stream) {
+    const auto kernel = matmul_mma_kernel<Row, kTokenTiles>;
+    static const int blocks_per_sm = [&] {
+        int blocks = 0;
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreadsPerBlock, 0);
+        return blocks;
+    }();
     const int64_t row_groups = (w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
     const int64_t steps = (w.cols + kValuesPerStep - 1) / kValuesPerStep;
-    const int splits = splits_for(row_groups, steps);
-    launch_for_tiles<Row, kMaxTokensPerLaunch / kTokensPerTile>(w, x, token_scales, tokens, out, accumulate,
-                                                                splits, stream);
+    const int splits = splits_for(row_groups, steps, blocks_per_sm);
+    launch_in_clusters(kernel, dim3(static_cast<unsigned>(row_groups * splits)), dim3(kThreadsPerBlock),
+                       static_cast<unsigned>(splits), stream, w, x, token_scales, tokens, out, accumulate, splits);
 }
 
 }  // namespace
@@ -507,9 +566,9 @@ void matmul_int8_mma(const DeviceMatrix& w, const int8_t* values, const float* b
         const int8_t* x = values + first * w.cols;
         const float2* s = scales + first * blocks_per_row;
         float* o = out + first * w.rows;
-        if (w.type == type_id::Q4_K) launch_mma<Q4KRow>(w, x, s, n, o, accumulate, stream);
-        if (w.type == type_id::Q6_K) launch_mma<Q6KRow>(w, x, s, n, o, accumulate, stream);
-        if (w.type == type_id::Q8_0) launch_mma<Q80Row>(w, x, s, n, o, accumulate, stream);
+        if (w.type == type_id::Q4_K) launch_for_tiles<Q4KRow, kMaxTokenTiles>(w, x, s, n, o, accumulate, stream);
+        if (w.type == type_id::Q6_K) launch_for_tiles<Q6KRow, kMaxTokenTiles>(w, x, s, n, o, accumulate, stream);
+        if (w.type == type_id::Q8_0) launch_for_tiles<Q80Row, kMaxTokenTiles>(w, x, s, n, o, accumulate, stream);
     }
 }
 
