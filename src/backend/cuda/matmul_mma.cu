@@ -3,11 +3,11 @@
 // memory bandwidth; measured so far (docs/performance.md) it reaches 26-40 % of it at 16 tokens
 // and 10-14 % at 64, bound by the per-token scaling work, not by the reads.
 //
-// Each warp multiplies 32 weight rows (two m16 tiles of mma.m16n8k32) by up to 64 tokens (eight
-// n8 tiles), one 32-value sub-block at a time: the weight quants go straight into the A
-// fragments (mask and shift), the activations (quantize_activations' int8 blocks) into B, and
+// Each warp multiplies 32 weight rows (two m16 tiles of mma.m16n8k32), or 16 from 33 tokens on,
+// by up to 64 tokens (eight n8 tiles), one 32-value sub-block at a time: the weight quants go
+// straight into the A fragments (mask and shift), the activations (quantize_activations' int8 blocks) into B, and
 // each int32 dot is scaled by the weight's sub-block scale and the activation block's step into
-// f32 accumulators. A thread block's four warps take 128 rows; the block copies each step's
+// f32 accumulators. A thread block's four or eight warps take 128 rows; the block copies each step's
 // activations (<= 64 tokens x 256 values) into shared memory while its warps load their weights
 // into registers, so the mmas wait on one round trip per step; the tokens' scales for each
 // sub-block are prepared once per block in shared memory, not per warp. On Hopper the blocks of a
@@ -33,14 +33,21 @@ constexpr int kMaxTokensPerLaunch = 64;
 constexpr int kTokensPerTile = 8;  // the mma's n
 constexpr int kMaxTokenTiles = kMaxTokensPerLaunch / kTokensPerTile;
 constexpr int kRowsPerTile = 16;   // the mma's m
-// Two m tiles per warp: each B fragment and token scale read from shared memory serves two mmas.
-// (One tile per warp, eight warps per block under 128 registers, measured slower at 8 to 16
-// tokens and no faster at 64: the registers' cap spills.)
-constexpr int kTilesPerWarp = 2;
-constexpr int kWarpsPerBlock = 4;
-constexpr int kRowsPerBlock = kWarpsPerBlock * kTilesPerWarp * kRowsPerTile;
-constexpr int kThreadsPerBlock = kWarpsPerBlock * kWarp;
-static_assert(kThreadsPerBlock % kRowsPerBlock == 0, "the final sums take whole rows of threads");
+constexpr int kRowsPerBlock = 128;
+// How a block's warps share its rows: two m tiles per warp (four warps) let each B fragment and
+// token scale read from shared memory serve two mmas; one per warp (eight warps, two blocks per
+// SM under 128 registers) holds half the accumulators, so more warps hide the latencies. Two
+// pay at few token tiles, one at many (H100, docs/performance.md).
+template <int kTiles>
+struct WarpTiles {
+    static constexpr int kTilesPerWarp = kTiles;
+    static constexpr int kWarpsPerBlock = kRowsPerBlock / (kTiles * kRowsPerTile);
+    static constexpr int kThreads = kWarpsPerBlock * kWarp;
+    // Two: no bound (a bound of one block let ptxas take 250 registers, not 170, and cost 20 %).
+    static constexpr int kMinBlocksPerSm = kTiles == 1 ? 2 : 0;
+    static_assert(kThreads % kRowsPerBlock == 0, "the final sums take whole rows of threads");
+};
+constexpr int kOneTilePerWarpFrom = 5;  // token tiles: 33 tokens
 // A step is one Q4_K or Q6_K super-block, or eight Q8_0 blocks: what a lane loads at once.
 constexpr int kValuesPerStep = 256;
 constexpr int kSubBlocksPerStep = kValuesPerStep / kActivationBlock;
@@ -282,11 +289,11 @@ __device__ __forceinline__ void wait_for_copies() {
 
 // The whole block copies `step` of the tokens' int8 activations into `staged` (not waiting for
 // them). Tokens past the last are left as they were: their sums are never stored.
-template <int kTokens>
+template <int kThreads, int kTokens>
 __device__ __forceinline__ void stage_values(const int8_t* x, int64_t cols, int64_t step, int sub_blocks,
                                              int tokens, StagedValues<kTokens>& staged) {
     const int pieces = sub_blocks * kActivationBlock / 16;
-    for (int i = threadIdx.x; i < tokens * kSubBlocksPerStep * 2; i += kThreadsPerBlock) {
+    for (int i = threadIdx.x; i < tokens * kSubBlocksPerStep * 2; i += kThreads) {
         const int token = i / (kSubBlocksPerStep * 2), piece = i % (kSubBlocksPerStep * 2);
         if (piece < pieces)
             copy_16_async(&staged.values[token][16 * piece], x + token * cols + step * kValuesPerStep + 16 * piece);
@@ -295,17 +302,17 @@ __device__ __forceinline__ void stage_values(const int8_t* x, int64_t cols, int6
 
 // The (step, sum) pairs of one step that this thread prepares: loaded a step ahead into
 // registers, written to shared memory as StagedScales once the warps are done with the buffer.
-template <int kTokens>
+template <int kThreads, int kTokens>
 struct ScalesInFlight {
-    static constexpr int kPerThread = (kTokens * kSubBlocksPerStep + kThreadsPerBlock - 1) / kThreadsPerBlock;
+    static constexpr int kPerThread = (kTokens * kSubBlocksPerStep + kThreads - 1) / kThreads;
     float2 pairs[kPerThread];
 
-    // Entry i of a thread is token (threadIdx.x + i * kThreadsPerBlock) / 8, sub-block % 8.
+    // Entry i of a thread is token (threadIdx.x + i * kThreads) / 8, sub-block % 8.
     __device__ void load(const float2* token_scales, int64_t blocks_per_row, int64_t step, int sub_blocks,
                          int tokens) {
 #pragma unroll
         for (int i = 0; i < kPerThread; ++i) {
-            const int entry = threadIdx.x + i * kThreadsPerBlock;
+            const int entry = threadIdx.x + i * kThreads;
             const int token = entry / kSubBlocksPerStep, block = entry % kSubBlocksPerStep;
             if (token < tokens && block < sub_blocks)
                 pairs[i] = token_scales[token * blocks_per_row + step * kSubBlocksPerStep + block];
@@ -314,7 +321,7 @@ struct ScalesInFlight {
     __device__ void store(int tokens, StagedScales<kTokens>& staged) const {
 #pragma unroll
         for (int i = 0; i < kPerThread; ++i) {
-            const int entry = threadIdx.x + i * kThreadsPerBlock;
+            const int entry = threadIdx.x + i * kThreads;
             const int token = entry / kSubBlocksPerStep, block = entry % kSubBlocksPerStep;
             if (token < tokens) {
                 const TokenStep s = token_step(pairs[i].x);
@@ -329,15 +336,15 @@ struct ScalesInFlight {
 
 // Accumulators of one warp: [m tile][n tile][fragment element], element e at row group + 8 (e / 2)
 // of the m tile and token 2 quad + e % 2 of the n tile.
-template <int kTokenTiles>
+template <int kTilesPerWarp, int kTokenTiles>
 using Sums = float[kTilesPerWarp][kTokenTiles][4];
 
-// One sub-block of the warp's 32 rows times every token tile, added to `sums`.
-template <typename Row, int kTokenTiles>
+// One sub-block of the warp's rows times every token tile, added to `sums`.
+template <typename Row, int kTilesPerWarp, int kTokenTiles>
 __device__ __forceinline__ void multiply_sub_block(const Row (&rows)[kTilesPerWarp][2], int sub_block,
                                                    const StagedValues<kTokenTiles * kTokensPerTile>& staged,
                                                    const StagedScales<kTokenTiles * kTokensPerTile>& scales,
-                                                   Lane lane, Sums<kTokenTiles>& sums) {
+                                                   Lane lane, Sums<kTilesPerWarp, kTokenTiles>& sums) {
     Slots a[kTilesPerWarp][2];
     float first[kTilesPerWarp][2], second[kTilesPerWarp][2];
 #pragma unroll
@@ -405,11 +412,12 @@ __device__ __forceinline__ const float* partial_sums_of(float* mine, int split, 
 
 // Block b multiplies rows 128 (b / splits) .. + 127 over its share (b % splits) of the steps;
 // the `splits` blocks of a group, one cluster, then add their sums and store them.
-template <typename Row, int kTokenTiles>
-__global__ void __launch_bounds__(kThreadsPerBlock)
+template <typename Row, int kTokenTiles, typename Tiles>
+__global__ void __launch_bounds__(Tiles::kThreads, Tiles::kMinBlocksPerSm)
     matmul_mma_kernel(DeviceMatrix w, const int8_t* __restrict__ x, const float2* __restrict__ token_scales,
                       int tokens, float* __restrict__ out, bool accumulate, int splits) {
     constexpr int kTokens = kTokenTiles * kTokensPerTile;
+    constexpr int kTilesPerWarp = Tiles::kTilesPerWarp, kThreads = Tiles::kThreads;
     __shared__ SharedMemory<kTokens> shared;
     const int warp = threadIdx.x / kWarp;
     const Lane lane{static_cast<int>(threadIdx.x % kWarp) / 4, static_cast<int>(threadIdx.x % 4)};
@@ -437,23 +445,23 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 #pragma unroll
             for (int h = 0; h < 2; ++h) into[i][h].load_step(w, row_data[i][h], step, lane);
     };
-    ScalesInFlight<kTokens> next_scales;
+    ScalesInFlight<kThreads, kTokens> next_scales;
     if (first_step < last_step) {
         // No kernel writes weights: the first step's loads go out before the wait.
         load_rows(rows, first_step);
         wait_for_previous_kernel();
-        stage_values(x, w.cols, first_step, Row::sub_blocks(w, first_step), tokens, shared.values[0]);
+        stage_values<kThreads>(x, w.cols, first_step, Row::sub_blocks(w, first_step), tokens, shared.values[0]);
         commit_copies();
         next_scales.load(token_scales, blocks_per_row, first_step, Row::sub_blocks(w, first_step), tokens);
         next_scales.store(tokens, shared.scales[0]);
     }
-    Sums<kTokenTiles> sums = {};
+    Sums<kTilesPerWarp, kTokenTiles> sums = {};
     for (int64_t step = first_step; step < last_step; ++step) {
         const int buffer = static_cast<int>((step - first_step) % 2);
         const bool has_next = step + 1 < last_step;
         // The next step's activations load while this one multiplies.
         if (has_next) {
-            stage_values(x, w.cols, step + 1, Row::sub_blocks(w, step + 1), tokens, shared.values[1 - buffer]);
+            stage_values<kThreads>(x, w.cols, step + 1, Row::sub_blocks(w, step + 1), tokens, shared.values[1 - buffer]);
             next_scales.load(token_scales, blocks_per_row, step + 1, Row::sub_blocks(w, step + 1), tokens);
         }
         commit_copies();
@@ -465,13 +473,13 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
         if (sub_blocks == kSubBlocksPerStep) {
 #pragma unroll
             for (int sub_block = 0; sub_block < kSubBlocksPerStep; ++sub_block)
-                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.values[buffer], shared.scales[buffer],
+                multiply_sub_block<Row, kTilesPerWarp, kTokenTiles>(rows, sub_block, shared.values[buffer], shared.scales[buffer],
                                                      lane, sums);
         } else {
 #pragma unroll
             for (int sub_block = 0; sub_block < kSubBlocksPerStep; ++sub_block) {
                 if (sub_block >= sub_blocks) break;
-                multiply_sub_block<Row, kTokenTiles>(rows, sub_block, shared.values[buffer], shared.scales[buffer],
+                multiply_sub_block<Row, kTilesPerWarp, kTokenTiles>(rows, sub_block, shared.values[buffer], shared.scales[buffer],
                                                      lane, sums);
             }
         }
@@ -497,7 +505,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     // group, in the same order each time.
     const int row_in_block = static_cast<int>(threadIdx.x % kRowsPerBlock);
     const int64_t row = row_group * kRowsPerBlock + row_in_block;
-    constexpr int kTokensAtOnce = kThreadsPerBlock / kRowsPerBlock;
+    constexpr int kTokensAtOnce = kThreads / kRowsPerBlock;
     for (int t = split + splits * static_cast<int>(threadIdx.x / kRowsPerBlock); t < tokens;
          t += splits * kTokensAtOnce) {
         float sum = 0;
@@ -533,6 +541,22 @@ int splits_for(int64_t row_groups, int64_t steps, int blocks_per_sm) {
     return best;
 }
 
+template <typename Row, int kTokenTiles, typename Tiles>
+void launch_kernel(const DeviceMatrix& w, const int8_t* x, const float2* token_scales, int tokens, float* out,
+                   bool accumulate, Stream stream) {
+    const auto kernel = matmul_mma_kernel<Row, kTokenTiles, Tiles>;
+    static const int blocks_per_sm = [&] {
+        int blocks = 0;
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, Tiles::kThreads, 0);
+        return blocks;
+    }();
+    const int64_t row_groups = (w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    const int64_t steps = (w.cols + kValuesPerStep - 1) / kValuesPerStep;
+    const int splits = splits_for(row_groups, steps, blocks_per_sm);
+    launch_in_clusters(kernel, dim3(static_cast<unsigned>(row_groups * splits)), dim3(Tiles::kThreads),
+                       static_cast<unsigned>(splits), stream, w, x, token_scales, tokens, out, accumulate, splits);
+}
+
 // The kernel for exactly ceil(tokens / 8) token tiles: no tile is skipped at run time, as a
 // branch between tiles would keep the compiler from interleaving them.
 template <typename Row, int kTokenTiles>
@@ -542,17 +566,8 @@ void launch_for_tiles(const DeviceMatrix& w, const int8_t* x, const float2* toke
         if (tokens <= (kTokenTiles - 1) * kTokensPerTile)
             return launch_for_tiles<Row, kTokenTiles - 1>(w, x, token_scales, tokens, out, accumulate, stream);
     }
-    const auto kernel = matmul_mma_kernel<Row, kTokenTiles>;
-    static const int blocks_per_sm = [&] {
-        int blocks = 0;
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreadsPerBlock, 0);
-        return blocks;
-    }();
-    const int64_t row_groups = (w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
-    const int64_t steps = (w.cols + kValuesPerStep - 1) / kValuesPerStep;
-    const int splits = splits_for(row_groups, steps, blocks_per_sm);
-    launch_in_clusters(kernel, dim3(static_cast<unsigned>(row_groups * splits)), dim3(kThreadsPerBlock),
-                       static_cast<unsigned>(splits), stream, w, x, token_scales, tokens, out, accumulate, splits);
+    using Tiles = WarpTiles<kTokenTiles >= kOneTilePerWarpFrom ? 1 : 2>;
+    launch_kernel<Row, kTokenTiles, Tiles>(w, x, token_scales, tokens, out, accumulate, stream);
 }
 
 }  // namespace
