@@ -12,7 +12,7 @@
 # cuda_matvec_bench built at another commit: timed right after this build's, for a before/after.
 # GPU_BENCH_STREAMS="1,4,16,64" (batched decoding of the first type: tg128 after a 128-token prompt
 # per stream; "" skips), LLAMA_BATCHED_BENCH=path of llama.cpp's llama-batched-bench for its
-# side-by-side (-npp 128 -ntg 128 -npl the same).
+# side-by-side (-npp 128 -ntg 128 -npl the same). GPU_BENCH_VRAM=0 skips the VRAM checks.
 set -uo pipefail
 out="${1:?give an output folder}"
 pack="${2:-build/gpu-pack}"
@@ -90,9 +90,14 @@ first_model="$models/8b-${types%% *}.gguf"
 if [ -n "$streams" ] && [ -n "$types" ] && [ -f "$first_model" ]; then
     "$hearth" bench -m "$first_model" --backend cuda -p 0 -n 128 -d 128 --streams "$streams" -r "$reps" -o table \
         >"$out/bench-streams.txt" 2>&1
+    "$hearth" bench -m "$first_model" --backend cuda -p 0 -n 128 -d 128 --streams "$streams" -r "$reps" \
+        --greedy-on-device -o table >"$out/bench-streams-greedy.txt" 2>&1
     note "## 8B ${types%% *}, batched decoding (tg128 per stream after a 128-token prompt each)"
     note '```'
+    echo "every row's logits copied to the host (as llama-batched-bench):" >>"$summary"
     cat "$out/bench-streams.txt" >>"$summary"
+    echo "greedy tokens chosen on the GPU (--greedy-on-device):" >>"$summary"
+    grep -E "^\| tg" "$out/bench-streams-greedy.txt" >>"$summary"
     note '```'
     if [ -n "${LLAMA_BATCHED_BENCH:-}" ]; then
         most=$(echo "$streams" | tr ',' '\n' | sort -n | tail -1)
@@ -186,8 +191,10 @@ profile_prompt() {  # model
 first_type="${types%% *}"
 if [ -f "$models/8b-$first_type.gguf" ]; then
     note ""
-    vram_check "$models/8b-$first_type.gguf" 4096
-    vram_check "$models/8b-$first_type.gguf" 131072
+    if [ "${GPU_BENCH_VRAM:-1}" = 1 ]; then
+        vram_check "$models/8b-$first_type.gguf" 4096
+        vram_check "$models/8b-$first_type.gguf" 131072
+    fi
     [ "${GPU_BENCH_PROFILE:-1}" = 1 ] && profile_decode "$models/8b-$first_type.gguf"
     [ "${GPU_BENCH_PROFILE:-1}" = 1 ] && [ "${GPU_BENCH_PROFILE_PROMPT:-1}" = 1 ] && profile_prompt "$models/8b-$first_type.gguf"
 fi
