@@ -4,14 +4,16 @@
 // Prints microseconds per product, GB/s of weights read and the share of the read-bandwidth
 // probe measured in the same run: the number the decode kernels are tuned against. With --mma,
 // the int8 tensor-core product for batched decoding instead (matmul_int8_mma; by default Q4_K and
-// Q6_K, the layer's shapes, 16 and 64 tokens).
-//   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...] [--mma]
+// Q6_K, the layer's shapes, 16 and 64 tokens). With --groups, the products a layer launches
+// together (Q, K and V; gate and up), as one launch and as one launch each, in the same run.
+//   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...] [--mma] [--groups]
 #include <cuda_runtime.h>
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +57,16 @@ struct Shape {
 constexpr Shape kShapes[] = {{"attn_q", 4096, 4096},    {"attn_k", 1024, 4096}, {"ffn_gate", 14336, 4096},
                              {"ffn_down", 4096, 14336}, {"output", 128256, 4096}};
 
+// The products of one layer that share their activations, which the backend launches together.
+struct Group {
+    const char* name;
+    std::vector<Shape> shapes;
+};
+const Group kGroups[] = {
+    {"attn_qkv", {{"attn_q", 4096, 4096}, {"attn_k", 1024, 4096}, {"attn_v", 1024, 4096}}},
+    {"ffn_gate_up", {{"ffn_gate", 14336, 4096}, {"ffn_up", 14336, 4096}}},
+};
+
 std::vector<std::string> split(std::string_view list) {
     std::vector<std::string> items;
     size_t start = 0;
@@ -97,38 +109,60 @@ struct Timing {
 
 enum class Kernel { Matvec, Mma };
 
-Timing time_product(Type type, const Shape& shape, int tokens, Kernel kernel, cudaStream_t stream) {
+// Products of matrices with the same row length and the same activations: one launch for all of
+// them when `fused`, else one each.
+Timing time_products(Type type, std::span<const Shape> group, int tokens, Kernel kernel, bool fused,
+                     cudaStream_t stream) {
     const auto id = static_cast<uint32_t>(type);
-    const size_t file_row_bytes = *hearth::quant::row_bytes(type, shape.cols);
+    const int64_t cols = group[0].cols;
+    const size_t file_row_bytes = *hearth::quant::row_bytes(type, cols);
     const size_t stride = cuda::device_row_stride(id, file_row_bytes);
-    const size_t bytes = stride * shape.rows;
-    const std::vector<uint8_t> host = make_matrix(type, shape, file_row_bytes, stride);
+    int64_t rows = 0;
+    for (const Shape& shape : group) rows += shape.rows;
+    // The group's matrices one after another in each copy.
+    const size_t bytes = stride * rows;
     // Enough copies that the ones between two reads of a copy overflow the L2 many times.
     const int copies = static_cast<int>(std::clamp<size_t>((size_t{768} << 20) / bytes + 1, 2, 64));
     DeviceBytes weights(bytes * copies);
-    for (int c = 0; c < copies; ++c)
-        check(cudaMemcpy(weights.as() + c * bytes, host.data(), bytes, cudaMemcpyHostToDevice), "uploading weights");
+    size_t offset = 0;
+    for (const Shape& shape : group) {
+        const std::vector<uint8_t> host = make_matrix(type, shape, file_row_bytes, stride);
+        for (int c = 0; c < copies; ++c)
+            check(cudaMemcpy(weights.as() + c * bytes + offset, host.data(), host.size(), cudaMemcpyHostToDevice),
+                  "uploading weights");
+        offset += host.size();
+    }
+    const Shape shape{group[0].name, rows, cols};
 
     std::vector<float> x(tokens * shape.cols);
     std::mt19937 generator(7);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for (float& v : x) v = normal(generator);
     DeviceBytes x_device(x.size() * sizeof(float)), values(x.size()), scales(x.size() / 32 * 2 * sizeof(float)),
-        out(tokens * shape.rows * sizeof(float));
+        out(tokens * rows * sizeof(float));
     check(cudaMemcpy(x_device.data, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), "uploading x");
     cuda::quantize_activations(x_device.as<float>(), tokens, shape.cols, values.as<int8_t>(), scales.as<float>(),
                                stream);
     const bool int8 = cuda::has_int8_matvec(id);
-    auto enqueue = [&](int copy) {
-        const cuda::DeviceMatrix w{id, weights.as() + copy * bytes, shape.rows, shape.cols, stride,
-                                   cuda::device_scales_offset(id, shape.cols)};
-        const cuda::MatvecProduct product{w, out.as<float>()};
+    const auto multiply = [&](const cuda::MatvecProduct* products, int count) {
         if (kernel == Kernel::Mma)
-            cuda::matmul_int8_mma(w, values.as<int8_t>(), scales.as<float>(), tokens, out.as<float>(), false, stream);
+            cuda::matmul_int8_mma(products, count, values.as<int8_t>(), scales.as<float>(), tokens, false, stream);
         else if (int8)
-            cuda::matvec_int8(&product, 1, values.as<int8_t>(), scales.as<float>(), tokens, false, stream);
+            cuda::matvec_int8(products, count, values.as<int8_t>(), scales.as<float>(), tokens, false, stream);
         else
-            cuda::matvec_f32(&product, 1, x_device.as<float>(), tokens, false, stream);
+            cuda::matvec_f32(products, count, x_device.as<float>(), tokens, false, stream);
+    };
+    auto enqueue = [&](int copy) {
+        std::vector<cuda::MatvecProduct> products;
+        int64_t first_row = 0;
+        for (const Shape& matrix : group) {
+            const cuda::DeviceMatrix w{id, weights.as() + copy * bytes + first_row * stride, matrix.rows, cols, stride,
+                                       cuda::device_scales_offset(id, cols)};
+            products.push_back({w, out.as<float>() + tokens * first_row});
+            first_row += matrix.rows;
+        }
+        if (fused) return multiply(products.data(), static_cast<int>(products.size()));
+        for (const cuda::MatvecProduct& product : products) multiply(&product, 1);
     };
     const int launches = std::max(copies * 2, 40);
     for (int i = 0; i < copies; ++i) enqueue(i);  // warm-up
@@ -168,11 +202,14 @@ int main(int argc, char** argv) {
     std::vector<int> token_counts;
     std::vector<std::string> types, shapes;
     Kernel kernel = Kernel::Matvec;
+    bool groups = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view flag = argv[i];
         const bool has_value = i + 1 < argc;
         if (flag == "--mma") {
             kernel = Kernel::Mma;
+        } else if (flag == "--groups") {
+            groups = true;
         } else if (flag == "--tokens" && has_value) {
             token_counts = {std::max(std::atoi(argv[++i]), 1)};
         } else if (flag == "--types" && has_value) {
@@ -181,7 +218,7 @@ int main(int argc, char** argv) {
             shapes = split(argv[++i]);
         } else {
             fmt::print(stderr,
-                       "usage: cuda_matvec_bench [--mma] [--tokens N] [--types Q4_K,...] [--shapes attn_q,...]\n");
+                       "usage: cuda_matvec_bench [--mma] [--groups] [--tokens N] [--types Q4_K,...] [--shapes attn_q,...]\n");
             return 2;
         }
     }
@@ -204,6 +241,26 @@ int main(int argc, char** argv) {
     }
     fmt::print("read-bandwidth probe: {:.0f} GB/s; {}\n\n", probe / 1e9,
                mma ? "matmul_int8_mma (int8 tensor cores)" : "matrix-vector kernels");
+    if (groups) {
+        fmt::print("| type | group | tokens | MB | us, one launch | us, one per matrix | saved |\n"
+                   "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+        for (const int tokens : token_counts)
+            for (const std::string& name : types) {
+                const auto type = hearth::quant::type_from_name(name);
+                if (!type) return 2;
+                for (const Group& group : kGroups) {
+                    const Timing fused = time_products(*type, group.shapes, tokens, kernel, true, stream);
+                    const Timing apart = time_products(*type, group.shapes, tokens, kernel, false, stream);
+                    const double mb = fused.bytes_per_second * fused.microseconds / 1e12;
+                    fmt::print("| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} % |\n", name, group.name, tokens,
+                               mb, fused.microseconds, apart.microseconds,
+                               (1 - fused.microseconds / apart.microseconds) * 100);
+                    std::fflush(stdout);
+                }
+            }
+        cudaStreamDestroy(stream);
+        return 0;
+    }
     fmt::print("| type | shape | rows x cols | tokens | MB | us | GB/s | % of probe |\n"
                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
     for (const int tokens : token_counts) {
@@ -217,7 +274,7 @@ int main(int argc, char** argv) {
             }
             for (const Shape& shape : kShapes) {
                 if (!shapes.empty() && std::find(shapes.begin(), shapes.end(), shape.name) == shapes.end()) continue;
-                const Timing t = time_product(*type, shape, tokens, kernel, stream);
+                const Timing t = time_products(*type, {&shape, 1}, tokens, kernel, false, stream);
                 const double mb =
                     static_cast<double>(*hearth::quant::row_bytes(*type, shape.cols) * shape.rows) / 1e6;
                 fmt::print("| {} | {} | {} x {} | {} | {:.1f} | {:.1f} | {:.0f} | {:.0f} % |\n", name, shape.name,

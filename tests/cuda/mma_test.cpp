@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -157,6 +158,36 @@ Reference reference(const std::vector<float>& w, const std::vector<float>& x, in
     return ref;
 }
 
+// What `out` holds before a product of `rows` x `tokens`, plus a guard row: NaN when not
+// accumulating, seeded random values when accumulating.
+std::vector<float> held_before(int64_t tokens, int64_t rows, bool accumulate, uint32_t& seed) {
+    std::vector<float> held((tokens + 1) * rows, std::numeric_limits<float>::quiet_NaN());
+    if (accumulate) {
+        const std::vector<float> start = normal_values(tokens * rows, ++seed, 1.0f);
+        std::copy(start.begin(), start.end(), held.begin());
+    }
+    return held;
+}
+
+// Checks y (as downloaded, guard row included) against held + expected.
+void expect_within_tolerance(const std::vector<float>& y, const std::vector<float>& held, const Reference& expected,
+                             int64_t rows, int64_t cols, int64_t tokens, bool accumulate, const std::string& c) {
+    int64_t outside = 0;
+    double worst_ratio = 0;
+    for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+            const float before = accumulate ? held[t * rows + r] : 0.0f;
+            const double want = before + expected.products[t * rows + r];
+            const double allowed = tolerance(expected.sum_abs[t * rows + r], cols, before);
+            const double error = std::fabs(y[t * rows + r] - want);
+            worst_ratio = std::max(worst_ratio, error / allowed);
+            if (!(error <= allowed)) ++outside;
+        }
+    EXPECT_EQ(outside, 0) << c << "; worst error / tolerance " << worst_ratio;
+    for (int64_t r = 0; r < rows; ++r)
+        ASSERT_TRUE(std::isnan(y[tokens * rows + r])) << c << ": the guard row was written";
+}
+
 class CudaMmaTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -172,11 +203,7 @@ class CudaMmaTest : public ::testing::Test {
             const Reference expected = reference(w.values, x.dequantized, rows, cols, tokens);
             for (const bool accumulate : {false, true}) {
                 const std::string c = describe(type, rows, cols, tokens, accumulate);
-                std::vector<float> held((tokens + 1) * rows, std::numeric_limits<float>::quiet_NaN());
-                if (accumulate) {
-                    const std::vector<float> start = normal_values(tokens * rows, ++seed, 1.0f);
-                    std::copy(start.begin(), start.end(), held.begin());
-                }
+                const std::vector<float> held = held_before(tokens, rows, accumulate, seed);
                 DeviceBytes out(held.size() * sizeof(float));
                 upload(out, held);
                 matmul_int8_mma(w.matrix, x.values.as<int8_t>(), x.scales.as<float>(), tokens,
@@ -184,20 +211,41 @@ class CudaMmaTest : public ::testing::Test {
                 check(cudaGetLastError(), "matmul_int8_mma launch");
                 check(cudaDeviceSynchronize(), "matmul_int8_mma");
                 const std::vector<float> y = download<float>(out, held.size());
-                int64_t outside = 0;
-                double worst_ratio = 0;
-                for (int64_t t = 0; t < tokens; ++t)
-                    for (int64_t r = 0; r < rows; ++r) {
-                        const float before = accumulate ? held[t * rows + r] : 0.0f;
-                        const double want = before + expected.products[t * rows + r];
-                        const double allowed = tolerance(expected.sum_abs[t * rows + r], cols, before);
-                        const double error = std::fabs(y[t * rows + r] - want);
-                        worst_ratio = std::max(worst_ratio, error / allowed);
-                        if (!(error <= allowed)) ++outside;
-                    }
-                EXPECT_EQ(outside, 0) << c << "; worst error / tolerance " << worst_ratio;
-                for (int64_t r = 0; r < rows; ++r)
-                    ASSERT_TRUE(std::isnan(y[tokens * rows + r])) << c << ": the guard row was written";
+                expect_within_tolerance(y, held, expected, rows, cols, tokens, accumulate, c);
+            }
+        }
+    }
+
+    // The multi-matrix entry point: matrices of `row_counts` rows, one launch per 64 tokens, each
+    // against its own float64 products.
+    void expect_fused_matches_float64(Type type, const std::vector<int64_t>& row_counts, int64_t cols,
+                                      uint32_t& seed) {
+        std::vector<Weight> weights;
+        for (const int64_t rows : row_counts) weights.push_back(make_weight(type, rows, cols, ++seed));
+        for (const int64_t tokens : {2, 16, 40, 64, 65}) {
+            const QuantizedActivations x(tokens, cols, ++seed);
+            for (const bool accumulate : {false, true}) {
+                std::vector<std::vector<float>> held;
+                std::vector<std::unique_ptr<DeviceBytes>> outs;
+                std::vector<MatvecProduct> products;
+                for (const Weight& w : weights) {
+                    held.push_back(held_before(tokens, w.matrix.rows, accumulate, seed));
+                    outs.push_back(std::make_unique<DeviceBytes>(held.back().size() * sizeof(float)));
+                    upload(*outs.back(), held.back());
+                    products.push_back({w.matrix, outs.back()->as<float>()});
+                }
+                matmul_int8_mma(products.data(), static_cast<int>(products.size()), x.values.as<int8_t>(),
+                                x.scales.as<float>(), tokens, accumulate, nullptr);
+                check(cudaGetLastError(), "matmul_int8_mma launch");
+                check(cudaDeviceSynchronize(), "matmul_int8_mma");
+                for (size_t i = 0; i < weights.size(); ++i) {
+                    const int64_t rows = weights[i].matrix.rows;
+                    const std::string c = describe(type, rows, cols, tokens, accumulate) + ", matrix " +
+                                          std::to_string(i) + " of " + std::to_string(weights.size());
+                    const Reference expected = reference(weights[i].values, x.dequantized, rows, cols, tokens);
+                    const std::vector<float> y = download<float>(*outs[i], held[i].size());
+                    expect_within_tolerance(y, held[i], expected, rows, cols, tokens, accumulate, c);
+                }
             }
         }
     }
@@ -211,6 +259,18 @@ TEST_F(CudaMmaTest, EqualsFloat64ReferenceForEveryType) {
         expect_matches_float64(type, 1000, 256, seed);
         expect_matches_float64(type, 1000, 4096, seed);
         expect_matches_float64(type, 300, 14336, seed);
+    }
+}
+
+// Several matrices in one launch (Q, K and V; gate and up), rows that end in partial blocks, each
+// matrix's own rows written and no other's.
+TEST_F(CudaMmaTest, SeveralMatricesInOneLaunchEqualFloat64Reference) {
+    uint32_t seed = 20261128;
+    static_assert(kMaxFusedMmas == 3);
+    for (const Type type : {Type::Q4_K, Type::Q6_K, Type::Q8_0}) {
+        expect_fused_matches_float64(type, {1000, 300, 77}, 4096, seed);
+        expect_fused_matches_float64(type, {130, 512}, 2048, seed);
+        expect_fused_matches_float64(type, {50}, 256, seed);
     }
 }
 

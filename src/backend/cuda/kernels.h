@@ -88,6 +88,11 @@ bool has_int8_mma(uint32_t type);
 // one read of the weights for up to 64 tokens.
 void matmul_int8_mma(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens,
                      float* out, bool accumulate, Stream stream);
+// The same for up to kMaxFusedMmas matrices of one type and one row length (the same
+// activations), in one launch per 64 tokens: a layer's Q, K and V, or its gate and up.
+constexpr int kMaxFusedMmas = 3;
+void matmul_int8_mma(const MatvecProduct* products, int count, const int8_t* values, const float* block_scales,
+                     int64_t tokens, bool accumulate, Stream stream);
 // From f32 activations, for every type can_multiply accepts (F16, BF16 and F32 with 16-byte loads;
 // others one value at a time).
 void matvec_f32(const MatvecProduct* products, int count, const float* x, int64_t tokens, bool accumulate,

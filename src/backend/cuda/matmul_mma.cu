@@ -410,19 +410,53 @@ __device__ __forceinline__ const float* partial_sums_of(float* mine, int split, 
     return mine;
 }
 
-// Block b multiplies rows 128 (b / splits) .. + 127 over its share (b % splits) of the steps;
-// the `splits` blocks of a group, one cluster, then add their sums and store them.
+// Up to kMaxFusedMmas matrices of one type and row length, multiplied by the same activations in
+// one launch (a layer's Q, K and V; its gate and up): matrix i takes blocks first_block[i] ..
+// first_block[i + 1] - 1, its groups of 128 rows times the launch's split count, so that no
+// cluster spans two matrices. The matrices differ only in their data and rows.
+struct MmaJobs {
+    DeviceMatrix w[kMaxFusedMmas];
+    float* out[kMaxFusedMmas];
+    int first_block[kMaxFusedMmas + 1];
+    int count;
+};
+static_assert(kMaxFusedMmas == 3, "locate_matrix selects among three");
+
+// The index of this block's matrix.
+__device__ __forceinline__ int matrix_of_block(const MmaJobs& jobs) {
+    int j = 0;
+#pragma unroll
+    for (int i = 1; i < kMaxFusedMmas; ++i)
+        if (i < jobs.count && static_cast<int>(blockIdx.x) >= jobs.first_block[i]) j = i;
+    return j;
+}
+
+// Parameter i of three, selected by value, not indexed: a run-time index into the parameters
+// would go through memory.
+template <typename T>
+__device__ __forceinline__ T select(int i, T first, T second, T third) {
+    return i == 0 ? first : (i == 1 ? second : third);
+}
+
+// Block b of a matrix multiplies its rows 128 (b / splits) .. + 127 over its share (b % splits)
+// of the steps; the `splits` blocks of a group, one cluster, then add their sums and store them.
 template <typename Row, int kTokenTiles, typename Tiles>
 __global__ void __launch_bounds__(Tiles::kThreads, Tiles::kMinBlocksPerSm)
-    matmul_mma_kernel(DeviceMatrix w, const int8_t* __restrict__ x, const float2* __restrict__ token_scales,
-                      int tokens, float* __restrict__ out, bool accumulate, int splits) {
+    matmul_mma_kernel(MmaJobs jobs, const int8_t* __restrict__ x, const float2* __restrict__ token_scales,
+                      int tokens, bool accumulate, int splits) {
     constexpr int kTokens = kTokenTiles * kTokensPerTile;
     constexpr int kTilesPerWarp = Tiles::kTilesPerWarp, kThreads = Tiles::kThreads;
     __shared__ SharedMemory<kTokens> shared;
+    // The first matrix's type, cols and layout are every matrix's; only its data and rows differ.
+    const DeviceMatrix& w = jobs.w[0];
+    const int matrix = matrix_of_block(jobs);
+    const int block = static_cast<int>(blockIdx.x) - select(matrix, 0, jobs.first_block[1], jobs.first_block[2]);
+    const uint8_t* data = select(matrix, jobs.w[0].data, jobs.w[1].data, jobs.w[2].data);
+    const int64_t rows_of_matrix = select(matrix, jobs.w[0].rows, jobs.w[1].rows, jobs.w[2].rows);
     const int warp = threadIdx.x / kWarp;
     const Lane lane{static_cast<int>(threadIdx.x % kWarp) / 4, static_cast<int>(threadIdx.x % 4)};
-    const int64_t row_group = blockIdx.x / splits;
-    const int split = static_cast<int>(blockIdx.x % splits);
+    const int64_t row_group = block / splits;
+    const int split = block % splits;
     const int warp_row = warp * kTilesPerWarp * kRowsPerTile;
 
     // Rows past the last read the last; their sums are never stored.
@@ -432,7 +466,7 @@ __global__ void __launch_bounds__(Tiles::kThreads, Tiles::kMinBlocksPerSm)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
             const int64_t row = row_group * kRowsPerBlock + warp_row + kRowsPerTile * i + lane.group + 8 * h;
-            row_data[i][h] = w.data + (row < w.rows ? row : w.rows - 1) * w.row_stride;
+            row_data[i][h] = data + (row < rows_of_matrix ? row : rows_of_matrix - 1) * w.row_stride;
         }
 
     const int64_t steps = (w.cols + kValuesPerStep - 1) / kValuesPerStep;
@@ -503,6 +537,9 @@ __global__ void __launch_bounds__(Tiles::kThreads, Tiles::kMinBlocksPerSm)
     sync_splits(splits);
     // Block `split` of the group sums tokens split, split + splits, ... over every block of the
     // group, in the same order each time.
+    // Selected again here rather than held in registers through the steps.
+    const int64_t matrix_rows = select(matrix_of_block(jobs), jobs.w[0].rows, jobs.w[1].rows, jobs.w[2].rows);
+    float* out = select(matrix_of_block(jobs), jobs.out[0], jobs.out[1], jobs.out[2]);
     const int row_in_block = static_cast<int>(threadIdx.x % kRowsPerBlock);
     const int64_t row = row_group * kRowsPerBlock + row_in_block;
     constexpr int kTokensAtOnce = kThreads / kRowsPerBlock;
@@ -512,8 +549,8 @@ __global__ void __launch_bounds__(Tiles::kThreads, Tiles::kMinBlocksPerSm)
         for (int s = 0; s < splits; ++s)
             sum += partial_sums_of(&shared.partial_sums[0][0], s,
                                    splits)[t * (kRowsPerBlock + kPartialPad) + row_in_block];
-        if (row < w.rows) {
-            float* at = out + t * w.rows + row;
+        if (row < matrix_rows) {
+            float* at = out + t * matrix_rows + row;
             *at = accumulate ? *at + sum : sum;
         }
     }
@@ -542,49 +579,70 @@ int splits_for(int64_t row_groups, int64_t steps, int blocks_per_sm) {
 }
 
 template <typename Row, int kTokenTiles, typename Tiles>
-void launch_kernel(const DeviceMatrix& w, const int8_t* x, const float2* token_scales, int tokens, float* out,
-                   bool accumulate, Stream stream) {
+void launch_kernel(MmaJobs jobs, const int8_t* x, const float2* token_scales, int tokens, bool accumulate,
+                   Stream stream) {
     const auto kernel = matmul_mma_kernel<Row, kTokenTiles, Tiles>;
     static const int blocks_per_sm = [&] {
         int blocks = 0;
         cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, Tiles::kThreads, 0);
         return blocks;
     }();
-    const int64_t row_groups = (w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
-    const int64_t steps = (w.cols + kValuesPerStep - 1) / kValuesPerStep;
+    const auto row_groups_of = [](const DeviceMatrix& w) { return (w.rows + kRowsPerBlock - 1) / kRowsPerBlock; };
+    int64_t row_groups = 0;
+    for (int i = 0; i < jobs.count; ++i) row_groups += row_groups_of(jobs.w[i]);
+    // One split for every matrix (a launch has one cluster size); the rows' length is theirs alike.
+    const int64_t steps = (jobs.w[0].cols + kValuesPerStep - 1) / kValuesPerStep;
     const int splits = splits_for(row_groups, steps, blocks_per_sm);
-    launch_in_clusters(kernel, dim3(static_cast<unsigned>(row_groups * splits)), dim3(Tiles::kThreads),
-                       static_cast<unsigned>(splits), stream, w, x, token_scales, tokens, out, accumulate, splits);
+    int64_t blocks = 0;
+    for (int i = 0; i < jobs.count; ++i) {
+        jobs.first_block[i] = static_cast<int>(blocks);
+        blocks += row_groups_of(jobs.w[i]) * splits;
+    }
+    jobs.first_block[jobs.count] = static_cast<int>(blocks);
+    launch_in_clusters(kernel, dim3(static_cast<unsigned>(blocks)), dim3(Tiles::kThreads),
+                       static_cast<unsigned>(splits), stream, jobs, x, token_scales, tokens, accumulate, splits);
 }
 
 // The kernel for exactly ceil(tokens / 8) token tiles: no tile is skipped at run time, as a
 // branch between tiles would keep the compiler from interleaving them.
 template <typename Row, int kTokenTiles>
-void launch_for_tiles(const DeviceMatrix& w, const int8_t* x, const float2* token_scales, int tokens,
-                      float* out, bool accumulate, Stream stream) {
+void launch_for_tiles(const MmaJobs& jobs, const int8_t* x, const float2* token_scales, int tokens,
+                      bool accumulate, Stream stream) {
     if constexpr (kTokenTiles > 1) {
         if (tokens <= (kTokenTiles - 1) * kTokensPerTile)
-            return launch_for_tiles<Row, kTokenTiles - 1>(w, x, token_scales, tokens, out, accumulate, stream);
+            return launch_for_tiles<Row, kTokenTiles - 1>(jobs, x, token_scales, tokens, accumulate, stream);
     }
     using Tiles = WarpTiles<kTokenTiles >= kOneTilePerWarpFrom ? 1 : 2>;
-    launch_kernel<Row, kTokenTiles, Tiles>(w, x, token_scales, tokens, out, accumulate, stream);
+    launch_kernel<Row, kTokenTiles, Tiles>(jobs, x, token_scales, tokens, accumulate, stream);
 }
 
 }  // namespace
 
-void matmul_int8_mma(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens,
-                     float* out, bool accumulate, Stream stream) {
+void matmul_int8_mma(const MatvecProduct* products, int count, const int8_t* values, const float* block_scales,
+                     int64_t tokens, bool accumulate, Stream stream) {
     const auto* scales = reinterpret_cast<const float2*>(block_scales);
-    const int64_t blocks_per_row = w.cols / kActivationBlock;
+    const DeviceMatrix& first_w = products[0].w;
+    const int64_t blocks_per_row = first_w.cols / kActivationBlock;
     for (int64_t first = 0; first < tokens; first += kMaxTokensPerLaunch) {
         const int n = static_cast<int>(std::min<int64_t>(kMaxTokensPerLaunch, tokens - first));
-        const int8_t* x = values + first * w.cols;
+        const int8_t* x = values + first * first_w.cols;
         const float2* s = scales + first * blocks_per_row;
-        float* o = out + first * w.rows;
-        if (w.type == type_id::Q4_K) launch_for_tiles<Q4KRow, kMaxTokenTiles>(w, x, s, n, o, accumulate, stream);
-        if (w.type == type_id::Q6_K) launch_for_tiles<Q6KRow, kMaxTokenTiles>(w, x, s, n, o, accumulate, stream);
-        if (w.type == type_id::Q8_0) launch_for_tiles<Q80Row, kMaxTokenTiles>(w, x, s, n, o, accumulate, stream);
+        MmaJobs jobs{};
+        jobs.count = count;
+        for (int i = 0; i < count; ++i) {
+            jobs.w[i] = products[i].w;
+            jobs.out[i] = products[i].out + first * products[i].w.rows;
+        }
+        if (first_w.type == type_id::Q4_K) launch_for_tiles<Q4KRow, kMaxTokenTiles>(jobs, x, s, n, accumulate, stream);
+        if (first_w.type == type_id::Q6_K) launch_for_tiles<Q6KRow, kMaxTokenTiles>(jobs, x, s, n, accumulate, stream);
+        if (first_w.type == type_id::Q8_0) launch_for_tiles<Q80Row, kMaxTokenTiles>(jobs, x, s, n, accumulate, stream);
     }
+}
+
+void matmul_int8_mma(const DeviceMatrix& w, const int8_t* values, const float* block_scales, int64_t tokens,
+                     float* out, bool accumulate, Stream stream) {
+    const MatvecProduct product{w, out};
+    matmul_int8_mma(&product, 1, values, block_scales, tokens, accumulate, stream);
 }
 
 }  // namespace hearth::cuda
