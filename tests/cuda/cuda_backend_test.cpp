@@ -19,6 +19,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device.h"
 #include "common/f16_spacing.h"
+#include "common/normal_values.h"
 #include "common/paged_sequences.h"
 #include "gguf/gguf.h"
 #include "measure/perplexity.h"
@@ -94,12 +95,20 @@ class CudaTest : public ::testing::Test {
     std::unique_ptr<CudaBackend> backend_;
 };
 
-std::vector<float> normal_values(size_t count, uint32_t seed, float spread = 1.0f) {
-    std::mt19937 generator(seed);
-    std::normal_distribution<float> normal(0.0f, spread);
-    std::vector<float> v(count);
-    for (float& x : v) x = normal(generator);
-    return v;
+using hearth::testing::normal_values;
+
+// The tiny test model (2 layers, the real vocabulary) of a mix, with confident logits, written
+// into the tests' folder.
+std::filesystem::path write_tiny_model(const char* mix_name, const std::string& file_name) {
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "hearth-cuda-test";
+    std::filesystem::create_directories(dir);
+    model::TestModelOptions options;
+    options.preset = model::find_test_model_preset("tiny");
+    options.mix = quant::find_mix(mix_name);
+    options.output_scale = 20.0;
+    const std::filesystem::path path = dir / file_name;
+    model::write_test_model(options, path);
+    return path;
 }
 
 // Activations as after a norm layer, with an occasional outlier that widens its int8 block's step.
@@ -546,17 +555,10 @@ TEST_F(CudaTest, RopeAttentionEqualsRopeThenAttention) {
 // Each model runs whole on the GPU, and split with -ngl 1 (layer 0 on the GPU, layer 1 and the
 // output layer on the CPU).
 TEST_F(CudaTest, GreedyTokensEqualTheCpuPath) {
-    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "hearth-cuda-test";
-    std::filesystem::create_directories(dir);
     for (const char* mix_name : {"F16", "Q8_0", "Q4_K_M"})
       for (const int64_t gpu_layers : {-1, 1}) {
         SCOPED_TRACE(gpu_layers);
-        model::TestModelOptions options;
-        options.preset = model::find_test_model_preset("tiny");
-        options.mix = quant::find_mix(mix_name);
-        options.output_scale = 20.0;
-        const std::filesystem::path path = dir / (std::string("tiny-") + mix_name + ".gguf");
-        model::write_test_model(options, path);
+        const std::filesystem::path path = write_tiny_model(mix_name, std::string("tiny-") + mix_name + ".gguf");
         runtime::LoadOptions load;
         load.context_length = 256;
         load.backend = runtime::BackendKind::Cpu;
@@ -605,16 +607,8 @@ TEST_F(CudaTest, GreedyTokensEqualTheCpuPath) {
 // 23 rows through the GEMMs where each sequence alone took matrix-vector kernels (int8
 // activations) for its single row: that, not the paging, sets the bar.
 TEST_F(CudaTest, SequencesSharingAPagedCacheComputeWhatEachDoesAlone) {
-    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "hearth-cuda-test";
-    std::filesystem::create_directories(dir);
     for (const char* mix_name : {"F16", "Q4_K_M"}) {
-        model::TestModelOptions options;
-        options.preset = model::find_test_model_preset("tiny");
-        options.mix = quant::find_mix(mix_name);
-        options.output_scale = 20.0;
-        const std::filesystem::path path = dir / (std::string("tiny-paged-") + mix_name + ".gguf");
-        model::write_test_model(options, path);
-        const gguf::File file = gguf::File::open(path);
+        const gguf::File file = gguf::File::open(write_tiny_model(mix_name, std::string("tiny-paged-") + mix_name + ".gguf"));
         for (const quant::Type kv : {quant::Type::F16, quant::Type::Q8_0}) {
             SCOPED_TRACE(std::string(mix_name) + ", KV cache " + std::string(quant::type_name(kv)));
             CudaBackend gpu(0);

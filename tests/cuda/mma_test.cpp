@@ -16,6 +16,7 @@
 
 #include "backend/cuda/device.h"
 #include "backend/cuda/kernels.h"
+#include "common/normal_values.h"
 #include "quant/quant.h"
 #include "quant/types.h"
 
@@ -56,13 +57,7 @@ std::vector<T> download(const DeviceBytes& device, size_t count) {
     return host;
 }
 
-std::vector<float> normal_values(size_t count, uint32_t seed, float spread) {
-    std::mt19937 generator(seed);
-    std::normal_distribution<float> normal(0.0f, spread);
-    std::vector<float> v(count);
-    for (float& x : v) x = normal(generator);
-    return v;
-}
+using hearth::testing::normal_values;
 
 // A seeded random weight of `type`: its dequantized values on the host and its device layout.
 struct Weight {

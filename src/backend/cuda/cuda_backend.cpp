@@ -391,13 +391,16 @@ void CudaBackend::multiply(std::span<const Product> products, backend::Activatio
         const DeviceMatrix& first = matrix_of(*products[i].weight);
         const MatmulPath path = matmul_path(first.type, x.rows);
         if (path == MatmulPath::Mma) {
-            // A run of products whose weights share a type: one launch.
+            // A run of small products whose weights share a type: one launch.
             MatvecProduct batch[kMaxFusedMmas];
             int count = 0;
+            int64_t rows = 0;
             for (; i < products.size() && count < kMaxFusedMmas; ++i) {
                 const DeviceMatrix& w = matrix_of(*products[i].weight);
                 if (w.type != first.type || w.cols != first.cols) break;
+                if (count > 0 && rows + w.rows > kMaxFusedMmaRows) break;
                 batch[count++] = {w, products[i].out.data};
+                rows += w.rows;
             }
             quantize_once(x);
             matmul_int8_mma(batch, count, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), x.rows,
