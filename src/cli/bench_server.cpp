@@ -125,7 +125,7 @@ void add_server_bench_options(CLI::App& bench, ServerBenchArgs& args) {
                    "load the model)");
     for (const char* model_flag :
          {"--model", "--n-prompt", "--n-gen", "--n-depth", "--repetitions", "--threads", "--batch-size",
-          "--kv-type", "--flash-attn", "--backend", "--device", "--bandwidth"}) {
+          "--kv-type", "--flash-attn", "--backend", "--device", "--bandwidth", "--streams", "--greedy-on-device"}) {
         if (CLI::Option* option = bench.get_option_no_throw(model_flag)) server->excludes(option);
     }
     bench.footer(
