@@ -506,20 +506,24 @@ KvPages CudaBackend::device_pages(const backend::KvBatch& rows) {
     return {tables_.as<int32_t>(), sequences_.as<int32_t>(), rows.table_stride};
 }
 
+CudaBackend::AttentionRows CudaBackend::attention_rows(const backend::KvCacheShape& shape, const backend::KvBatch& rows,
+                                                       int64_t count) {
+    const backend::KvBatch batch = rows.first(count);
+    check_positions(shape, batch);
+    return {batch, device_positions(batch.positions), device_pages(batch)};
+}
+
 void CudaBackend::attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
                             backend::Activations v, const backend::KvBatch& rows, float scale,
                             backend::Activations out) {
     auto& cuda_cache = dynamic_cast<CudaKvCache&>(cache);
     const backend::KvCacheShape& shape = cuda_cache.shape();
-    const backend::KvBatch batch = rows.first(q.rows);
-    check_positions(shape, batch);
-    const int32_t* device_pos = device_positions(batch.positions);
-    const KvPages pages = device_pages(batch);
+    const AttentionRows on_device = attention_rows(shape, rows, q.rows);
     if (mode_ == Mode::Replay) return;
     store_kv(cuda_cache.rows(layer, 0), cuda_cache.rows(layer, 1), k.data, v.data, k.rows, shape.kv_heads,
-             shape.head_dim, device_pos, pages, stream_);
+             shape.head_dim, on_device.positions, on_device.pages, stream_);
     check_launch("storing keys and values");
-    attend(cuda_cache, layer, q, batch, device_pos, pages, scale, out);
+    attend(cuda_cache, layer, q, on_device, scale, out);
 }
 
 void CudaBackend::rope_attention(backend::KvCache& cache, int64_t layer, backend::Activations q, backend::Activations k,
@@ -527,56 +531,44 @@ void CudaBackend::rope_attention(backend::KvCache& cache, int64_t layer, backend
                                  const backend::RopeParams& rope, float scale, backend::Activations out) {
     auto& cuda_cache = dynamic_cast<CudaKvCache&>(cache);
     const backend::KvCacheShape& shape = cuda_cache.shape();
-    const backend::KvBatch batch = rows.first(q.rows);
-    check_positions(shape, batch);
-    const int32_t* device_pos = device_positions(batch.positions);
-    const KvPages pages = device_pages(batch);
+    const AttentionRows on_device = attention_rows(shape, rows, q.rows);
     if (mode_ == Mode::Replay) return;
     use_rope(rope);
     rope_and_store_kv(cuda_cache.rows(layer, 0), cuda_cache.rows(layer, 1), q.data, k.data, v.data, q.rows,
-                      q.cols / shape.head_dim, shape.kv_heads, shape.head_dim, rope.rotary_dims, device_pos, pages,
-                      inverse_frequencies_.as<double>(), rope.freq_scale, stream_);
+                      q.cols / shape.head_dim, shape.kv_heads, shape.head_dim, rope.rotary_dims, on_device.positions,
+                      on_device.pages, inverse_frequencies_.as<double>(), rope.freq_scale, stream_);
     check_launch("rope and storing keys and values");
     wrote(q);
     wrote(k);
-    attend(cuda_cache, layer, q, batch, device_pos, pages, scale, out);
+    attend(cuda_cache, layer, q, on_device, scale, out);
 }
 
-void CudaBackend::attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const backend::KvBatch& rows,
-                         const int32_t* device_pos, KvPages pages, float scale, backend::Activations out) {
-    struct Run {
-        int64_t first, count;
-    };
-    std::vector<Run> runs;
-    bool any_prompt = false;
-    rows.for_each_sequence([&](int64_t first, int64_t count) {
-        runs.push_back({first, count});
-        any_prompt = any_prompt || count > kMaxMatvecTokens;
-    });
-    if (!any_prompt) {
-        decode_attention(cache, layer, q, 0, q.rows, device_pos, pages, scale, out);
-        return;
-    }
-    // A mixed pass: each prompt on its own, each stretch of decoding rows between them in one launch.
+void CudaBackend::attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const AttentionRows& rows,
+                         float scale, backend::Activations out) {
+    // Each prompt (a sequence's run of more rows than decoding takes) on its own; each stretch of
+    // decoding rows between them in one launch: a pass of decoding rows only is one launch.
+    const backend::KvBatch& batch = rows.batch;
     int64_t decode_first = 0, decode_count = 0;
     const auto flush_decode = [&] {
-        if (decode_count > 0) decode_attention(cache, layer, q, decode_first, decode_count, device_pos, pages, scale, out);
+        if (decode_count > 0)
+            decode_attention(cache, layer, q, decode_first, decode_count, rows.positions, rows.pages, scale, out);
         decode_count = 0;
     };
-    for (const Run& run : runs) {
-        if (run.count <= kMaxMatvecTokens) {
-            if (decode_count == 0) decode_first = run.first;
-            decode_count += run.count;
-            continue;
+    batch.for_each_sequence([&](int64_t first, int64_t count) {
+        if (count <= kMaxMatvecTokens) {
+            if (decode_count == 0) decode_first = first;
+            decode_count += count;
+            return;
         }
         flush_decode();
         const int32_t* table =
-            rows.paged() ? pages.tables + static_cast<int64_t>(rows.sequence_of[run.first]) * rows.table_stride : nullptr;
-        prompt_attention(cache, layer, q, run.first, run.count, rows.positions.subspan(run.first, run.count),
-                         device_pos + run.first, table, scale, out);
-    }
+            batch.paged() ? rows.pages.tables + static_cast<int64_t>(batch.sequence_of[first]) * batch.table_stride
+                          : nullptr;
+        prompt_attention(cache, layer, q, first, count, batch.positions.subspan(first, count), rows.positions + first,
+                         table, scale, out);
+        wrote(out);
+    });
     flush_decode();
-    wrote(out);
 }
 
 void CudaBackend::decode_attention(const CudaKvCache& cache, int64_t layer, backend::Activations q, int64_t first,

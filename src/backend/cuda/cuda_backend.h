@@ -143,10 +143,18 @@ class CudaBackend final : public backend::Backend {
     void use_rope(const backend::RopeParams& rope);
     // The block tables and rows' sequences of a pass, on the device (one copy per pass).
     KvPages device_pages(const backend::KvBatch& rows);
+    // An attention op's first `count` rows of the pass: checked against the cache, and their
+    // positions and block tables on the device.
+    struct AttentionRows {
+        backend::KvBatch batch;
+        const int32_t* positions;
+        KvPages pages;
+    };
+    AttentionRows attention_rows(const backend::KvCacheShape& shape, const backend::KvBatch& rows, int64_t count);
     // Attention over keys and values already stored: each run of more than kMaxMatvecTokens rows of
     // one sequence (a prompt) on cuBLAS, the other rows in one decode launch.
-    void attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const backend::KvBatch& rows,
-                const int32_t* device_positions, KvPages pages, float scale, backend::Activations out);
+    void attend(const CudaKvCache& cache, int64_t layer, backend::Activations q, const AttentionRows& rows, float scale,
+                backend::Activations out);
     // Decode attention for rows [first, first + count) of q.
     void decode_attention(const CudaKvCache& cache, int64_t layer, backend::Activations q, int64_t first, int64_t count,
                           const int32_t* device_positions, KvPages pages, float scale, backend::Activations out);
