@@ -36,17 +36,7 @@ void check(cudaError_t status, const char* what) {
     }
 }
 
-struct DeviceBytes {
-    void* data = nullptr;
-    explicit DeviceBytes(size_t bytes) { check(cudaMalloc(&data, bytes), "cudaMalloc"); }
-    ~DeviceBytes() { cudaFree(data); }
-    DeviceBytes(const DeviceBytes&) = delete;
-    DeviceBytes& operator=(const DeviceBytes&) = delete;
-    template <typename T = uint8_t>
-    T* as() const {
-        return static_cast<T*>(data);
-    }
-};
+using cuda::DeviceBuffer;
 
 struct Shape {
     const char* name;
@@ -123,7 +113,7 @@ Timing time_products(Type type, std::span<const Shape> group, int tokens, Kernel
     const size_t bytes = stride * rows;
     // Enough copies that the ones between two reads of a copy overflow the L2 many times.
     const int copies = static_cast<int>(std::clamp<size_t>((size_t{768} << 20) / bytes + 1, 2, 64));
-    DeviceBytes weights(bytes * copies);
+    DeviceBuffer weights(bytes * copies, "weights");
     size_t offset = 0;
     for (const Shape& shape : group) {
         const std::vector<uint8_t> host = make_matrix(type, shape, file_row_bytes, stride);
@@ -138,9 +128,9 @@ Timing time_products(Type type, std::span<const Shape> group, int tokens, Kernel
     std::mt19937 generator(7);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for (float& v : x) v = normal(generator);
-    DeviceBytes x_device(x.size() * sizeof(float)), values(x.size()), scales(x.size() / 32 * 2 * sizeof(float)),
-        out(tokens * rows * sizeof(float));
-    check(cudaMemcpy(x_device.data, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), "uploading x");
+    DeviceBuffer x_device(x.size() * sizeof(float), "activations"), values(x.size(), "activations"),
+        scales(x.size() / 32 * 2 * sizeof(float), "activations"), out(tokens * rows * sizeof(float), "outputs");
+    check(cudaMemcpy(x_device.as(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), "uploading x");
     cuda::quantize_activations(x_device.as<float>(), tokens, shape.cols, values.as<int8_t>(), scales.as<float>(),
                                stream);
     const bool int8 = cuda::has_int8_matvec(id);

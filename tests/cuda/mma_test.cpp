@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device.h"
 #include "backend/cuda/kernels.h"
 #include "common/normal_values.h"
@@ -29,29 +30,15 @@ void check(cudaError_t status, const char* what) {
     ASSERT_EQ(status, cudaSuccess) << what << ": " << cudaGetErrorString(status);
 }
 
-// Device memory for the length of a test.
-class DeviceBytes {
-  public:
-    explicit DeviceBytes(size_t bytes) { check(cudaMalloc(&data_, bytes), "cudaMalloc"); }
-    ~DeviceBytes() { cudaFree(data_); }
-    DeviceBytes(const DeviceBytes&) = delete;
-    DeviceBytes& operator=(const DeviceBytes&) = delete;
-    template <typename T = uint8_t>
-    T* as() const {
-        return static_cast<T*>(data_);
-    }
-
-  private:
-    void* data_ = nullptr;
-};
+using cuda::DeviceBuffer;
 
 template <typename T>
-void upload(DeviceBytes& device, const std::vector<T>& host) {
+void upload(DeviceBuffer& device, const std::vector<T>& host) {
     check(cudaMemcpy(device.as(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
 }
 
 template <typename T>
-std::vector<T> download(const DeviceBytes& device, size_t count) {
+std::vector<T> download(const DeviceBuffer& device, size_t count) {
     std::vector<T> host(count);
     check(cudaMemcpy(host.data(), device.as(), count * sizeof(T), cudaMemcpyDeviceToHost), "download");
     return host;
@@ -62,7 +49,7 @@ using hearth::testing::normal_values;
 // A seeded random weight of `type`: its dequantized values on the host and its device layout.
 struct Weight {
     std::vector<float> values;  // rows x cols
-    std::unique_ptr<DeviceBytes> device;
+    std::unique_ptr<DeviceBuffer> device;
     DeviceMatrix matrix;
 };
 
@@ -83,7 +70,7 @@ Weight make_weight(Type type, int64_t rows, int64_t cols, uint32_t seed) {
         split_rows(id, file.data(), rows, cols, row_bytes, device.data());
     else
         device = file;
-    w.device = std::make_unique<DeviceBytes>(device.size());
+    w.device = std::make_unique<DeviceBuffer>(device.size(), "weights");
     upload(*w.device, device);
     w.matrix = {id, w.device->as(), rows, cols, stride, device_scales_offset(id, cols)};
     return w;
@@ -92,15 +79,15 @@ Weight make_weight(Type type, int64_t rows, int64_t cols, uint32_t seed) {
 // Activations of `tokens` rows as after a norm layer (an occasional outlier widens its block's
 // step), quantized on the device as the kernels before a matmul do, and their values read back.
 struct QuantizedActivations {
-    DeviceBytes values, scales;
+    DeviceBuffer values, scales;
     std::vector<float> dequantized;  // tokens x cols: value * step
     QuantizedActivations(int64_t tokens, int64_t cols, uint32_t seed)
-        : values(tokens * cols), scales(tokens * cols / 32 * 2 * sizeof(float)) {
+        : values(tokens * cols, "activations"), scales(tokens * cols / 32 * 2 * sizeof(float), "activations") {
         std::vector<float> x = normal_values(tokens * cols, seed, 1.0f);
         std::mt19937 generator(seed + 1);
         std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
         for (float& v : x) v *= uniform(generator) < 0.01f ? 20.0f : 1.0f;
-        DeviceBytes x_device(x.size() * sizeof(float));
+        DeviceBuffer x_device(x.size() * sizeof(float), "activations");
         upload(x_device, x);
         quantize_activations(x_device.as<float>(), tokens, cols, values.as<int8_t>(), scales.as<float>(),
                              nullptr);
@@ -199,7 +186,7 @@ class CudaMmaTest : public ::testing::Test {
             for (const bool accumulate : {false, true}) {
                 const std::string c = describe(type, rows, cols, tokens, accumulate);
                 const std::vector<float> held = held_before(tokens, rows, accumulate, seed);
-                DeviceBytes out(held.size() * sizeof(float));
+                DeviceBuffer out(held.size() * sizeof(float), "outputs");
                 upload(out, held);
                 matmul_int8_mma(w.matrix, x.values.as<int8_t>(), x.scales.as<float>(), tokens,
                                 out.as<float>(), accumulate, nullptr);
@@ -221,11 +208,11 @@ class CudaMmaTest : public ::testing::Test {
             const QuantizedActivations x(tokens, cols, ++seed);
             for (const bool accumulate : {false, true}) {
                 std::vector<std::vector<float>> held;
-                std::vector<std::unique_ptr<DeviceBytes>> outs;
+                std::vector<std::unique_ptr<DeviceBuffer>> outs;
                 std::vector<MatvecProduct> products;
                 for (const Weight& w : weights) {
                     held.push_back(held_before(tokens, w.matrix.rows, accumulate, seed));
-                    outs.push_back(std::make_unique<DeviceBytes>(held.back().size() * sizeof(float)));
+                    outs.push_back(std::make_unique<DeviceBuffer>(held.back().size() * sizeof(float), "outputs"));
                     upload(*outs.back(), held.back());
                     products.push_back({w.matrix, outs.back()->as<float>()});
                 }

@@ -12,12 +12,18 @@
 namespace hearth::measure {
 namespace {
 
-TEST(BenchRunner, EachTestRunsOnceUntimedBeforeItsRepetitions) {
+// The tiny test model in the temporary folder, under a name of this process.
+std::filesystem::path write_tiny_model(const std::string& name) {
     const std::filesystem::path path =
-        std::filesystem::temp_directory_path() / ("hearth-bench-runner-" + std::to_string(::getpid()) + ".gguf");
+        std::filesystem::temp_directory_path() / ("hearth-" + name + "-" + std::to_string(::getpid()) + ".gguf");
     model::TestModelOptions options;
     options.preset = model::find_test_model_preset("tiny");
     model::write_test_model(options, path);
+    return path;
+}
+
+TEST(BenchRunner, EachTestRunsOnceUntimedBeforeItsRepetitions) {
+    const std::filesystem::path path = write_tiny_model("bench-runner");
     for (const bool untimed_first : {true, false}) {
         BenchRun run;
         run.model = path;
@@ -46,11 +52,7 @@ TEST(BenchRunner, EachTestRunsOnceUntimedBeforeItsRepetitions) {
 // Batched decode tests: one result per stream count, named for it, with the samples asked for.
 // Depth 70 puts each stream past its first cache block.
 TEST(BenchRunner, StreamsDecodeTogether) {
-    const std::filesystem::path path =
-        std::filesystem::temp_directory_path() / ("hearth-bench-streams-" + std::to_string(::getpid()) + ".gguf");
-    model::TestModelOptions options;
-    options.preset = model::find_test_model_preset("tiny");
-    model::write_test_model(options, path);
+    const std::filesystem::path path = write_tiny_model("bench-streams");
     BenchRun run;
     run.model = path;
     run.request.prompt_sizes = {0};
