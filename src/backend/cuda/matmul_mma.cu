@@ -10,7 +10,8 @@
 // f32 accumulators. A thread block's four or eight warps take 128 rows; the block copies each step's
 // activations (<= 64 tokens x 256 values) into shared memory while its warps load their weights
 // into registers, so the mmas wait on one round trip per step; the tokens' scales for each
-// sub-block are prepared once per block in shared memory, not per warp. On Hopper the blocks of a
+// sub-block are prepared once per block in shared memory, not per warp. Q4_K's mins go through the
+// tensor cores too, once per step (subtract_min_term). On Hopper the blocks of a
 // cluster split the rows' length between them and add up their sums through distributed shared
 // memory: 4,096 rows are only 32 blocks of 128, too few to keep the memory busy. The split is
 // chosen for whole waves of blocks (splits_for).
@@ -110,6 +111,40 @@ __device__ __forceinline__ void mma_k16(int (&d)[4], uint32_t row, uint32_t row_
         : "r"(row), "r"(row_plus_8), "r"(column));
 }
 
+// d += A B over k = 8 in bf16 with f32 accumulators (PTX ISA, "Matrix Fragments for mma.m16n8k8",
+// .bf16): a lane holds A's rows group and group + 8 at k = 2 quad and 2 quad + 1 (a bf16 pair per
+// row, the lower k in the low half), B's column group at the same two k (one pair), and its
+// accumulators where mma_k32 puts them (rows group and group + 8 by columns 2 quad, 2 quad + 1).
+__device__ __forceinline__ void mma_bf16_k8(float (&d)[4], uint32_t row, uint32_t row_plus_8, uint32_t column) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(row), "r"(row_plus_8), "r"(column));
+}
+
+// Two floats' bf16 values, x in the low half: the upper halves of their bits (truncated, exact for
+// a float with at most 8 significant bits).
+__device__ __forceinline__ uint32_t bf16_pair(float x, float y) {
+    return __byte_perm(__float_as_uint(x), __float_as_uint(y), 0x7632);
+}
+
+__device__ __forceinline__ float truncated_to_bf16(float x) {
+    return __uint_as_float(__float_as_uint(x) & 0xffff0000u);
+}
+
+// Two floats as three bf16 pairs whose sum is exact: each part is the upper 8 significant bits of
+// what the parts before left, and an f32 has 24 (each difference is exact: the truncation shares
+// the sign and the leading bits). bf16 keeps f32's exponent range, so no value is too small or too
+// large for the parts, as it would be for f16's (2^-14 .. 65504) without a scale per token.
+struct Bf16Parts {
+    uint32_t high, middle, low;
+};
+
+__device__ __forceinline__ Bf16Parts split_to_bf16(float2 v) {
+    const float2 rest{v.x - truncated_to_bf16(v.x), v.y - truncated_to_bf16(v.y)};
+    const float2 last{rest.x - truncated_to_bf16(rest.x), rest.y - truncated_to_bf16(rest.y)};
+    return {bf16_pair(v.x, v.y), bf16_pair(rest.x, rest.y), bf16_pair(last.x, last.y)};
+}
+
 template <typename T>
 __device__ __forceinline__ T load(const void* p) {
     return *reinterpret_cast<const T*>(p);
@@ -150,13 +185,23 @@ struct Q4KRow {
     static __device__ Slots activations(const int8_t* block, Lane lane) {
         return adjacent_slots(block, lane);
     }
-    // The sub-block's step (d * scale) and its offset (dmin * min, subtracted from every value).
-    __device__ void scales(int sub_block, float& step, float& offset) const {
+    // The sub-block's step (d * scale); its offset (dmin * min) is subtract_min_term's.
+    __device__ void scales(int sub_block, float& step, float& unused) const {
         int scale, min;
         unpack_scale_min_k4(header.y, header.z, header.w, sub_block, scale, min);
-        const float2 d = __half22float2(*reinterpret_cast<const __half2*>(&header.x));
-        step = times_small_int(scale, d.x);
-        offset = times_small_int(min, d.y);
+        step = times_small_int(scale, __low2float(*reinterpret_cast<const __half2*>(&header.x)));
+        unused = 0;
+    }
+    // This lane's A pair of the min term's mma: the mins of sub-blocks quad (k = 2 quad) and
+    // quad + 4 (k = 2 quad + 1), 6-bit integers and so exact in bf16.
+    __device__ uint32_t min_pair(Lane lane) const {
+        int scale, low, high;
+        unpack_scale_min_k4(header.y, header.z, header.w, lane.quad, scale, low);
+        unpack_scale_min_k4(header.y, header.z, header.w, lane.quad + 4, scale, high);
+        return bf16_pair(static_cast<float>(low), static_cast<float>(high));
+    }
+    __device__ float dmin() const {
+        return __high2float(*reinterpret_cast<const __half2*>(&header.x));
     }
 };
 
@@ -249,12 +294,13 @@ struct StagedValues {
 };
 
 // One step's activation scales, prepared once per block rather than by every warp: per sub-block,
-// tokens 2i and 2i + 1 side by side (the two a lane scales), as TokenSteps and as the blocks'
-// sums (step * the sum of the block's int8 values, for Q4_K's mins).
+// tokens 2i and 2i + 1 side by side (the two a lane scales), as TokenSteps; and the blocks' sums
+// (step * the sum of the block's int8 values, for Q4_K's mins) per token as the min term's B pair
+// of lane quad reads them: sub-blocks quad and quad + 4. A warp's 32 lanes read 256 adjacent bytes.
 template <int kTokens>
 struct StagedScales {
     float4 steps[kSubBlocksPerStep][kTokens / 2];  // TokenStep of token 2i, then of 2i + 1
-    float2 sums[kSubBlocksPerStep][kTokens / 2];
+    float2 sums[kTokens][kSubBlocksPerStep / 2];
 };
 
 // Padding of the partial sums' rows, so that the 32 lanes' stores fall in 32 banks.
@@ -328,7 +374,7 @@ struct ScalesInFlight {
                 float* steps = reinterpret_cast<float*>(&staged.steps[block][token / 2]);
                 steps[2 * (token % 2)] = s.step;
                 steps[2 * (token % 2) + 1] = s.minus_bias;
-                reinterpret_cast<float*>(&staged.sums[block][token / 2])[token % 2] = pairs[i].y;
+                reinterpret_cast<float*>(&staged.sums[token][block % 4])[block / 4] = pairs[i].y;
             }
         }
     }
@@ -362,9 +408,6 @@ __device__ __forceinline__ void multiply_sub_block(const Row (&rows)[kTilesPerWa
             Row::activations(&staged.values[token + lane.group][sub_block * kActivationBlock], lane);
         const float4 steps = scales.steps[sub_block][token / 2 + lane.quad];
         const TokenStep s[2] = {{steps.x, steps.y}, {steps.z, steps.w}};
-        float2 block_sums{};
-        if constexpr (Row::kHasMins) block_sums = scales.sums[sub_block][token / 2 + lane.quad];
-        const float sum[2] = {block_sums.x, block_sums.y};
 #pragma unroll
         for (int i = 0; i < kTilesPerWarp; ++i) {
             float* out = sums[i][j];
@@ -382,12 +425,42 @@ __device__ __forceinline__ void multiply_sub_block(const Row (&rows)[kTilesPerWa
                 int d[4] = {kBiasBits, kBiasBits, kBiasBits, kBiasBits};
                 mma_k32(d, a[i][0], a[i][1], b);
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    out[e] = fmaf(first[i][e / 2], scaled_dot(d[e], s[e % 2]), out[e]);
-                    // Q4_K's values are d * scale * q - dmin * min: the offset times the block's sum.
-                    if constexpr (Row::kHasMins) out[e] = fmaf(-second[i][e / 2], sum[e % 2], out[e]);
-                }
+                for (int e = 0; e < 4; ++e) out[e] = fmaf(first[i][e / 2], scaled_dot(d[e], s[e % 2]), out[e]);
             }
+        }
+    }
+}
+
+// Q4_K's values are d * scale * q - dmin * min: each output loses dmin times the sum over the
+// step's sub-blocks j of min_j * (the token's block sum j). That sum is a 16 x 8 x 8 product per m
+// and n tile, mins by block sums, on the tensor cores: k = 2 quad is sub-block quad and 2 quad + 1
+// is quad + 4, for A (rows[i][h].min_pair) and B (StagedScales::sums) alike. The sums, f32, go in
+// as three bf16 parts, smallest first, so that the f32 accumulators add the small parts before
+// the large. Then one fma per output and step, where the sub-blocks took eight.
+template <typename Row, int kTilesPerWarp, int kTokenTiles>
+__device__ __forceinline__ void subtract_min_term(const Row (&rows)[kTilesPerWarp][2],
+                                                  const StagedScales<kTokenTiles * kTokensPerTile>& scales, Lane lane,
+                                                  Sums<kTilesPerWarp, kTokenTiles>& sums) {
+    uint32_t mins[kTilesPerWarp][2];
+    float dmin[kTilesPerWarp][2];
+#pragma unroll
+    for (int i = 0; i < kTilesPerWarp; ++i)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            mins[i][h] = rows[i][h].min_pair(lane);
+            dmin[i][h] = rows[i][h].dmin();
+        }
+#pragma unroll
+    for (int j = 0; j < kTokenTiles; ++j) {
+        const Bf16Parts b = split_to_bf16(scales.sums[j * kTokensPerTile + lane.group][lane.quad]);
+#pragma unroll
+        for (int i = 0; i < kTilesPerWarp; ++i) {
+            float offsets[4] = {0, 0, 0, 0};
+            mma_bf16_k8(offsets, mins[i][0], mins[i][1], b.low);
+            mma_bf16_k8(offsets, mins[i][0], mins[i][1], b.middle);
+            mma_bf16_k8(offsets, mins[i][0], mins[i][1], b.high);
+#pragma unroll
+            for (int e = 0; e < 4; ++e) sums[i][j][e] = fmaf(-dmin[i][e / 2], offsets[e], sums[i][j][e]);
         }
     }
 }
@@ -517,6 +590,9 @@ __global__ void __launch_bounds__(Tiles::kThreads, Tiles::kMinBlocksPerSm)
                                                      lane, sums);
             }
         }
+        // Q4_K's steps are whole super-blocks: all eight sub-blocks.
+        if constexpr (Row::kHasMins)
+            subtract_min_term<Row, kTilesPerWarp, kTokenTiles>(rows, shared.scales[buffer], lane, sums);
         // The other buffer's scales were last read in the step before, which every warp has left.
         if (has_next) next_scales.store(tokens, shared.scales[1 - buffer]);
         if (has_next) load_rows(rows, step + 1);
