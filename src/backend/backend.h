@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/top_k.h"
 #include "quant/types.h"
 
 namespace hearth::backend {
@@ -228,6 +229,17 @@ class Backend {
             host_columns[r] = static_cast<int32_t>(best);
             host_values[r] = nan ? std::nanf("") : row[best];
         }
+    }
+    // For each row of x, its k largest values, first first, and their columns, into host memory
+    // (k a row): ranked as rank_top_k ranks them (backend/top_k.h: NaN first, equal values by the
+    // lower column). What a sampler with a top-k filter needs, without whole rows of logits.
+    // 1 <= k <= min(cols, kMaxTopK). Like read(), it ends a pass.
+    static constexpr int kMaxTopK = 1024;
+    virtual void top_k(Activations x, int k, int32_t* host_columns, float* host_values) {
+        std::vector<float> rows(static_cast<size_t>(x.rows * x.cols));
+        read(x, rows.data());
+        for (int64_t r = 0; r < x.rows; ++r)
+            rank_top_k(rows.data() + r * x.cols, x.cols, k, host_columns + r * k, host_values + r * k);
     }
     virtual void write(Activations x, const float* host) = 0;
 

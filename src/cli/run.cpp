@@ -100,12 +100,24 @@ class TokenPrinter {
     bool first_ = true;
 };
 
+// The next token after `tokens`: from the largest logits only, found where the model runs, when
+// the sampler's settings allow (a top-k filter or greedy, no penalty that can raise a logit), else
+// from the whole row. The same token either way (Sampler::sample_top).
+int32_t evaluate_and_sample(runtime::Session& session, Sampler& sampler, std::span<const int32_t> tokens) {
+    const int32_t needed = sampler.top_logits_needed();
+    if (needed > 0 && needed <= backend::Backend::kMaxTopK) {
+        const runtime::Session::TopLogits top = session.evaluate_top(tokens, needed);
+        return sampler.sample_top(top.tokens, top.logits);
+    }
+    return sampler.sample(session.evaluate(tokens));
+}
+
 GenerationStats generate(const runtime::LoadedModel& model, runtime::Session& session, Sampler& sampler,
                          std::span<const int32_t> prompt, int64_t max_tokens, bool print_ids) {
     GenerationStats stats;
     stats.prompt_tokens = static_cast<int64_t>(prompt.size());
     const auto start = Clock::now();
-    std::span<const float> logits = session.evaluate(prompt);
+    int32_t token = evaluate_and_sample(session, sampler, prompt);
     stats.prompt_seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
     TokenPrinter printer(model.tokenizer(), print_ids);
@@ -119,7 +131,6 @@ GenerationStats generate(const runtime::LoadedModel& model, runtime::Session& se
             stats.stop = StopReason::Limit;
             break;
         }
-        const int32_t token = sampler.sample(logits);
         sampler.accept(token);
         if (stats.generated_tokens == 0)
             stats.first_token_seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -134,7 +145,7 @@ GenerationStats generate(const runtime::LoadedModel& model, runtime::Session& se
             break;
         }
         const int32_t next[] = {token};
-        logits = session.evaluate(next);
+        token = evaluate_and_sample(session, sampler, next);
     }
     stats.generate_seconds = std::chrono::duration<double>(Clock::now() - generate_start).count();
     printer.finish(stats.text);

@@ -231,15 +231,20 @@ void Llama::feed_forward_block(backend::Backend& backend, const LlamaBuffers& b,
     backend.matmul_add(layer.ffn_down, gate, x, hidden);
 }
 
-void Llama::forward(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens, int64_t start,
-                    std::span<float> logits, bool all_logits) const {
-    const int64_t n = static_cast<int64_t>(tokens.size());
+backend::KvBatch Llama::single_sequence_rows(LlamaWorkspace& ws, backend::KvCache& cache, int64_t start,
+                                             int64_t n) const {
     if (n == 0) fail("forward: no tokens");
     if (n > ws.max_tokens) fail("forward: {} tokens exceed the batch of {}", n, ws.max_tokens);
     if (start < 0 || start + n > cache.shape().capacity)
         fail("the context holds {} tokens; positions {} to {} do not fit", cache.shape().capacity, start, start + n - 1);
     for (int64_t i = 0; i < n; ++i) ws.positions[i] = static_cast<int32_t>(start + i);
-    forward(ws, cache, tokens, backend::KvBatch::single_sequence({ws.positions.data(), static_cast<size_t>(n)}), logits, all_logits);
+    return backend::KvBatch::single_sequence({ws.positions.data(), static_cast<size_t>(n)});
+}
+
+void Llama::forward(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens, int64_t start,
+                    std::span<float> logits, bool all_logits) const {
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    forward(ws, cache, tokens, single_sequence_rows(ws, cache, start, n), logits, all_logits);
 }
 
 namespace {
@@ -299,6 +304,31 @@ void Llama::forward_greedy(LlamaWorkspace& ws, backend::KvCache& cache, std::spa
     std::vector<float> largest(static_cast<size_t>(n));
     backend().argmax(out, next.data(), largest.data());
     if (!all_finite(largest)) fail_on_non_finite_logits();
+}
+
+void Llama::forward_top_k(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens, int64_t start,
+                          int k, std::span<int32_t> ids, std::span<float> logits) const {
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    top_k_of_rows(ws, cache, tokens, single_sequence_rows(ws, cache, start, n), 1, k, ids, logits);
+}
+
+void Llama::forward_top_k(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens,
+                          const backend::KvBatch& rows, int k, std::span<int32_t> ids, std::span<float> logits) const {
+    top_k_of_rows(ws, cache, tokens, rows, static_cast<int64_t>(tokens.size()), k, ids, logits);
+}
+
+void Llama::top_k_of_rows(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens,
+                          const backend::KvBatch& rows, int64_t logit_rows, int k, std::span<int32_t> ids,
+                          std::span<float> logits) const {
+    const int64_t limit = std::min<int64_t>(hparams_.vocab_size, backend::Backend::kMaxTopK);
+    if (k < 1 || k > limit) fail("forward: the top {} logits asked for; 1 to {} can be", k, limit);
+    const auto needed = static_cast<size_t>(logit_rows * k);
+    if (ids.size() < needed || logits.size() < needed)
+        fail("forward: room for {} and {} of the top logits, not {}", ids.size(), logits.size(), needed);
+    const Activations out = compute_logits(ws, cache, tokens, rows, logit_rows);
+    backend().top_k(out, k, ids.data(), logits.data());
+    // A NaN or +inf ranks first in its row, so checking the top of each row finds them.
+    if (!all_finite(logits.first(needed))) fail_on_non_finite_logits();
 }
 
 Activations Llama::compute_logits(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens,

@@ -132,11 +132,12 @@ void Sampler::accept(int32_t token) {
     if (recent_tokens_.size() < window) {
         recent_tokens_.push_back(token);
     } else {
-        --recent_counts_[static_cast<size_t>(recent_tokens_[recent_next_])];
+        const int32_t left = --recent_counts_[static_cast<size_t>(recent_tokens_[recent_next_])];
+        distinct_in_window_ -= left == 0;
         recent_tokens_[recent_next_] = token;
         recent_next_ = (recent_next_ + 1) % window;
     }
-    ++recent_counts_[static_cast<size_t>(token)];
+    distinct_in_window_ += ++recent_counts_[static_cast<size_t>(token)] == 1;
 }
 
 void Sampler::reset() {
@@ -145,6 +146,7 @@ void Sampler::reset() {
     }
     recent_tokens_.clear();
     recent_next_ = 0;
+    distinct_in_window_ = 0;
     rng_ = SamplerRng(seed_);
 }
 
@@ -180,21 +182,60 @@ void Sampler::load_penalized_logits(std::span<const float> logits) {
         fail("sampler: every one of the {} logits is -inf, so no token can be sampled",
              logits.size());
     }
+    penalize_candidates(true);
+}
 
+void Sampler::load_penalized_top(std::span<const int32_t> tokens, std::span<const float> logits) {
+    const int32_t needed = top_logits_needed();
+    if (needed == 0) {
+        fail("sampler: these settings need every logit, not the largest");
+    }
+    if (tokens.size() != logits.size() || logits.size() < static_cast<size_t>(needed)) {
+        fail("sampler: {} tokens and {} of the largest logits given, {} needed", tokens.size(),
+             logits.size(), needed);
+    }
+    candidates_.resize(logits.size());
+    bool any_allowed = false;
+    for (size_t i = 0; i < logits.size(); ++i) {
+        if (tokens[i] < 0 || tokens[i] >= vocab_size_) {
+            fail("sampler: token {} is outside the vocabulary of {} tokens", tokens[i], vocab_size_);
+        }
+        if (std::isnan(logits[i]) || logits[i] == kInfinity) {
+            fail("sampler: the logit of token {} is {}; logits must be finite or -inf", tokens[i],
+                 logits[i]);
+        }
+        any_allowed = any_allowed || logits[i] != -kInfinity;
+        candidates_[i] = {tokens[i], logits[i]};
+    }
+    if (!any_allowed) {  // the largest are -inf, so all are
+        fail("sampler: every one of the {} logits is -inf, so no token can be sampled",
+             vocab_size_);
+    }
+    penalize_candidates(false);
+}
+
+void Sampler::collect_penalized_tokens() {
+    distinct_recent_.clear();
     const bool penalties_off = params_.repeat_penalty == 1.0f && params_.presence_penalty == 0.0f &&
                                params_.frequency_penalty == 0.0f;
-    if (recent_tokens_.empty() || penalties_off) {
+    if (penalties_off) {
         return;
     }
-    // Each distinct token in the window is penalized once, with its count (llama.cpp's
-    // penalties sampler: repeat divides positive logits and multiplies the others).
     distinct_recent_.assign(recent_tokens_.begin(), recent_tokens_.end());
     std::sort(distinct_recent_.begin(), distinct_recent_.end());
     distinct_recent_.erase(std::unique(distinct_recent_.begin(), distinct_recent_.end()),
                            distinct_recent_.end());
-    for (const int32_t token : distinct_recent_) {
+}
+
+void Sampler::penalize_candidates(bool candidates_in_id_order) {
+    collect_penalized_tokens();
+    if (distinct_recent_.empty()) {
+        return;
+    }
+    // Each distinct token in the window is penalized once, with its count (llama.cpp's
+    // penalties sampler: repeat divides positive logits and multiplies the others).
+    auto penalize = [&](int32_t token, float& logit) {
         const int32_t count = recent_counts_[static_cast<size_t>(token)];
-        float& logit = candidates_[static_cast<size_t>(token)].logit;
         if (logit <= 0.0f) {
             logit *= params_.repeat_penalty;
         } else {
@@ -202,7 +243,34 @@ void Sampler::load_penalized_logits(std::span<const float> logits) {
         }
         logit -= static_cast<float>(count) * params_.frequency_penalty +
                  static_cast<float>(count > 0) * params_.presence_penalty;
+    };
+    if (candidates_in_id_order) {
+        for (const int32_t token : distinct_recent_) {
+            penalize(token, candidates_[static_cast<size_t>(token)].logit);
+        }
+        return;
     }
+    for (Candidate& candidate : candidates_) {
+        if (std::binary_search(distinct_recent_.begin(), distinct_recent_.end(), candidate.id)) {
+            penalize(candidate.id, candidate.logit);
+        }
+    }
+}
+
+int32_t Sampler::top_logits_needed() const {
+    const bool greedy = params_.temperature == 0.0f;
+    if (!greedy && params_.top_k == 0) {
+        return 0;
+    }
+    if (params_.repeat_penalty < 1.0f || params_.presence_penalty < 0.0f ||
+        params_.frequency_penalty < 0.0f) {
+        return 0;
+    }
+    const bool penalties_off = params_.repeat_penalty == 1.0f && params_.presence_penalty == 0.0f &&
+                               params_.frequency_penalty == 0.0f;
+    const int64_t penalized = penalties_off ? 0 : distinct_in_window_;
+    const int64_t needed = (greedy ? 1 : params_.top_k) + penalized;
+    return needed >= vocab_size_ ? 0 : static_cast<int32_t>(needed);
 }
 
 void Sampler::keep_top_k(int32_t k) {
@@ -313,10 +381,13 @@ void Sampler::keep_min_p(float min_p) {
     });
 }
 
-void Sampler::apply_filters() {
+void Sampler::apply_filters(bool top_only) {
     bool sorted = false;
     const int32_t top_k = params_.top_k;
-    if (top_k > 0 && static_cast<size_t>(top_k) < candidates_.size()) {
+    if (top_only) {
+        keep_top_k(std::min(top_k, static_cast<int32_t>(candidates_.size())));
+        sorted = true;
+    } else if (top_k > 0 && static_cast<size_t>(top_k) < candidates_.size()) {
         keep_top_k(top_k);
         sorted = true;
     }
@@ -341,10 +412,10 @@ double Sampler::temperature_weights() {
 }
 
 int32_t Sampler::greedy_token() const {
-    // candidates_ is in id order here, so the strict comparison keeps the lowest id on ties.
+    // The total order keeps the lowest id on ties, whatever order candidates_ is in.
     size_t best = 0;
     for (size_t i = 1; i < candidates_.size(); ++i) {
-        if (candidates_[i].logit > candidates_[best].logit) {
+        if (ranks_before(candidates_[i], candidates_[best])) {
             best = i;
         }
     }
@@ -353,10 +424,19 @@ int32_t Sampler::greedy_token() const {
 
 int32_t Sampler::sample(std::span<const float> logits) {
     load_penalized_logits(logits);
+    return choose(false);
+}
+
+int32_t Sampler::sample_top(std::span<const int32_t> tokens, std::span<const float> logits) {
+    load_penalized_top(tokens, logits);
+    return choose(true);
+}
+
+int32_t Sampler::choose(bool top_only) {
     if (params_.temperature == 0.0f) {
         return greedy_token();
     }
-    apply_filters();
+    apply_filters(top_only);
     const double total = temperature_weights();
     const double threshold = rng_.next_unit() * total;
     double cumulative = 0.0;
@@ -378,7 +458,7 @@ std::vector<TokenProbability> Sampler::distribution(std::span<const float> logit
     if (params_.temperature == 0.0f) {
         return {{greedy_token(), 1.0f}};
     }
-    apply_filters();
+    apply_filters(false);
     const double total = temperature_weights();
     struct Ranked {
         int32_t id;

@@ -81,6 +81,19 @@ public:
     // holds a NaN or +inf, or forbids every token.
     int32_t sample(std::span<const float> logits);
 
+    // How many of a row's largest logits sample_top() needs to choose as sample() would on the
+    // whole row: with a top-k filter (or greedy, k = 1), the k largest and one more for each
+    // distinct token in the penalty window. A penalty only lowers a logit, so no token outside
+    // those ranks among the k after the penalties, and the filters after top-k see only the k.
+    // 0 when the whole row is needed: no top-k filter, a penalty that can raise a logit
+    // (repeat_penalty < 1, a negative presence or frequency penalty), or as many as the vocabulary.
+    int32_t top_logits_needed() const;
+    // sample() from the top_logits_needed() (or more) largest logits of a row, first first, and
+    // their tokens, as backend::rank_top_k ranks them: the same token and the same generator
+    // state as sample() on the whole row. Throws hearth::Error as sample() does, and if fewer
+    // logits than needed are given.
+    int32_t sample_top(std::span<const int32_t> tokens, std::span<const float> logits);
+
     // The distribution sample() draws from after every filter and the temperature, most likely
     // first (ties by lowest id); probabilities sum to 1. Uses no randomness. At temperature 0
     // it is the greedy token with probability 1.
@@ -104,8 +117,16 @@ private:
 
     // Fills candidates_ with every token and its penalized logit; checks the logits.
     void load_penalized_logits(std::span<const float> logits);
-    // Applies top-k, top-p and min-p to candidates_.
-    void apply_filters();
+    // The same from a row's largest logits only.
+    void load_penalized_top(std::span<const int32_t> tokens, std::span<const float> logits);
+    void penalize_candidates(bool candidates_in_id_order);
+    // The tokens of the penalty window, each once (into distinct_recent_); none when penalties are off.
+    void collect_penalized_tokens();
+    // Picks from candidates_ (penalized): greedy, or through the filters and the temperature.
+    int32_t choose(bool top_only);
+    // Applies top-k, top-p and min-p to candidates_. With top_only, candidates_ holds a row's
+    // largest logits and top-k always sorts them (as it would sort the whole row).
+    void apply_filters(bool top_only);
     void keep_top_k(int32_t k);
     void keep_top_p(float p, bool sorted);
     void keep_min_p(float min_p);
@@ -122,6 +143,7 @@ private:
     std::vector<int32_t> recent_tokens_;
     size_t recent_next_ = 0;
     std::vector<int32_t> recent_counts_;
+    int64_t distinct_in_window_ = 0;
 
     // Scratch reused across calls so sampling allocates nothing after the first token.
     std::vector<Candidate> candidates_;

@@ -15,6 +15,25 @@ Session::Session(const LoadedModel& model)
 
 std::span<const float> Session::evaluate(std::span<const int32_t> tokens,
                                          const std::function<void(int64_t, int64_t)>& progress) {
+    run_batches(tokens, progress, [&](std::span<const int32_t> batch, int64_t start) {
+        model_.llama().forward(workspace_, *cache_, batch, start, logits());
+    });
+    return logits();
+}
+
+Session::TopLogits Session::evaluate_top(std::span<const int32_t> tokens, int k,
+                                         const std::function<void(int64_t, int64_t)>& progress) {
+    const auto size = static_cast<size_t>(std::max(k, 0));
+    top_tokens_.resize(size);
+    top_logits_.resize(size);
+    run_batches(tokens, progress, [&](std::span<const int32_t> batch, int64_t start) {
+        model_.llama().forward_top_k(workspace_, *cache_, batch, start, k, top_tokens_, top_logits_);
+    });
+    return {top_tokens_, top_logits_};
+}
+
+void Session::run_batches(std::span<const int32_t> tokens, const std::function<void(int64_t, int64_t)>& progress,
+                          const std::function<void(std::span<const int32_t>, int64_t)>& last_batch) {
     const int64_t count = static_cast<int64_t>(tokens.size());
     if (count == 0) fail("nothing to evaluate: no tokens");
     if (count > remaining()) {
@@ -25,9 +44,14 @@ std::span<const float> Session::evaluate(std::span<const int32_t> tokens,
     try {
         for (int64_t done = 0; done < count;) {
             const int64_t batch = std::min(workspace_.max_tokens, count - done);
-            model_.llama().forward(workspace_, *cache_, tokens.subspan(done, batch), static_cast<int64_t>(tokens_.size()),
-                                   logits());
-            tokens_.insert(tokens_.end(), tokens.begin() + done, tokens.begin() + done + batch);
+            const auto part = tokens.subspan(static_cast<size_t>(done), static_cast<size_t>(batch));
+            const auto start = static_cast<int64_t>(tokens_.size());
+            if (done + batch < count) {
+                model_.llama().forward(workspace_, *cache_, part, start, logits());
+            } else {
+                last_batch(part, start);
+            }
+            tokens_.insert(tokens_.end(), part.begin(), part.end());
             done += batch;
             if (progress) progress(done, count);
         }
@@ -35,7 +59,6 @@ std::span<const float> Session::evaluate(std::span<const int32_t> tokens,
         tokens_.resize(kept);  // the cache past `kept` is overwritten by the next call
         throw;
     }
-    return logits();
 }
 
 void Session::truncate(int64_t n) {

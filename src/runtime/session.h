@@ -23,6 +23,17 @@ class Session {
     std::span<const float> evaluate(std::span<const int32_t> tokens,
                                     const std::function<void(int64_t, int64_t)>& progress = {});
 
+    // The k largest of a row of logits, first first, and their tokens.
+    struct TopLogits {
+        std::span<const int32_t> tokens;
+        std::span<const float> logits;
+    };
+    // As evaluate(), but only the k largest logits after the last token (ranked as
+    // backend::rank_top_k ranks them), found where the model runs: what Sampler::sample_top needs,
+    // without copying the whole row. 1 <= k <= backend::Backend::kMaxTopK.
+    TopLogits evaluate_top(std::span<const int32_t> tokens, int k,
+                           const std::function<void(int64_t, int64_t)>& progress = {});
+
     const std::vector<int32_t>& tokens() const { return tokens_; }
     // As asked for (the cache may hold a few positions more: it rounds up to whole blocks).
     int64_t context_length() const { return context_length_; }
@@ -33,6 +44,9 @@ class Session {
     void truncate(int64_t n);
 
   private:
+    // Runs the tokens in batches; the last batch through `last_batch(batch, start)`.
+    void run_batches(std::span<const int32_t> tokens, const std::function<void(int64_t, int64_t)>& progress,
+                     const std::function<void(std::span<const int32_t>, int64_t)>& last_batch);
     std::span<float> logits() const { return {logits_.get(), static_cast<size_t>(model_.hparams().vocab_size)}; }
 
     const LoadedModel& model_;
@@ -41,6 +55,8 @@ class Session {
     model::LlamaWorkspace workspace_;
     backend::HostFloats logits_;
     std::vector<int32_t> tokens_;
+    std::vector<int32_t> top_tokens_;
+    std::vector<float> top_logits_;
 };
 
 }  // namespace hearth::runtime

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -321,6 +322,61 @@ TEST_F(CudaTest, ArgmaxFindsEachRowsFirstLargestValue) {
     EXPECT_EQ(columns[1], 77);
     EXPECT_EQ(columns[2], cols - 1);
     EXPECT_EQ(columns[4], 3000);
+}
+
+// The top k of each row against backend::rank_top_k (what the CPU gives): rows of random logits,
+// rows of a few levels (thousands of exact ties, where the lower column must win), -0 beside +0,
+// NaN (ranked first), -inf, odd widths, and k from 1 to the most a call may ask.
+TEST_F(CudaTest, TopKEqualsTheReferenceRanking) {
+    struct Case {
+        int64_t rows, cols;
+        int k;
+    };
+    for (const Case c : {Case{1, 128256, 40}, Case{7, 128256, 104}, Case{64, 128256, 1}, Case{3, 1500, 1024},
+                         Case{2, 5, 5}, Case{5, 33333, 257}}) {
+        std::vector<float> x = normal_values(c.rows * c.cols, kSeed + 950 + c.k);
+        for (int64_t r = 0; r < c.rows; ++r) {
+            float* row = x.data() + r * c.cols;
+            switch (r % 5) {
+                case 1:  // a few levels: ties everywhere
+                    for (int64_t i = 0; i < c.cols; ++i) row[i] = std::round(row[i] * 2.0f);
+                    break;
+                case 2:
+                    row[c.cols / 2] = std::numeric_limits<float>::quiet_NaN();
+                    break;
+                case 3:  // zeros of both signs are the largest; the lower column first
+                    for (int64_t i = 0; i < c.cols; ++i) row[i] = i % 3 == 0 ? -0.0f : (i % 3 == 1 ? 0.0f : -1.0f - row[i] * row[i]);
+                    break;
+                case 4:  // all -inf but a few
+                    std::fill(row, row + c.cols, -std::numeric_limits<float>::infinity());
+                    row[c.cols - 1] = 3.0f;
+                    break;
+                default:
+                    break;
+            }
+        }
+        const Activations device = upload(x, c.rows, c.cols);
+        const auto count = static_cast<size_t>(c.rows * c.k);
+        std::vector<int32_t> columns(count, -1);
+        std::vector<float> values(count, 12345.0f);
+        backend_->top_k(device, c.k, columns.data(), values.data());
+        std::vector<int32_t> expected_columns(count);
+        std::vector<float> expected_values(count);
+        for (int64_t r = 0; r < c.rows; ++r)
+            backend::rank_top_k(x.data() + r * c.cols, c.cols, c.k, expected_columns.data() + r * c.k,
+                                expected_values.data() + r * c.k);
+        for (size_t i = 0; i < count; ++i) {
+            ASSERT_EQ(columns[i], expected_columns[i]) << c.rows << "x" << c.cols << " top " << c.k << ", row "
+                                                       << i / c.k << ", place " << i % c.k;
+            ASSERT_EQ(std::bit_cast<uint32_t>(values[i]), std::bit_cast<uint32_t>(expected_values[i]))
+                << "row " << i / c.k << ", place " << i % c.k;
+        }
+    }
+    const Activations small = upload(std::vector<float>(10, 1.0f), 1, 10);
+    std::vector<int32_t> columns(11);
+    std::vector<float> values(11);
+    EXPECT_THROW(backend_->top_k(small, 11, columns.data(), values.data()), Error);
+    EXPECT_THROW(backend_->top_k(small, 0, columns.data(), values.data()), Error);
 }
 
 TEST_F(CudaTest, EmbedGathersDequantizedRows) {

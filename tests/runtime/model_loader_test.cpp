@@ -434,6 +434,51 @@ TEST_F(SessionTest, ClearThenEvaluateMatchesAFreshSession) {
     EXPECT_EQ(logits, copy(fresh.evaluate(after)));
 }
 
+// evaluate_top gives the largest of the logits evaluate gives, ranked, after prompts of one
+// batch and of several, and after a decoded token.
+TEST_F(SessionTest, TopLogitsAreTheLargestOfTheWholeRow) {
+    const auto batched = LoadedModel::load(tiny_model().path(), small_options(64, 8));
+    for (const LoadedModel* model : {model_.get(), batched.get()}) {
+        Session whole(*model), top(*model);
+        const std::vector<int32_t> prompt = prompt_tokens(20, 11);
+        std::vector<float> logits = copy(whole.evaluate(prompt));
+        for (const int k : {17, 1}) {
+            std::vector<int32_t> ids(static_cast<size_t>(k));
+            std::vector<float> values(static_cast<size_t>(k));
+            backend::rank_top_k(logits.data(), static_cast<int64_t>(logits.size()), k, ids.data(), values.data());
+            const std::vector<int32_t> next = {ids[0]};
+            const Session::TopLogits got =
+                k == 17 ? top.evaluate_top(prompt, k) : top.evaluate_top(std::vector<int32_t>{ids[0] == 0 ? 1 : 0}, k);
+            if (k == 1) break;  // checked below, after the same token in both sessions
+            EXPECT_EQ(std::vector<int32_t>(got.tokens.begin(), got.tokens.end()), ids);
+            EXPECT_EQ(std::vector<float>(got.logits.begin(), got.logits.end()), values);
+        }
+        // One decoded token in both: the top 5 against the whole row.
+        Session whole2(*model), top2(*model);
+        whole2.evaluate(prompt);
+        top2.evaluate_top(prompt, 3);
+        const std::vector<int32_t> token = {42};
+        logits = copy(whole2.evaluate(token));
+        std::vector<int32_t> ids(5);
+        std::vector<float> values(5);
+        backend::rank_top_k(logits.data(), static_cast<int64_t>(logits.size()), 5, ids.data(), values.data());
+        const Session::TopLogits got = top2.evaluate_top(token, 5);
+        EXPECT_EQ(std::vector<int32_t>(got.tokens.begin(), got.tokens.end()), ids);
+        EXPECT_EQ(std::vector<float>(got.logits.begin(), got.logits.end()), values);
+        EXPECT_EQ(top2.tokens(), whole2.tokens());
+    }
+}
+
+TEST_F(SessionTest, TopLogitsOutOfRangeAreRefusedAndKeepTheTokens) {
+    Session session(*model_);
+    const std::vector<int32_t> first = prompt_tokens(5, 12);
+    session.evaluate(first);
+    const std::vector<int32_t> more = prompt_tokens(3, 13);
+    EXPECT_THROW(session.evaluate_top(more, 0), Error);
+    EXPECT_THROW(session.evaluate_top(more, backend::Backend::kMaxTopK + 1), Error);
+    EXPECT_EQ(session.tokens(), first);
+}
+
 // The cache past the truncation point still holds the old tokens' keys and values (positions
 // 8 and 9 below are never overwritten); attention must not see them.
 TEST_F(SessionTest, TruncateThenEvaluateMatchesAFreshSession) {

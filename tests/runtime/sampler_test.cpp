@@ -5,11 +5,13 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "backend/top_k.h"
 #include "common/error.h"
 
 namespace hearth {
@@ -340,6 +342,122 @@ std::vector<int32_t> generate(Sampler& sampler, const std::vector<float>& base, 
         std::rotate(logits.begin(), logits.begin() + 1 + token % 7, logits.end());
     }
     return tokens;
+}
+
+// Logits from a few levels (many exact ties), a -0 beside +0, and a forbidden token: the cases
+// where an order that differs from the whole row's would show.
+std::vector<float> tied_logits(size_t count, uint64_t seed) {
+    std::vector<float> logits = random_logits(count, seed, 2.0f);
+    for (float& logit : logits) logit = std::round(logit * 4.0f) / 4.0f;
+    logits[1] = -0.0f;
+    logits[2] = 0.0f;
+    logits[count - 1] = -kInf;
+    return logits;
+}
+
+// sample_top() from the needed (plus `extra`) largest logits, against sample() on the whole row,
+// step by step with the same seed and the same accepted tokens.
+void expect_top_sampling_matches(const SamplerParams& params, int extra) {
+    constexpr size_t kVocab = 300;
+    Sampler whole(params, kVocab), top(params, kVocab);
+    std::vector<float> logits = tied_logits(kVocab, 91);
+    for (int step = 0; step < 150; ++step) {
+        const int32_t needed = top.top_logits_needed();
+        ASSERT_GT(needed, 0) << "step " << step;
+        const int k = std::min(needed + extra, static_cast<int>(kVocab));
+        std::vector<int32_t> ids(static_cast<size_t>(k));
+        std::vector<float> values(static_cast<size_t>(k));
+        backend::rank_top_k(logits.data(), kVocab, k, ids.data(), values.data());
+        const int32_t expected = whole.sample(logits);
+        ASSERT_EQ(top.sample_top(ids, values), expected) << "step " << step << ", " << k << " logits";
+        whole.accept(expected);
+        top.accept(expected);
+        // The next row depends on the token, and the chosen token stays likely, so that the
+        // penalties have something to push down.
+        std::rotate(logits.begin(), logits.begin() + 1 + expected % 5, logits.end() - 1);
+    }
+}
+
+TEST(Sampler, SamplingFromTheLargestLogitsMatchesTheWholeRow) {
+    SamplerParams greedy = no_filters(0.0f);
+    expect_top_sampling_matches(greedy, 0);
+    SamplerParams defaults;  // top-k 40, top-p 0.9, repeat penalty 1.1 over 64 tokens
+    defaults.seed = 7;
+    expect_top_sampling_matches(defaults, 0);
+    expect_top_sampling_matches(defaults, 13);
+    SamplerParams unpenalized = defaults;  // exactly k logits: top-k must still sort them
+    unpenalized.repeat_penalty = 1.0f;
+    expect_top_sampling_matches(unpenalized, 0);
+    SamplerParams all = defaults;
+    all.top_k = 5;
+    all.top_p = 0.8f;
+    all.min_p = 0.05f;
+    all.temperature = 1.3f;
+    all.repeat_penalty = 1.5f;
+    all.presence_penalty = 0.7f;
+    all.frequency_penalty = 0.3f;
+    all.repeat_last_n = 16;
+    expect_top_sampling_matches(all, 0);
+    SamplerParams penalized_greedy = all;
+    penalized_greedy.temperature = 0.0f;
+    penalized_greedy.top_k = 0;
+    expect_top_sampling_matches(penalized_greedy, 0);
+    SamplerParams one = defaults;
+    one.top_k = 1;
+    expect_top_sampling_matches(one, 2);
+}
+
+TEST(Sampler, TopLogitsNeededCountsThePenalizedTokens) {
+    SamplerParams params;
+    params.top_k = 40;
+    params.repeat_last_n = 4;
+    Sampler sampler(params, 1000);
+    EXPECT_EQ(sampler.top_logits_needed(), 40);
+    for (const int32_t token : {5, 6, 5, 7}) sampler.accept(token);
+    EXPECT_EQ(sampler.top_logits_needed(), 43);  // 5, 6 and 7
+    sampler.accept(8);  // the first 5 leaves the window; the other stays
+    EXPECT_EQ(sampler.top_logits_needed(), 44);
+    sampler.accept(9);  // 6 leaves
+    EXPECT_EQ(sampler.top_logits_needed(), 44);
+    sampler.reset();
+    EXPECT_EQ(sampler.top_logits_needed(), 40);
+
+    auto needed_with = [](auto change) {
+        SamplerParams p;
+        change(p);
+        Sampler s(p, 100);
+        s.accept(3);
+        return s.top_logits_needed();
+    };
+    EXPECT_EQ(needed_with([](SamplerParams& p) { p.top_k = 0; }), 0);  // every token may be drawn
+    EXPECT_EQ(needed_with([](SamplerParams& p) { p.top_k = 0, p.temperature = 0.0f; }), 2);
+    EXPECT_EQ(needed_with([](SamplerParams& p) { p.repeat_penalty = 0.9f; }), 0);  // raises logits
+    EXPECT_EQ(needed_with([](SamplerParams& p) { p.presence_penalty = -0.5f; }), 0);
+    EXPECT_EQ(needed_with([](SamplerParams& p) { p.frequency_penalty = -0.5f; }), 0);
+    EXPECT_EQ(needed_with([](SamplerParams& p) { p.repeat_penalty = 1.0f; }), 40);  // penalties off
+    EXPECT_EQ(needed_with([](SamplerParams& p) { p.top_k = 99; }), 0);  // the whole vocabulary
+}
+
+TEST(Sampler, SamplingFromTooFewOrBadLargestLogitsThrows) {
+    SamplerParams params;
+    params.top_k = 3;
+    params.seed = 1;
+    Sampler sampler(params, 100);
+    const std::vector<int32_t> ids = {4, 9, 2};
+    EXPECT_THROW(sampler.sample_top(std::span(ids).first(2), std::vector<float>{3.0f, 2.0f}), Error);
+    EXPECT_THROW(sampler.sample_top(ids, std::vector<float>{3.0f, 2.0f}), Error);  // sizes differ
+    EXPECT_THROW(sampler.sample_top(std::vector<int32_t>{4, 100, 2}, std::vector<float>{3.0f, 2.0f, 1.0f}), Error);
+    try {
+        sampler.sample_top(ids, std::vector<float>{std::nanf(""), 2.0f, 1.0f});
+        ADD_FAILURE() << "NaN accepted";
+    } catch (const Error& error) {
+        EXPECT_NE(std::string(error.what()).find("token 4"), std::string::npos) << error.what();
+    }
+    EXPECT_THROW(sampler.sample_top(ids, std::vector<float>{-kInf, -kInf, -kInf}), Error);
+    SamplerParams unfiltered = params;
+    unfiltered.top_k = 0;
+    Sampler whole_row(unfiltered, 100);
+    EXPECT_THROW(whole_row.sample_top(ids, std::vector<float>{3.0f, 2.0f, 1.0f}), Error);
 }
 
 TEST(Sampler, SameSeedGivesTheSameStream) {

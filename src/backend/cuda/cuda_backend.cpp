@@ -698,6 +698,22 @@ void CudaBackend::argmax(backend::Activations x, int32_t* host_columns, float* h
     check(cudaStreamSynchronize(stream_), "reading argmax");
 }
 
+void CudaBackend::top_k(backend::Activations x, int k, int32_t* host_columns, float* host_values) {
+    if (k < 1 || k > std::min<int64_t>(x.cols, kMaxTopK))
+        fail("CUDA: the top {} of rows of {} values (at most {})", k, x.cols, kMaxTopK);
+    static_assert(kMaxTopK == backend::Backend::kMaxTopK);
+    const size_t count = static_cast<size_t>(x.rows) * static_cast<size_t>(k);
+    reserve(top_k_out_, count * 8, "top-k");
+    finish_step();
+    auto* columns = top_k_out_.as<int32_t>();
+    auto* values = reinterpret_cast<float*>(columns + count);
+    top_k_rows(x.data, x.rows, x.cols, k, columns, values, stream_);
+    check_launch("top-k");
+    check(cudaMemcpyAsync(host_columns, columns, count * 4, cudaMemcpyDeviceToHost, stream_), "reading the top-k");
+    check(cudaMemcpyAsync(host_values, values, count * 4, cudaMemcpyDeviceToHost, stream_), "reading the top-k");
+    check(cudaStreamSynchronize(stream_), "reading the top-k");
+}
+
 void CudaBackend::write(backend::Activations x, const float* host) {
     if (mode_ != Mode::Eager) fail("CUDA: activations written from the host inside a recorded pass");
     check(cudaMemcpyAsync(x.data, host, static_cast<size_t>(x.rows * x.cols) * sizeof(float), cudaMemcpyHostToDevice,

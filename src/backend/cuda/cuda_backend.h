@@ -94,6 +94,7 @@ class CudaBackend final : public backend::Backend {
     void add(backend::Activations x, backend::Activations y) override;
     void read(backend::Activations x, float* host) override;
     void argmax(backend::Activations x, int32_t* host_columns, float* host_values) override;
+    void top_k(backend::Activations x, int k, int32_t* host_columns, float* host_values) override;
 
     // Outside a recorded pass only: a pass that starts with it (the second part of a model split
     // over two backends) runs op by op.
@@ -199,7 +200,7 @@ class CudaBackend final : public backend::Backend {
     DeviceBuffer attention_scratch_;
     DeviceBuffer prompt_scores_, f16_kv_, attention_pointers_;
     DeviceBuffer probe_sink_;
-    DeviceBuffer argmax_out_;
+    DeviceBuffer argmax_out_, top_k_out_;
 };
 
 }  // namespace hearth::cuda

@@ -125,6 +125,10 @@ void add(float* x, const float* y, int64_t count, Stream stream);
 // Per row of x (rows x cols): the column of its largest value (the first of equal ones) and the
 // value, NaN for a row holding NaN. Device memory out.
 void argmax_rows(const float* x, int64_t rows, int64_t cols, int32_t* columns, float* values, Stream stream);
+// Per row of x: its k (<= kMaxTopK, <= cols) largest values, first first, and their columns,
+// ranked as backend::rank_top_k ranks them. Device memory out, k a row.
+constexpr int kMaxTopK = 1024;
+void top_k_rows(const float* x, int64_t rows, int64_t cols, int k, int32_t* columns, float* values, Stream stream);
 
 // --- KV cache and attention --------------------------------------------------------------------
 // One layer's keys (or values): row (kv_head, position) at base + kv_head * head_stride +
