@@ -516,9 +516,10 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
     for (const Shape shape : {Shape{32, 8, 128}, Shape{32, 8, 64}, Shape{16, 2, 128}, Shape{8, 4, 128}, Shape{12, 4, 96}})
     for (const Type kv_type : {Type::F16, Type::Q8_0}) {
         const int64_t heads = shape.heads, kv_heads = shape.kv_heads, head_dim = shape.head_dim, capacity = 1000;
-        // A prompt, then decoding steps of 1 and 5 rows (up to kMaxMatvecTokens rows decode).
-        const int64_t steps[] = {700, 1, 5, 1};
-        const int64_t total = 707;
+        // Prompts, and decoding steps of 1 and 5 rows (up to kMaxMatvecTokens rows decode), at
+        // short and long contexts (ranges of a few keys, and of many).
+        const int64_t steps[] = {200, 1, 5, 1, 48, 1, 1, 440, 1, 5, 1};
+        const int64_t total = 704;
         auto cache = backend_->create_kv_cache({1, kv_heads, head_dim, capacity, kv_type});
         const int64_t q_cols = heads * head_dim, kv_cols = kv_heads * head_dim;
         const std::vector<float> q = normal_values(total * q_cols, kSeed + 31);

@@ -355,37 +355,58 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
 }
 
 // Block (row, head), one thread per dim: out = sum_s e^(m_s - M) out_s / sum_s e^(m_s - M) l_s.
-// With `values`, each warp also rounds its 32 outputs to int8 as quantize_activations would (the
-// output projection reads them), which saves that kernel.
+// The ranges' weights e^(m_s - M) are worked out once, in shared memory, and each thread's sum over
+// the ranges keeps several loads in flight: a loop of one dependent load per range was 8 µs at 32
+// ranges. With `values`, each warp also rounds its 32 outputs to int8 as quantize_activations
+// would (the output projection reads them), which saves that kernel.
 constexpr int kMergeThreads = 128;
+constexpr int kMaxMergedRanges = 1024;  // attention_range_count's most
+constexpr int kMergeLoadsInFlight = 8;
 
 __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const float* __restrict__ partials, int64_t heads,
                                                               int64_t head_dim, int64_t partial_count,
                                                               float* __restrict__ out, int8_t* __restrict__ values,
                                                               float2* __restrict__ block_scales) {
     wait_for_previous_kernel();
-    const int64_t row = blockIdx.x, head = blockIdx.y;
-    const float* first = partials + (row * heads + head) * partial_count * (head_dim + 2);
-    // M, the threads reading the partials' maxima together.
-    __shared__ float maxima[kMergeThreads / kWarp];
+    const int64_t row = blockIdx.x, head = blockIdx.y, stride = head_dim + 2;
+    const float* first = partials + (row * heads + head) * partial_count * stride;
+    __shared__ float weights[kMaxMergedRanges];
+    __shared__ float reduced[kMergeThreads / kWarp];
+    // M over the ranges that saw keys (l > 0); a range past the visible keys has weight 0.
     float local = -INFINITY;
     for (int64_t s = threadIdx.x; s < partial_count; s += kMergeThreads)
-        if (first[s * (head_dim + 2) + 1] > 0.0f) local = fmaxf(local, first[s * (head_dim + 2)]);
+        if (first[s * stride + 1] > 0.0f) local = fmaxf(local, first[s * stride]);
     local = warp_max(local);
-    if (threadIdx.x % kWarp == 0) maxima[threadIdx.x / kWarp] = local;
+    if (threadIdx.x % kWarp == 0) reduced[threadIdx.x / kWarp] = local;
     __syncthreads();
     float largest = -INFINITY;
-    for (int w = 0; w < kMergeThreads / kWarp; ++w) largest = fmaxf(largest, maxima[w]);
+    for (int w = 0; w < kMergeThreads / kWarp; ++w) largest = fmaxf(largest, reduced[w]);
+    __syncthreads();  // before `reduced` is reused
+    float denominator = 0.0f;
+    for (int64_t s = threadIdx.x; s < partial_count; s += kMergeThreads) {
+        const float* p = first + s * stride;
+        const float w = p[1] > 0.0f ? expf(p[0] - largest) : 0.0f;
+        weights[s] = w;
+        denominator += w * p[1];
+    }
+    denominator = warp_sum(denominator);
+    if (threadIdx.x % kWarp == 0) reduced[threadIdx.x / kWarp] = denominator;
+    __syncthreads();
+    denominator = 0.0f;
+    for (int w = 0; w < kMergeThreads / kWarp; ++w) denominator += reduced[w];
+    const float inverse = 1.0f / denominator;
     for (int64_t dim = threadIdx.x; dim < head_dim; dim += blockDim.x) {
-        float numerator = 0.0f, denominator = 0.0f;
-        for (int64_t s = 0; s < partial_count; ++s) {
-            const float* p = first + s * (head_dim + 2);
-            if (p[1] == 0.0f) continue;  // a range past the visible keys
-            const float w = expf(p[0] - largest);
-            numerator += w * p[2 + dim];
-            denominator += w * p[1];
+        float numerator = 0.0f;
+        int64_t s = 0;
+        for (; s + kMergeLoadsInFlight <= partial_count; s += kMergeLoadsInFlight) {
+            float loaded[kMergeLoadsInFlight];
+#pragma unroll
+            for (int i = 0; i < kMergeLoadsInFlight; ++i) loaded[i] = first[(s + i) * stride + 2 + dim];
+#pragma unroll
+            for (int i = 0; i < kMergeLoadsInFlight; ++i) numerator += weights[s + i] * loaded[i];
         }
-        const float result = numerator / denominator;
+        for (; s < partial_count; ++s) numerator += weights[s] * first[s * stride + 2 + dim];
+        const float result = numerator * inverse;
         const int64_t at = (row * heads + head) * head_dim + dim;
         out[at] = result;
         // head_dim is a multiple of 32: every warp here holds one whole block of the row.
