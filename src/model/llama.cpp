@@ -308,26 +308,15 @@ void Llama::forward_greedy(LlamaWorkspace& ws, backend::KvCache& cache, std::spa
 
 void Llama::forward_top_k(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens, int64_t start,
                           int k, std::span<int32_t> ids, std::span<float> logits) const {
-    const int64_t n = static_cast<int64_t>(tokens.size());
-    top_k_of_rows(ws, cache, tokens, single_sequence_rows(ws, cache, start, n), 1, k, ids, logits);
-}
-
-void Llama::forward_top_k(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens,
-                          const backend::KvBatch& rows, int k, std::span<int32_t> ids, std::span<float> logits) const {
-    top_k_of_rows(ws, cache, tokens, rows, static_cast<int64_t>(tokens.size()), k, ids, logits);
-}
-
-void Llama::top_k_of_rows(LlamaWorkspace& ws, backend::KvCache& cache, std::span<const int32_t> tokens,
-                          const backend::KvBatch& rows, int64_t logit_rows, int k, std::span<int32_t> ids,
-                          std::span<float> logits) const {
     const int64_t limit = std::min<int64_t>(hparams_.vocab_size, backend::Backend::kMaxTopK);
     if (k < 1 || k > limit) fail("forward: the top {} logits asked for; 1 to {} can be", k, limit);
-    const auto needed = static_cast<size_t>(logit_rows * k);
+    const auto needed = static_cast<size_t>(k);
     if (ids.size() < needed || logits.size() < needed)
         fail("forward: room for {} and {} of the top logits, not {}", ids.size(), logits.size(), needed);
-    const Activations out = compute_logits(ws, cache, tokens, rows, logit_rows);
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    const Activations out = compute_logits(ws, cache, tokens, single_sequence_rows(ws, cache, start, n), 1);
     backend().top_k(out, k, ids.data(), logits.data());
-    // A NaN or +inf ranks first in its row, so checking the top of each row finds them.
+    // A NaN or +inf ranks first, so checking the top finds them.
     if (!all_finite(logits.first(needed))) fail_on_non_finite_logits();
 }
 

@@ -113,14 +113,12 @@ class Llama {
     // logits per sequence.
     void forward_greedy(LlamaWorkspace& workspace, backend::KvCache& cache, std::span<const int32_t> tokens,
                         const backend::KvBatch& rows, std::span<int32_t> next) const;
-    // Instead of logits, the k largest logits of the last token (at positions start, ...) or of
-    // every row (a batch), first first, and their tokens: k a row, ranked as backend::rank_top_k
-    // ranks them, found on the backend. What a sampler with a top-k filter needs
-    // (Sampler::sample_top), without copying whole rows. 1 <= k <= backend::Backend::kMaxTopK.
+    // Instead of logits, the k largest logits of the last token (tokens at positions start, ...),
+    // first first, and their tokens, ranked as backend::rank_top_k ranks them, found on the
+    // backend: what a sampler with a top-k filter needs (Sampler::sample_top), without copying the
+    // whole row. 1 <= k <= backend::Backend::kMaxTopK.
     void forward_top_k(LlamaWorkspace& workspace, backend::KvCache& cache, std::span<const int32_t> tokens,
                        int64_t start, int k, std::span<int32_t> ids, std::span<float> logits) const;
-    void forward_top_k(LlamaWorkspace& workspace, backend::KvCache& cache, std::span<const int32_t> tokens,
-                       const backend::KvBatch& rows, int k, std::span<int32_t> ids, std::span<float> logits) const;
 
     // Bytes of weights one decoded token reads (the embedding table contributes one row).
     uint64_t weight_bytes_read_per_token() const;
@@ -131,9 +129,6 @@ class Llama {
     // positions start, start + 1, ... for the n tokens of one sequence, in the workspace.
     backend::KvBatch single_sequence_rows(LlamaWorkspace& workspace, backend::KvCache& cache, int64_t start,
                                           int64_t n) const;
-    void top_k_of_rows(LlamaWorkspace& workspace, backend::KvCache& cache, std::span<const int32_t> tokens,
-                       const backend::KvBatch& rows, int64_t logit_rows, int k, std::span<int32_t> ids,
-                       std::span<float> logits) const;
 
     // The pass up to the logits of its last `logit_rows` rows, left on the output backend.
     backend::Activations compute_logits(LlamaWorkspace& workspace, backend::KvCache& cache,

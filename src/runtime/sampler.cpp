@@ -214,22 +214,13 @@ void Sampler::load_penalized_top(std::span<const int32_t> tokens, std::span<cons
     penalize_candidates(false);
 }
 
-void Sampler::collect_penalized_tokens() {
-    distinct_recent_.clear();
-    const bool penalties_off = params_.repeat_penalty == 1.0f && params_.presence_penalty == 0.0f &&
-                               params_.frequency_penalty == 0.0f;
-    if (penalties_off) {
-        return;
-    }
-    distinct_recent_.assign(recent_tokens_.begin(), recent_tokens_.end());
-    std::sort(distinct_recent_.begin(), distinct_recent_.end());
-    distinct_recent_.erase(std::unique(distinct_recent_.begin(), distinct_recent_.end()),
-                           distinct_recent_.end());
+bool Sampler::penalties_off() const {
+    return params_.repeat_penalty == 1.0f && params_.presence_penalty == 0.0f &&
+           params_.frequency_penalty == 0.0f;
 }
 
 void Sampler::penalize_candidates(bool candidates_in_id_order) {
-    collect_penalized_tokens();
-    if (distinct_recent_.empty()) {
+    if (recent_tokens_.empty() || penalties_off()) {
         return;
     }
     // Each distinct token in the window is penalized once, with its count (llama.cpp's
@@ -244,16 +235,20 @@ void Sampler::penalize_candidates(bool candidates_in_id_order) {
         logit -= static_cast<float>(count) * params_.frequency_penalty +
                  static_cast<float>(count > 0) * params_.presence_penalty;
     };
-    if (candidates_in_id_order) {
-        for (const int32_t token : distinct_recent_) {
-            penalize(token, candidates_[static_cast<size_t>(token)].logit);
+    if (!candidates_in_id_order) {  // a row's largest: each candidate is a distinct token
+        for (Candidate& candidate : candidates_) {
+            if (recent_counts_[static_cast<size_t>(candidate.id)] > 0) {
+                penalize(candidate.id, candidate.logit);
+            }
         }
         return;
     }
-    for (Candidate& candidate : candidates_) {
-        if (std::binary_search(distinct_recent_.begin(), distinct_recent_.end(), candidate.id)) {
-            penalize(candidate.id, candidate.logit);
-        }
+    distinct_recent_.assign(recent_tokens_.begin(), recent_tokens_.end());
+    std::sort(distinct_recent_.begin(), distinct_recent_.end());
+    distinct_recent_.erase(std::unique(distinct_recent_.begin(), distinct_recent_.end()),
+                           distinct_recent_.end());
+    for (const int32_t token : distinct_recent_) {
+        penalize(token, candidates_[static_cast<size_t>(token)].logit);
     }
 }
 
@@ -266,9 +261,7 @@ int32_t Sampler::top_logits_needed() const {
         params_.frequency_penalty < 0.0f) {
         return 0;
     }
-    const bool penalties_off = params_.repeat_penalty == 1.0f && params_.presence_penalty == 0.0f &&
-                               params_.frequency_penalty == 0.0f;
-    const int64_t penalized = penalties_off ? 0 : distinct_in_window_;
+    const int64_t penalized = penalties_off() ? 0 : distinct_in_window_;
     const int64_t needed = (greedy ? 1 : params_.top_k) + penalized;
     return needed >= vocab_size_ ? 0 : static_cast<int32_t>(needed);
 }

@@ -119,9 +119,9 @@ private:
     void load_penalized_logits(std::span<const float> logits);
     // The same from a row's largest logits only.
     void load_penalized_top(std::span<const int32_t> tokens, std::span<const float> logits);
+    // The penalties, on candidates_: every token in id order (a whole row), or a row's largest.
     void penalize_candidates(bool candidates_in_id_order);
-    // The tokens of the penalty window, each once (into distinct_recent_); none when penalties are off.
-    void collect_penalized_tokens();
+    bool penalties_off() const;
     // Picks from candidates_ (penalized): greedy, or through the filters and the temperature.
     int32_t choose(bool top_only);
     // Applies top-k, top-p and min-p to candidates_. With top_only, candidates_ holds a row's
