@@ -4,9 +4,10 @@
 // Prints microseconds per product, GB/s of weights read and the share of the read-bandwidth
 // probe measured in the same run: the number the decode kernels are tuned against. With --mma,
 // the int8 tensor-core product for batched decoding instead (matmul_int8_mma; by default Q4_K and
-// Q6_K, the layer's shapes, 16 and 64 tokens). With --groups, the products a layer launches
+// Q6_K, the layer's shapes, 16 and 64 tokens); with --f16, the f16 tensor-core product that
+// replaces it for Q4_K (matmul_f16_mma). With --groups, the products a layer launches
 // together (Q, K and V; gate and up), as one launch and as one launch each, in the same run.
-//   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...] [--mma] [--groups]
+//   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...] [--mma | --f16] [--groups]
 #include <cuda_runtime.h>
 #include <fmt/core.h>
 
@@ -97,7 +98,7 @@ struct Timing {
     double bytes_per_second;
 };
 
-enum class Kernel { Matvec, Mma };
+enum class Kernel { Matvec, Mma, MmaF16 };
 
 // Products of matrices with the same row length and the same activations: one launch for all of
 // them when `fused`, else one each.
@@ -133,9 +134,13 @@ Timing time_products(Type type, std::span<const Shape> group, int tokens, Kernel
     check(cudaMemcpy(x_device.as(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), "uploading x");
     cuda::quantize_activations(x_device.as<float>(), tokens, shape.cols, values.as<int8_t>(), scales.as<float>(),
                                stream);
+    DeviceBuffer x_f16(x.size() * 2, "activations");
+    cuda::convert_to_f16(x_device.as<float>(), static_cast<int64_t>(x.size()), x_f16.as<uint16_t>(), stream);
     const bool int8 = cuda::has_int8_matvec(id);
     const auto multiply = [&](const cuda::MatvecProduct* products, int count) {
-        if (kernel == Kernel::Mma)
+        if (kernel == Kernel::MmaF16)
+            cuda::matmul_f16_mma(products, count, x_f16.as<uint16_t>(), tokens, false, stream);
+        else if (kernel == Kernel::Mma)
             cuda::matmul_int8_mma(products, count, values.as<int8_t>(), scales.as<float>(), tokens, false, stream);
         else if (int8)
             cuda::matvec_int8(products, count, values.as<int8_t>(), scales.as<float>(), tokens, false, stream);
@@ -198,6 +203,8 @@ int main(int argc, char** argv) {
         const bool has_value = i + 1 < argc;
         if (flag == "--mma") {
             kernel = Kernel::Mma;
+        } else if (flag == "--f16") {
+            kernel = Kernel::MmaF16;
         } else if (flag == "--groups") {
             groups = true;
         } else if (flag == "--tokens" && has_value) {
@@ -208,15 +215,16 @@ int main(int argc, char** argv) {
             shapes = split(argv[++i]);
         } else {
             fmt::print(stderr,
-                       "usage: cuda_matvec_bench [--mma] [--groups] [--tokens N] [--types Q4_K,...] [--shapes attn_q,...]\n");
+                       "usage: cuda_matvec_bench [--mma | --f16] [--groups] [--tokens N] [--types Q4_K,...] [--shapes attn_q,...]\n");
             return 2;
         }
     }
-    const bool mma = kernel == Kernel::Mma;
+    const bool mma = kernel != Kernel::Matvec;
     if (token_counts.empty()) token_counts = mma ? std::vector<int>{16, 64} : std::vector<int>{1};
     if (!mma) token_counts[0] = std::min(token_counts[0], static_cast<int>(cuda::kMaxMatvecTokens));
     if (types.empty())
-        types = mma ? std::vector<std::string>{"Q4_K", "Q6_K"}
+        types = kernel == Kernel::MmaF16 ? std::vector<std::string>{"Q4_K"}
+                : mma                    ? std::vector<std::string>{"Q4_K", "Q6_K"}
                     : std::vector<std::string>{"Q4_K", "Q6_K", "Q8_0", "F16", "BF16"};
     if (shapes.empty() && mma) shapes = {"attn_q", "attn_k", "ffn_gate", "ffn_down"};
     cudaStream_t stream;
@@ -230,7 +238,9 @@ int main(int argc, char** argv) {
         return 1;
     }
     fmt::print("read-bandwidth probe: {:.0f} GB/s; {}\n\n", probe / 1e9,
-               mma ? "matmul_int8_mma (int8 tensor cores)" : "matrix-vector kernels");
+               kernel == Kernel::MmaF16 ? "matmul_f16_mma (f16 tensor cores, weights dequantized in registers)"
+               : mma                    ? "matmul_int8_mma (int8 tensor cores)"
+                                        : "matrix-vector kernels");
     if (groups) {
         fmt::print("| type | group | tokens | MB | us, one launch | us, one per matrix | saved |\n"
                    "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
@@ -256,8 +266,10 @@ int main(int argc, char** argv) {
     for (const int tokens : token_counts) {
         for (const std::string& name : types) {
             const auto type = hearth::quant::type_from_name(name);
-            const bool takes = type && (mma ? cuda::has_int8_mma(static_cast<uint32_t>(*type))
-                                            : cuda::can_multiply(static_cast<uint32_t>(*type)));
+            const auto id = static_cast<uint32_t>(type ? *type : hearth::quant::Type::F32);
+            const bool takes = type && (kernel == Kernel::MmaF16 ? cuda::has_f16_mma(id)
+                                        : mma                    ? cuda::has_int8_mma(id)
+                                                                 : cuda::can_multiply(id));
             if (!takes) {
                 fmt::print(stderr, "cuda_matvec_bench: no CUDA {} for type '{}'\n", mma ? "mma" : "matvec", name);
                 return 2;

@@ -125,25 +125,38 @@ using hearth::testing::f16_spacing;
 
 // How far out[t][r] may be from the float64 dot product of the dequantized weights, by path
 // (matmul_path):
-//  - int8 matvec and int8 tensor cores (Q4_K, Q6_K, Q8_0; the tensor cores from 2 to 64 tokens):
+//  - int8 matvec and int8 tensor cores (Q4_K, Q6_K, Q8_0; the tensor cores from 2 to 64 tokens but
+//    Q4_K's):
 //    each activation rounded to int8 in blocks of 32, error uniform in +-step/2; 6 standard
 //    deviations of the dot's error, capped by its worst case;
 //  - f32 matvec: only f32 accumulation;
 //  - GEMM (> 8 tokens, but for the types above up to 64): activations and weights both rounded to
-//    f16 (each by at most half its spacing), 6 standard deviations capped by the worst case.
+//    f16 (each by at most half its spacing), 6 standard deviations capped by the worst case;
+//  - f16 tensor cores (Q4_K from 2 to 64 tokens): the same, each weight's error up to twice the
+//    spacing of its 32-value block's largest weight (its scale, min and value each rounded).
 // Plus f32 accumulation: 16 sqrt(cols) 2^-24 sum |w x| (the CPU tests' allowance).
 double tolerance(Type type, int64_t tokens, const float* w, const float* x, int64_t cols) {
     const MatmulPath path = matmul_path(static_cast<uint32_t>(type), tokens);
-    const bool int8 = path == MatmulPath::MatvecInt8 || path == MatmulPath::Mma;
+    const bool f16_mma =
+        path == MatmulPath::Mma && has_f16_mma(static_cast<uint32_t>(type)) && tokens >= kMinF16MmaTokens;
+    const bool int8 = path == MatmulPath::MatvecInt8 || (path == MatmulPath::Mma && !f16_mma);
     const bool gemm = path == MatmulPath::Gemm;
     double variance = 0, worst = 0, sum_abs = 0;
     for (int64_t begin = 0; begin < cols; begin += 32) {
-        double largest = 0;
-        for (int64_t i = begin; i < begin + 32; ++i) largest = std::max(largest, std::fabs(double{x[i]}));
+        double largest = 0, largest_w = 0;
+        for (int64_t i = begin; i < begin + 32; ++i) {
+            largest = std::max(largest, std::fabs(double{x[i]}));
+            largest_w = std::max(largest_w, std::fabs(double{w[i]}));
+        }
         for (int64_t i = begin; i < begin + 32; ++i) {
             double spread = 0;
             if (int8) spread = std::fabs(double{w[i]}) * largest / 127;
             if (gemm) spread = std::fabs(double{w[i]}) * f16_spacing(x[i]) + std::fabs(double{x[i]}) * f16_spacing(w[i]);
+            // The sub-block's scale and min rounded to f16 (each term at most about twice the
+            // block's largest weight), then the weight itself.
+            if (f16_mma)
+                spread = std::fabs(double{w[i]}) * f16_spacing(x[i]) +
+                         std::fabs(double{x[i]}) * 4 * f16_spacing(static_cast<float>(largest_w));
             variance += spread * spread / 12;
             worst += spread / 2;
             sum_abs += std::fabs(double{w[i]} * x[i]);

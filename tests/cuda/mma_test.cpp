@@ -2,12 +2,15 @@
 // host, for every type it takes: the dequantized weights (quant::dequantize_row) times the
 // dequantized activations (int8 values times their block's step, as quantize_activations left
 // them), over token counts around its tiles of 8 and launches of 64, rows that are no multiple of
-// its 16-row tiles and the lengths of Llama 3.1 8B's rows. Needs a GPU; CI only builds it.
+// its 16-row tiles and the lengths of Llama 3.1 8B's rows; and matmul_f16_mma (Q4_K on f16 tensor
+// cores) against float64 products of its f16 weights and activations. Needs a GPU; CI only builds
+// it.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -49,6 +52,7 @@ using hearth::testing::normal_values;
 // A seeded random weight of `type`: its dequantized values on the host and its device layout.
 struct Weight {
     std::vector<float> values;  // rows x cols
+    std::vector<uint8_t> file;  // the rows as in the file
     std::unique_ptr<DeviceBuffer> device;
     DeviceMatrix matrix;
 };
@@ -65,6 +69,7 @@ Weight make_weight(Type type, int64_t rows, int64_t cols, uint32_t seed) {
         quant::quantize_row(type, &drawn[r * cols], &file[r * row_bytes], cols);
         quant::dequantize_row(type, &file[r * row_bytes], &w.values[r * cols], cols);
     }
+    w.file = file;
     std::vector<uint8_t> device(rows * stride);
     if (has_split_layout(id))
         split_rows(id, file.data(), rows, cols, row_bytes, device.data());
@@ -151,16 +156,38 @@ std::vector<float> held_before(int64_t tokens, int64_t rows, bool accumulate, ui
     return held;
 }
 
-// Checks y (as downloaded, guard row included) against held + expected.
+// Each matrix's output on the device, as held_before fills it, and the products that write them.
+struct Outputs {
+    std::vector<std::vector<float>> held;
+    std::vector<std::unique_ptr<DeviceBuffer>> buffers;
+    std::vector<MatvecProduct> products;
+};
+
+Outputs outputs_for(const std::vector<Weight>& weights, int64_t tokens, bool accumulate, uint32_t& seed) {
+    Outputs o;
+    for (const Weight& w : weights) {
+        o.held.push_back(held_before(tokens, w.matrix.rows, accumulate, seed));
+        o.buffers.push_back(std::make_unique<DeviceBuffer>(o.held.back().size() * sizeof(float), "outputs"));
+        upload(*o.buffers.back(), o.held.back());
+        o.products.push_back({w.matrix, o.buffers.back()->as<float>()});
+    }
+    return o;
+}
+
+// Checks y (as downloaded, guard row included) against held + expected, each output within
+// allowed_for(its sum of |w x|, the row length, what out held): by default the int8 kernel's.
+using Tolerance = double (*)(double sum_abs_products, int64_t cols, float held);
+
 void expect_within_tolerance(const std::vector<float>& y, const std::vector<float>& held, const Reference& expected,
-                             int64_t rows, int64_t cols, int64_t tokens, bool accumulate, const std::string& c) {
+                             int64_t rows, int64_t cols, int64_t tokens, bool accumulate, const std::string& c,
+                             Tolerance allowed_for = tolerance) {
     int64_t outside = 0;
     double worst_ratio = 0;
     for (int64_t t = 0; t < tokens; ++t)
         for (int64_t r = 0; r < rows; ++r) {
             const float before = accumulate ? held[t * rows + r] : 0.0f;
             const double want = before + expected.products[t * rows + r];
-            const double allowed = tolerance(expected.sum_abs[t * rows + r], cols, before);
+            const double allowed = allowed_for(expected.sum_abs[t * rows + r], cols, before);
             const double error = std::fabs(y[t * rows + r] - want);
             worst_ratio = std::max(worst_ratio, error / allowed);
             if (!(error <= allowed)) ++outside;
@@ -207,15 +234,8 @@ class CudaMmaTest : public ::testing::Test {
         for (const int64_t tokens : {2, 16, 40, 64, 65}) {
             const QuantizedActivations x(tokens, cols, ++seed);
             for (const bool accumulate : {false, true}) {
-                std::vector<std::vector<float>> held;
-                std::vector<std::unique_ptr<DeviceBuffer>> outs;
-                std::vector<MatvecProduct> products;
-                for (const Weight& w : weights) {
-                    held.push_back(held_before(tokens, w.matrix.rows, accumulate, seed));
-                    outs.push_back(std::make_unique<DeviceBuffer>(held.back().size() * sizeof(float), "outputs"));
-                    upload(*outs.back(), held.back());
-                    products.push_back({w.matrix, outs.back()->as<float>()});
-                }
+                const Outputs o = outputs_for(weights, tokens, accumulate, seed);
+                const auto& [held, outs, products] = o;
                 matmul_int8_mma(products.data(), static_cast<int>(products.size()), x.values.as<int8_t>(),
                                 x.scales.as<float>(), tokens, accumulate, nullptr);
                 check(cudaGetLastError(), "matmul_int8_mma launch");
@@ -232,6 +252,125 @@ class CudaMmaTest : public ::testing::Test {
         }
     }
 };
+
+// --- matmul_f16_mma ------------------------------------------------------------------------
+
+double to_f16(double v) {
+    return static_cast<double>(static_cast<_Float16>(v));
+}
+
+// Q4_K weights as matmul_f16_mma uses them: each sub-block's scale d * scale and min dmin * min
+// rounded to f16, and each value level * scale - min rounded to f16 once.
+std::vector<double> q4k_as_f16(const std::vector<uint8_t>& file, int64_t rows, int64_t cols) {
+    std::vector<double> w(rows * cols);
+    const int64_t blocks = cols / 256;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t b = 0; b < blocks; ++b) {
+            const uint8_t* block = &file[(r * blocks + b) * 144];
+            _Float16 d, dmin;
+            std::memcpy(&d, block, 2);
+            std::memcpy(&dmin, block + 2, 2);
+            const uint8_t* packed = block + 4;
+            for (int sub = 0; sub < 8; ++sub) {
+                int scale, min;
+                if (sub < 4) {
+                    scale = packed[sub] & 63;
+                    min = packed[sub + 4] & 63;
+                } else {
+                    scale = (packed[sub + 4] & 0x0f) | ((packed[sub - 4] >> 6) << 4);
+                    min = (packed[sub + 4] >> 4) | ((packed[sub] >> 6) << 4);
+                }
+                const double s = to_f16(static_cast<float>(d) * static_cast<float>(scale));
+                const double m = to_f16(static_cast<float>(dmin) * static_cast<float>(min));
+                for (int l = 0; l < 32; ++l) {
+                    const uint8_t byte = block[16 + 32 * (sub / 2) + l];
+                    const int level = sub % 2 == 0 ? byte & 0x0f : byte >> 4;
+                    w[r * cols + b * 256 + 32 * sub + l] = to_f16(level * s - m);
+                }
+            }
+        }
+    return w;
+}
+
+// Activations as after a norm layer (occasional outliers), rounded to f16 on the host.
+struct F16Activations {
+    DeviceBuffer values;
+    std::vector<float> rounded;  // tokens x cols
+    F16Activations(int64_t tokens, int64_t cols, uint32_t seed) : values(tokens * cols * 2, "activations") {
+        std::vector<float> x = normal_values(tokens * cols, seed, 1.0f);
+        std::mt19937 generator(seed + 1);
+        std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+        std::vector<uint16_t> bits(x.size());
+        rounded.resize(x.size());
+        for (size_t i = 0; i < x.size(); ++i) {
+            const _Float16 h = static_cast<_Float16>(x[i] * (uniform(generator) < 0.01f ? 20.0f : 1.0f));
+            std::memcpy(&bits[i], &h, 2);
+            rounded[i] = static_cast<float>(h);
+        }
+        upload(values, bits);
+    }
+};
+
+// With the weights and activations as f16, every product is exact in f32 and only the
+// accumulation rounds: the tensor cores add k16 chunks into f32, and the cluster's partial sums
+// add once more; allowed is (cols / 16 + 8) 2^-22 sum |w x|, plus a rounding of what `out` held.
+// A wrong nibble, sub-block scale or token moves an output by far more.
+double f16_tolerance(double sum_abs_products, int64_t cols, float held) {
+    return (static_cast<double>(cols / 16) + 8) * 0x1p-22 * sum_abs_products + 0x1p-23 * std::fabs(held) + 1e-30;
+}
+
+class CudaF16MmaTest : public CudaMmaTest {
+  protected:
+    // Matrices of `row_counts` rows in one call (one launch per 64 tokens), each against its own
+    // float64 products, outputs poisoned with NaN (a guard row after them must stay NaN) or
+    // holding seeded values to accumulate onto.
+    void expect_matches_float64(const std::vector<int64_t>& row_counts, int64_t cols, uint32_t& seed) {
+        std::vector<Weight> weights;
+        std::vector<std::vector<float>> as_f16;
+        for (const int64_t rows : row_counts) {
+            weights.push_back(make_weight(Type::Q4_K, rows, cols, ++seed));
+            const std::vector<double> w = q4k_as_f16(weights.back().file, rows, cols);
+            as_f16.emplace_back(w.begin(), w.end());
+        }
+        for (const int64_t tokens : {2, 9, 16, 17, 33, 64, 65, 100}) {
+            const F16Activations x(tokens, cols, ++seed);
+            for (const bool accumulate : {false, true}) {
+                const Outputs o = outputs_for(weights, tokens, accumulate, seed);
+                const auto& [held, outs, products] = o;
+                matmul_f16_mma(products.data(), static_cast<int>(products.size()), x.values.as<uint16_t>(), tokens,
+                               accumulate, nullptr);
+                check(cudaGetLastError(), "matmul_f16_mma launch");
+                check(cudaDeviceSynchronize(), "matmul_f16_mma");
+                for (size_t i = 0; i < weights.size(); ++i) {
+                    const int64_t rows = weights[i].matrix.rows;
+                    const std::string c = describe(Type::Q4_K, rows, cols, tokens, accumulate) + ", matrix " +
+                                          std::to_string(i) + " of " + std::to_string(weights.size());
+                    const Reference expected = reference(as_f16[i], x.rounded, rows, cols, tokens);
+                    const std::vector<float> y = download<float>(*outs[i], held[i].size());
+                    expect_within_tolerance(y, held[i], expected, rows, cols, tokens, accumulate, c, f16_tolerance);
+                }
+            }
+        }
+    }
+};
+
+// Rows that end in partial 128-row blocks, rows of one to 56 super-blocks (split among a cluster's
+// blocks or not), token counts around the 16-token tiles and the 64-token launches, one matrix a
+// launch and three.
+TEST_F(CudaF16MmaTest, EqualsFloat64OfTheF16DequantizedWeights) {
+    uint32_t seed = 20261129;
+    ASSERT_TRUE(has_f16_mma(static_cast<uint32_t>(Type::Q4_K)));
+    expect_matches_float64({1000}, 256, seed);
+    expect_matches_float64({1000}, 4096, seed);
+    expect_matches_float64({300}, 14336, seed);
+    expect_matches_float64({1000, 300, 77}, 4096, seed);
+    expect_matches_float64({130, 512}, 2048, seed);
+}
+
+TEST_F(CudaF16MmaTest, TakesOnlyQ4K) {
+    for (const Type type : {Type::F32, Type::F16, Type::Q4_0, Type::Q2_K, Type::Q3_K, Type::Q5_K, Type::Q6_K, Type::Q8_0})
+        EXPECT_FALSE(has_f16_mma(static_cast<uint32_t>(type)));
+}
 
 // 1,000 and 300 rows end in partial 16-row tiles and partial 128-row blocks.
 TEST_F(CudaMmaTest, EqualsFloat64ReferenceForEveryType) {

@@ -402,6 +402,11 @@ void CudaBackend::multiply(std::span<const Product> products, backend::Activatio
                 batch[count++] = {w, products[i].out.data};
                 rows += w.rows;
             }
+            if (has_f16_mma(first.type) && x.rows >= kMinF16MmaTokens) {
+                matmul_f16_mma(batch, count, f16_copy(x), x.rows, accumulate, stream_);
+                check_launch("f16 matmul");
+                continue;
+            }
             quantize_once(x);
             matmul_int8_mma(batch, count, quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), x.rows,
                             accumulate, stream_);

@@ -97,6 +97,21 @@ constexpr int kMaxFusedMmas = 3;
 constexpr int64_t kMaxFusedMmaRows = 8192;
 void matmul_int8_mma(const MatvecProduct* products, int count, const int8_t* values, const float* block_scales,
                      int64_t tokens, bool accumulate, Stream stream);
+// Whether matmul_f16_mma takes this type (Q4_K), and from how many tokens the backend prefers it
+// to matmul_int8_mma: from 33 it is the faster (H100, Q4_K at 64 tokens: gate 55.5 -> 39.2 us,
+// down 77.1 -> 55.5; at 33 gate 41.1 -> 29.8, down 58.1 -> 44.6), up to 24 the slower (down 31.4
+// against 39.4 at 24 tokens): below two token tiles its dequantizing is not shared by enough
+// tokens (docs/performance.md).
+bool has_f16_mma(uint32_t type);
+constexpr int64_t kMinF16MmaTokens = 33;
+// The products of matmul_int8_mma (up to kMaxFusedMmas matrices, the same activations, one launch
+// per 64 tokens) from f16 activations (`tokens` rows of w.cols values), on f16 tensor cores: the
+// weights dequantized once per launch, scales and mins applied to them, so that the work per
+// token is the mma's alone. Rows of whole 256-value super-blocks.
+void matmul_f16_mma(const MatvecProduct* products, int count, const uint16_t* values, int64_t tokens, bool accumulate,
+                    Stream stream);
+void matmul_f16_mma(const DeviceMatrix& w, const uint16_t* values, int64_t tokens, float* out, bool accumulate,
+                    Stream stream);
 // From f32 activations, for every type can_multiply accepts (F16, BF16 and F32 with 16-byte loads;
 // others one value at a time).
 void matvec_f32(const MatvecProduct* products, int count, const float* x, int64_t tokens, bool accumulate,

@@ -21,10 +21,11 @@ __device__ __forceinline__ void wait_for_previous_kernel() {
 
 // Errors surface through cudaGetLastError, which the backend checks after every op. With
 // cluster_blocks > 1 (Hopper), consecutive runs of that many blocks form a thread-block cluster,
-// scheduled together and able to read each other's shared memory.
+// scheduled together and able to read each other's shared memory. `shared_bytes` of dynamic
+// shared memory a block (beyond 48 KiB only for a kernel that has been allowed them).
 template <typename... Parameters, typename... Arguments>
 void launch_in_clusters(void (*kernel)(Parameters...), dim3 grid, dim3 block, unsigned cluster_blocks,
-                        Stream stream, Arguments&&... arguments) {
+                        size_t shared_bytes, Stream stream, Arguments&&... arguments) {
     cudaLaunchAttribute attributes[2] = {};
     attributes[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attributes[0].val.programmaticStreamSerializationAllowed = 1;
@@ -35,6 +36,7 @@ void launch_in_clusters(void (*kernel)(Parameters...), dim3 grid, dim3 block, un
     cudaLaunchConfig_t config = {};
     config.gridDim = grid;
     config.blockDim = block;
+    config.dynamicSmemBytes = shared_bytes;
     config.stream = stream;
     config.attrs = attributes;
     config.numAttrs = cluster_blocks > 1 ? 2 : 1;
@@ -43,7 +45,7 @@ void launch_in_clusters(void (*kernel)(Parameters...), dim3 grid, dim3 block, un
 
 template <typename... Parameters, typename... Arguments>
 void launch(void (*kernel)(Parameters...), dim3 grid, dim3 block, Stream stream, Arguments&&... arguments) {
-    launch_in_clusters(kernel, grid, block, 1, stream, std::forward<Arguments>(arguments)...);
+    launch_in_clusters(kernel, grid, block, 1, 0, stream, std::forward<Arguments>(arguments)...);
 }
 
 }  // namespace hearth::cuda

@@ -1,7 +1,8 @@
-// Matrix products for batched decoding (9 to 64 tokens) on int8 tensor cores. The matrix-vector
-// kernels read the weights once per 8 tokens; here they are read once per 64. The aim is the
-// memory bandwidth; measured so far (docs/performance.md) it reaches 26-40 % of it at 16 tokens
-// and 10-14 % at 64, bound by the per-token scaling work, not by the reads.
+// Matrix products for batched decoding (2 to 64 tokens; Q4_K from 33 tokens goes to matmul_f16_mma
+// instead) on int8 tensor cores. The matrix-vector kernels read the weights once per 8 tokens;
+// here they are read once per 64. The aim is the memory bandwidth; measured so far
+// (docs/performance.md) it reaches 26-40 % of it at 16 tokens and 10-14 % at 64, bound by the
+// per-token scaling work, not by the reads.
 //
 // Each warp multiplies 32 weight rows (two m16 tiles of mma.m16n8k32), or 16 from 33 tokens on,
 // by up to 64 tokens (eight n8 tiles), one 32-value sub-block at a time: the weight quants go
@@ -15,7 +16,6 @@
 // cluster split the rows' length between them and add up their sums through distributed shared
 // memory: 4,096 rows are only 32 blocks of 128, too few to keep the memory busy. The split is
 // chosen for whole waves of blocks (splits_for).
-#include <cooperative_groups.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -25,6 +25,7 @@
 #include "backend/cuda/block_decode.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/mma_blocks.cuh"
 #include "backend/cuda/warp.cuh"
 
 namespace hearth::cuda {
@@ -52,7 +53,6 @@ constexpr int kOneTilePerWarpFrom = 5;  // token tiles: 33 tokens
 // A step is one Q4_K or Q6_K super-block, or eight Q8_0 blocks: what a lane loads at once.
 constexpr int kValuesPerStep = 256;
 constexpr int kSubBlocksPerStep = kValuesPerStep / kActivationBlock;
-constexpr int kMaxClusterBlocks = 8;  // the largest cluster every Hopper part runs
 
 // Every mma starts from the f32 bits of 1.5 * 2^23 and adds the int32 dot: for |dot| < 2^22 the
 // result's bits read as the float 1.5 * 2^23 + dot, exactly. One fma then gives dot * step,
@@ -317,22 +317,6 @@ struct SharedMemory {
     StagedScales<kTokens> scales[2];
 };
 
-__device__ __forceinline__ void copy_16_async(void* shared, const void* global) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(
-                     static_cast<unsigned>(__cvta_generic_to_shared(shared))),
-                 "l"(global));
-}
-
-__device__ __forceinline__ void commit_copies() {
-    asm volatile("cp.async.commit_group;");
-}
-
-// Waits until at most `kPending` of the latest groups of copies are still in flight.
-template <int kPending>
-__device__ __forceinline__ void wait_for_copies() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(kPending));
-}
-
 // The whole block copies `step` of the tokens' int8 activations into `staged` (not waiting for
 // them). Tokens past the last are left as they were: their sums are never stored.
 template <int kThreads, int kTokens>
@@ -465,52 +449,6 @@ __device__ __forceinline__ void subtract_min_term(const Row (&rows)[kTilesPerWar
     }
 }
 
-// The blocks that split one group of rows: a cluster on Hopper, or one block.
-__device__ __forceinline__ void sync_splits(int splits) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (splits > 1) {
-        cooperative_groups::this_cluster().sync();
-        return;
-    }
-#endif
-    __syncthreads();
-}
-
-__device__ __forceinline__ const float* partial_sums_of(float* mine, int split, int splits) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (splits > 1) return cooperative_groups::this_cluster().map_shared_rank(mine, split);
-#endif
-    return mine;
-}
-
-// Up to kMaxFusedMmas matrices of one type and row length, multiplied by the same activations in
-// one launch (a layer's Q, K and V; its gate and up): matrix i takes blocks first_block[i] ..
-// first_block[i + 1] - 1, its groups of 128 rows times the launch's split count, so that no
-// cluster spans two matrices. The matrices differ only in their data and rows.
-struct MmaJobs {
-    DeviceMatrix w[kMaxFusedMmas];
-    float* out[kMaxFusedMmas];
-    int first_block[kMaxFusedMmas + 1];
-    int count;
-};
-static_assert(kMaxFusedMmas == 3, "locate_matrix selects among three");
-
-// The index of this block's matrix.
-__device__ __forceinline__ int matrix_of_block(const MmaJobs& jobs) {
-    int j = 0;
-#pragma unroll
-    for (int i = 1; i < kMaxFusedMmas; ++i)
-        if (i < jobs.count && static_cast<int>(blockIdx.x) >= jobs.first_block[i]) j = i;
-    return j;
-}
-
-// Parameter i of three, selected by value, not indexed: a run-time index into the parameters
-// would go through memory.
-template <typename T>
-__device__ __forceinline__ T select(int i, T first, T second, T third) {
-    return i == 0 ? first : (i == 1 ? second : third);
-}
-
 // Block b of a matrix multiplies its rows 128 (b / splits) .. + 127 over its share (b % splits)
 // of the steps; the `splits` blocks of a group, one cluster, then add their sums and store them.
 template <typename Row, int kTokenTiles, typename Tiles>
@@ -611,47 +549,18 @@ __global__ void __launch_bounds__(Tiles::kThreads, Tiles::kMinBlocksPerSm)
                 shared.partial_sums[j * kTokensPerTile + 2 * lane.quad + e % 2]
                                    [warp_row + kRowsPerTile * i + lane.group + 8 * (e / 2)] = sums[i][j][e];
     sync_splits(splits);
-    // Block `split` of the group sums tokens split, split + splits, ... over every block of the
-    // group, in the same order each time.
     // Selected again here rather than held in registers through the steps.
-    const int64_t matrix_rows = select(matrix_of_block(jobs), jobs.w[0].rows, jobs.w[1].rows, jobs.w[2].rows);
-    float* out = select(matrix_of_block(jobs), jobs.out[0], jobs.out[1], jobs.out[2]);
-    const int row_in_block = static_cast<int>(threadIdx.x % kRowsPerBlock);
-    const int64_t row = row_group * kRowsPerBlock + row_in_block;
-    constexpr int kTokensAtOnce = kThreads / kRowsPerBlock;
-    for (int t = split + splits * static_cast<int>(threadIdx.x / kRowsPerBlock); t < tokens;
-         t += splits * kTokensAtOnce) {
-        float sum = 0;
-        for (int s = 0; s < splits; ++s)
-            sum += partial_sums_of(&shared.partial_sums[0][0], s,
-                                   splits)[t * (kRowsPerBlock + kPartialPad) + row_in_block];
-        if (row < matrix_rows) {
-            float* at = out + t * matrix_rows + row;
-            *at = accumulate ? *at + sum : sum;
-        }
-    }
-    // The other blocks may still be reading this one's sums.
-    if (splits > 1) sync_splits(splits);
-}
-
-// How many blocks split each group of 128 rows, on Hopper (clusters) only. A block's time goes
-// with its steps, and blocks beyond what the SMs hold at once run in another wave: the split
-// that makes waves x steps per block smallest, the fewest blocks among equals.
-int splits_for(int64_t row_groups, int64_t steps, int blocks_per_sm) {
-    int device = 0, major = 0, sms = 0;
-    cudaGetDevice(&device);
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-    if (major < 9) return 1;
-    const int64_t resident = int64_t{std::max(blocks_per_sm, 1)} * sms;
-    int best = 1;
-    int64_t best_cost = INT64_MAX;
-    for (int splits = 1; splits <= std::min<int64_t>(kMaxClusterBlocks, steps); ++splits) {
-        const int64_t waves = (row_groups * splits + resident - 1) / resident;
-        const int64_t cost = waves * ((steps + splits - 1) / splits);
-        if (cost < best_cost) best = splits, best_cost = cost;
-    }
-    return best;
+    const int matrix_again = matrix_of_block(jobs);
+    const int64_t matrix_rows = select(matrix_again, jobs.w[0].rows, jobs.w[1].rows, jobs.w[2].rows);
+    float* out = select(matrix_again, jobs.out[0], jobs.out[1], jobs.out[2]);
+    if constexpr (kTokens <= 32)
+        store_group_sums<kThreads, kRowsPerBlock, kTokens>(&shared.partial_sums[0][0], kRowsPerBlock + kPartialPad,
+                                                           row_group, split, splits, tokens, matrix_rows, out,
+                                                           accumulate);
+    else
+        store_group_sums_by_row<kThreads, kRowsPerBlock>(&shared.partial_sums[0][0], kRowsPerBlock + kPartialPad,
+                                                         row_group, split, splits, tokens, matrix_rows, out,
+                                                         accumulate);
 }
 
 template <typename Row, int kTokenTiles, typename Tiles>
@@ -663,20 +572,12 @@ void launch_kernel(MmaJobs jobs, const int8_t* x, const float2* token_scales, in
         cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, Tiles::kThreads, 0);
         return blocks;
     }();
-    const auto row_groups_of = [](const DeviceMatrix& w) { return (w.rows + kRowsPerBlock - 1) / kRowsPerBlock; };
-    int64_t row_groups = 0;
-    for (int i = 0; i < jobs.count; ++i) row_groups += row_groups_of(jobs.w[i]);
     // One split for every matrix (a launch has one cluster size); the rows' length is theirs alike.
     const int64_t steps = (jobs.w[0].cols + kValuesPerStep - 1) / kValuesPerStep;
-    const int splits = splits_for(row_groups, steps, blocks_per_sm);
-    int64_t blocks = 0;
-    for (int i = 0; i < jobs.count; ++i) {
-        jobs.first_block[i] = static_cast<int>(blocks);
-        blocks += row_groups_of(jobs.w[i]) * splits;
-    }
-    jobs.first_block[jobs.count] = static_cast<int>(blocks);
+    const int splits = splits_for(row_groups(jobs, kRowsPerBlock), steps, blocks_per_sm);
+    const int64_t blocks = assign_blocks(jobs, kRowsPerBlock, splits);
     launch_in_clusters(kernel, dim3(static_cast<unsigned>(blocks)), dim3(Tiles::kThreads),
-                       static_cast<unsigned>(splits), stream, jobs, x, token_scales, tokens, accumulate, splits);
+                       static_cast<unsigned>(splits), 0, stream, jobs, x, token_scales, tokens, accumulate, splits);
 }
 
 // The kernel for exactly ceil(tokens / 8) token tiles: no tile is skipped at run time, as a
