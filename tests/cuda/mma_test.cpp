@@ -22,6 +22,7 @@
 #include "backend/cuda/kernels.h"
 #include "common/normal_values.h"
 #include "quant/quant.h"
+#include "quant/scale_min_k4.h"
 #include "quant/types.h"
 
 namespace hearth::cuda {
@@ -270,18 +271,10 @@ std::vector<double> q4k_as_f16(const std::vector<uint8_t>& file, int64_t rows, i
             _Float16 d, dmin;
             std::memcpy(&d, block, 2);
             std::memcpy(&dmin, block + 2, 2);
-            const uint8_t* packed = block + 4;
             for (int sub = 0; sub < 8; ++sub) {
-                int scale, min;
-                if (sub < 4) {
-                    scale = packed[sub] & 63;
-                    min = packed[sub + 4] & 63;
-                } else {
-                    scale = (packed[sub + 4] & 0x0f) | ((packed[sub - 4] >> 6) << 4);
-                    min = (packed[sub + 4] >> 4) | ((packed[sub] >> 6) << 4);
-                }
-                const double s = to_f16(static_cast<float>(d) * static_cast<float>(scale));
-                const double m = to_f16(static_cast<float>(dmin) * static_cast<float>(min));
+                const quant::ScaleMin sm = quant::unpack_scale_min_k4(block + 4, sub);
+                const double s = to_f16(static_cast<float>(d) * static_cast<float>(sm.scale));
+                const double m = to_f16(static_cast<float>(dmin) * static_cast<float>(sm.min));
                 for (int l = 0; l < 32; ++l) {
                     const uint8_t byte = block[16 + 32 * (sub / 2) + l];
                     const int level = sub % 2 == 0 ? byte & 0x0f : byte >> 4;

@@ -110,8 +110,6 @@ constexpr int64_t kMinF16MmaTokens = 33;
 // token is the mma's alone. Rows of whole 256-value super-blocks.
 void matmul_f16_mma(const MatvecProduct* products, int count, const uint16_t* values, int64_t tokens, bool accumulate,
                     Stream stream);
-void matmul_f16_mma(const DeviceMatrix& w, const uint16_t* values, int64_t tokens, float* out, bool accumulate,
-                    Stream stream);
 // From f32 activations, for every type can_multiply accepts (F16, BF16 and F32 with 16-byte loads;
 // others one value at a time).
 void matvec_f32(const MatvecProduct* products, int count, const float* x, int64_t tokens, bool accumulate,

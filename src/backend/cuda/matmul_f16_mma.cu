@@ -328,9 +328,10 @@ __global__ void __launch_bounds__(Warps<kTilesPerWarpFor<kTokenTiles>>::kThreads
             }
     sync_splits(splits);
     const int matrix_again = matrix_of_block(jobs);  // selected again rather than held through the steps
-    store_group_sums<kThreads, kRowsPerBlock, kTokenTiles * kTokensPerTile>(partial_sums, kSumRow, row_group, split, splits, tokens,
-                                              select(matrix_again, jobs.w[0].rows, jobs.w[1].rows, jobs.w[2].rows),
-                                              select(matrix_again, jobs.out[0], jobs.out[1], jobs.out[2]), accumulate);
+    store_group_sums<kThreads, kRowsPerBlock, kTokenTiles * kTokensPerTile>(
+        partial_sums, kSumRow, row_group, split, splits, tokens,
+        select(matrix_again, jobs.w[0].rows, jobs.w[1].rows, jobs.w[2].rows),
+        select(matrix_again, jobs.out[0], jobs.out[1], jobs.out[2]), accumulate);
 }
 
 template <int kTokenTiles>
@@ -373,21 +374,10 @@ void matmul_f16_mma(const MatvecProduct* products, int count, const uint16_t* va
     constexpr int kMaxTokens = kMaxTokenTiles * kTokensPerTile;
     for (int64_t first = 0; first < tokens; first += kMaxTokens) {
         const int n = static_cast<int>(std::min<int64_t>(kMaxTokens, tokens - first));
-        MmaJobs jobs{};
-        jobs.count = count;
-        for (int i = 0; i < count; ++i) {
-            jobs.w[i] = products[i].w;
-            jobs.out[i] = products[i].out + first * products[i].w.rows;
-        }
+        const MmaJobs jobs = jobs_from(products, count, first);
         const auto* x = reinterpret_cast<const __half*>(values) + first * first_w.cols;
         launch_for_tiles<kMaxTokenTiles>(jobs, x, n, accumulate, stream);
     }
-}
-
-void matmul_f16_mma(const DeviceMatrix& w, const uint16_t* values, int64_t tokens, float* out, bool accumulate,
-                    Stream stream) {
-    const MatvecProduct product{w, out};
-    matmul_f16_mma(&product, 1, values, tokens, accumulate, stream);
 }
 
 }  // namespace hearth::cuda

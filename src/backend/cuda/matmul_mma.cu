@@ -604,12 +604,7 @@ void matmul_int8_mma(const MatvecProduct* products, int count, const int8_t* val
         const int n = static_cast<int>(std::min<int64_t>(kMaxTokensPerLaunch, tokens - first));
         const int8_t* x = values + first * first_w.cols;
         const float2* s = scales + first * blocks_per_row;
-        MmaJobs jobs{};
-        jobs.count = count;
-        for (int i = 0; i < count; ++i) {
-            jobs.w[i] = products[i].w;
-            jobs.out[i] = products[i].out + first * products[i].w.rows;
-        }
+        const MmaJobs jobs = jobs_from(products, count, first);
         if (first_w.type == type_id::Q4_K) launch_for_tiles<Q4KRow, kMaxTokenTiles>(jobs, x, s, n, accumulate, stream);
         if (first_w.type == type_id::Q6_K) launch_for_tiles<Q6KRow, kMaxTokenTiles>(jobs, x, s, n, accumulate, stream);
         if (first_w.type == type_id::Q8_0) launch_for_tiles<Q80Row, kMaxTokenTiles>(jobs, x, s, n, accumulate, stream);

@@ -28,6 +28,18 @@ struct MmaJobs {
 };
 static_assert(kMaxFusedMmas == 3, "matrix_of_block and select choose among three");
 
+// The jobs of `count` products for the launch of tokens first_token, first_token + 1, ...: each
+// matrix's outputs from that token's row on.
+inline MmaJobs jobs_from(const MatvecProduct* products, int count, int64_t first_token) {
+    MmaJobs jobs{};
+    jobs.count = count;
+    for (int i = 0; i < count; ++i) {
+        jobs.w[i] = products[i].w;
+        jobs.out[i] = products[i].out + first_token * products[i].w.rows;
+    }
+    return jobs;
+}
+
 // The index of this block's matrix.
 __device__ __forceinline__ int matrix_of_block(const MmaJobs& jobs) {
     int j = 0;
