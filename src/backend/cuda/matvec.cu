@@ -57,7 +57,9 @@ __global__ void quantize_activations_kernel(const float* __restrict__ x, int64_t
 
 // The kernels below share one shape: the warp of row `row` walks the row's 16-byte units,
 // kLoadsInFlight at a time (all loads first, then the arithmetic), and reduces at the end.
-// Unit<...>::dot adds one unit's products with token t's activations.
+// Units::fetch loads what a unit's products read from the weight (all of it that is not already
+// in L1 by then: a load in the arithmetic is a second round trip to memory), and Units::dot adds
+// the unit's products with token t's activations.
 
 // Q4_K (144-byte blocks: d, dmin, 12 bytes of scales, 128 of nibbles). Unit u: block u / 8, its
 // 16-byte chunk u % 8 of nibbles. Chunk c of pair p = c / 2 holds values 64p + 16(c % 2) + i in
@@ -67,6 +69,12 @@ struct Q4KUnits {
     static constexpr int kValuesPerUnit = 32;
     __device__ static const uint8_t* address(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
         return row + (u / kPerBlock) * 144 + 16 + 16 * (u % kPerBlock);
+    }
+    // The header shares a 32-byte sector with the block's first chunk of quants: by the time dot
+    // reads it, it is in L1.
+    using Fetched = int4;
+    __device__ static Fetched fetch(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
+        return load16(address(w, row, u));
     }
     __device__ static float dot(const DeviceMatrix& w, const uint8_t* row, int64_t u, int4 quants,
                                 const int8_t* x, const float2* scales) {
@@ -123,13 +131,30 @@ struct Q6KUnits {
     __device__ static const uint8_t* address(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
         return row + (u / kPerBlock) * 208 + 16 * (u % kPerBlock);
     }
-    __device__ static float dot(const DeviceMatrix& w, const uint8_t* row, int64_t u, int4 ql,
-                                const int8_t* x, const float2* scales) {
+    // Everything a unit's products read from the weight, fetched together: the high bits, the
+    // two sub-block scales and d lie in sectors no quant load brings in, and fetched in dot they
+    // were a second round trip to memory per unit.
+    struct Fetched {
+        int4 ql, qh;
+        int scale_low, scale_high;
+        float d;
+    };
+    __device__ static Fetched fetch(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
         const int64_t block = u / kPerBlock;
         const int chunk = static_cast<int>(u % kPerBlock);
         const int h = chunk / 4, j = (chunk % 4) / 2, l0 = 16 * (chunk % 2);
         const uint8_t* body = row + block * 208;
-        const int4 qh = load16(body + 128 + 32 * h + l0);
+        const int value_low = 128 * h + 32 * j + l0;
+        const auto* sub_scales = reinterpret_cast<const int8_t*>(body + 192);
+        return {load16(body + 16 * chunk), load16(body + 128 + 32 * h + l0), sub_scales[value_low / 16],
+                sub_scales[value_low / 16 + 4], load_half(row + w.scales_offset + 2 * block)};
+    }
+    __device__ static float dot(const DeviceMatrix& w, const uint8_t* row, int64_t u, const Fetched& f,
+                                const int8_t* x, const float2* scales) {
+        const int64_t block = u / kPerBlock;
+        const int chunk = static_cast<int>(u % kPerBlock);
+        const int h = chunk / 4, j = (chunk % 4) / 2, l0 = 16 * (chunk % 2);
+        const int4 ql = f.ql, qh = f.qh;
         const int shift_low = 2 * j, shift_high = 2 * (j + 2);
         const int4 low_q = low_nibbles(ql), high_q = high_nibbles(ql);
         const int4 levels_low = {q6_levels(low_q.x, qh.x, shift_low), q6_levels(low_q.y, qh.y, shift_low),
@@ -140,10 +165,8 @@ struct Q6KUnits {
         const int8_t* xb = x + block * 256;
         const int dot_low = dot16(levels_low, load16(xb + value_low), 0);
         const int dot_high = dot16(levels_high, load16(xb + value_high), 0);
-        const int8_t* sub_scales = reinterpret_cast<const int8_t*>(body + 192);
         const float2 s_low = scales[block * 8 + value_low / 32], s_high = scales[block * 8 + value_high / 32];
-        const float d = load_half(row + w.scales_offset + 2 * block);
-        return d * (sub_scales[value_low / 16] * s_low.x * dot_low + sub_scales[value_high / 16] * s_high.x * dot_high);
+        return f.d * (f.scale_low * s_low.x * dot_low + f.scale_high * s_high.x * dot_high);
     }
     __device__ static void write_values(const DeviceMatrix& w, const uint8_t* row, int64_t u, __half* out) {
         const int64_t block = u / kPerBlock;
@@ -175,11 +198,18 @@ struct Q80Units {
     __device__ static const uint8_t* address(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
         return row + 16 * u;
     }
-    __device__ static float dot(const DeviceMatrix& w, const uint8_t* row, int64_t u, int4 quants,
+    // The block's d (apart, after the row's quants) fetched with its quants: one round trip.
+    struct Fetched {
+        int4 quants;
+        float d;
+    };
+    __device__ static Fetched fetch(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
+        return {load16(address(w, row, u)), load_half(row + w.scales_offset + 2 * (u / 2))};
+    }
+    __device__ static float dot(const DeviceMatrix& w, const uint8_t* row, int64_t u, const Fetched& f,
                                 const int8_t* x, const float2* scales) {
-        const int64_t block = u / 2;
-        const int dot = dot16(quants, load16(x + 16 * u), 0);
-        return load_half(row + w.scales_offset + 2 * block) * scales[block].x * dot;
+        const int dot = dot16(f.quants, load16(x + 16 * u), 0);
+        return f.d * scales[u / 2].x * dot;
     }
     __device__ static void write_values(const DeviceMatrix& w, const uint8_t* row, int64_t u, __half* out) {
         const int4 quants = load16(address(w, row, u));
@@ -244,11 +274,11 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
     const int64_t activation_blocks = w.cols / kActivationBlock;
     float sums[kMaxTokens] = {};
     for (int64_t first = lane; first < units; first += kWarp * kLoadsInFlight) {
-        int4 quants[kLoadsInFlight];
+        typename Units::Fetched fetched[kLoadsInFlight];
 #pragma unroll
         for (int i = 0; i < kLoadsInFlight; ++i) {
             const int64_t u = first + i * kWarp;
-            if (u < units) quants[i] = load16(Units::address(w, row_data, u));
+            if (u < units) fetched[i] = Units::fetch(w, row_data, u);
         }
 #pragma unroll
         for (int i = 0; i < kLoadsInFlight; ++i) {
@@ -257,7 +287,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
 #pragma unroll
             for (int t = 0; t < kMaxTokens; ++t) {
                 if (t < tokens)
-                    sums[t] += Units::dot(w, row_data, u, quants[i], x + t * w.cols, scales + t * activation_blocks);
+                    sums[t] += Units::dot(w, row_data, u, fetched[i], x + t * w.cols, scales + t * activation_blocks);
             }
         }
     }
