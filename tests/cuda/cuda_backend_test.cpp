@@ -231,13 +231,17 @@ TEST_F(CudaMatmulTest, EqualsFloat64ReferenceForEveryTypeAndPath) {
             expect_matmul_matches_float64(type, shape[0], shape[1], token_counts, seed, keep);
 }
 
-// Many more rows than the GPU runs warps at once, and rows longer than any of Llama 3.1 8B's.
+// Many more rows than the GPU runs warps at once, and rows as long as Llama 3.1 8B's down
+// projection's and longer.
 TEST_F(CudaMatmulTest, ManyRowsAndLongRows) {
     const int64_t token_counts[] = {1, 5};
     uint32_t seed = kSeed + 1000;
     std::vector<std::vector<uint8_t>> keep;
     for (const Type type : {Type::Q4_K, Type::Q6_K, Type::Q8_0, Type::F16, Type::BF16, Type::F32})
         expect_matmul_matches_float64(type, 40009, 256, token_counts, seed, keep);
+    // One token's rows this long, in a launch of few rows, are each shared by several warps.
+    expect_matmul_matches_float64(Type::Q4_K, 301, 14336, token_counts, seed, keep);
+    expect_matmul_matches_float64(Type::Q6_K, 301, 14336, token_counts, seed, keep);
     expect_matmul_matches_float64(Type::F32, 301, 16384, token_counts, seed, keep);
     expect_matmul_matches_float64(Type::F16, 301, 43008, token_counts, seed, keep);
     expect_matmul_matches_float64(Type::Q8_0, 301, 86016, token_counts, seed, keep);

@@ -5,6 +5,8 @@
 // multiply with dp4a; float weights meet f32 activations.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 #include "backend/cuda/activation_blocks.cuh"
 #include "backend/cuda/block_decode.cuh"
 #include "backend/cuda/kernels.h"
@@ -14,13 +16,21 @@
 namespace hearth::cuda {
 namespace {
 
-constexpr int kRowsPerBlock = 4;  // warps per thread block, one row each
+constexpr int kRowsPerBlock = 4;  // warps per thread block, one row each (or a part of one, below)
 // 16-byte loads a lane issues before its arithmetic: one for the int8 kernels, two for the float
 // ones. More in flight cost registers and so resident warps, and warps hide the latency better
 // (H100, 8B Q4_K_M tg128, same call: 1 load 351, 2 loads 339, 3 loads 321 tok/s; F16: 1 load
 // 164.8, 2 loads 168.0, 4 loads 162.5).
 constexpr int kLoadsInFlight = 1;
 constexpr int kFloatLoadsInFlight = 2;
+// One token's launch of at most kLongRowLaunchRows rows of at least kLongRowCols columns (the down
+// projection: 4096 rows of 14336) on the int8 kernel has kLongRowWarps warps share each row: with
+// one warp a row, its 31 warps a SM keep too few bytes in flight for the memory, and more loads a
+// warp cost registers (H100, down alone: Q4_K 16.2 -> 14.4 us, Q6_K 25.1 -> 19.4, Q8_0 26.0 -> 23.2
+// with 4 warps a row; 2 gave less). The float kernel keeps one: F16's down went 44.7 -> 41.5 us
+// alone but F16 tg128 0.3 % slower (docs/performance.md, sixth pass).
+constexpr int kLongRowWarps = 4;
+constexpr int64_t kLongRowCols = 8192, kLongRowLaunchRows = 8192;
 
 __device__ __forceinline__ int dot16(int4 a, int4 b, int sum) {
     sum = __dp4a(a.x, b.x, sum);
@@ -233,8 +243,11 @@ struct MatvecJobs {
     bool accumulate;
 };
 
-// This warp's matrix, output and row; false past the matrix's last row.
-__device__ __forceinline__ bool locate(const MatvecJobs& jobs, DeviceMatrix& w, float*& out, int64_t& row) {
+// This warp's matrix, output, row and part of the row (of kWarpsPerRow); false past the matrix's
+// last row.
+template <int kWarpsPerRow = 1>
+__device__ __forceinline__ bool locate(const MatvecJobs& jobs, DeviceMatrix& w, float*& out, int64_t& row,
+                                       int& part) {
     int j = 0;
 #pragma unroll
     for (int i = 1; i < kMaxFusedMatvecs; ++i)
@@ -242,7 +255,9 @@ __device__ __forceinline__ bool locate(const MatvecJobs& jobs, DeviceMatrix& w, 
     // Selected by value, not indexed: a run-time index into the parameters would go through memory.
     w = j == 0 ? jobs.w[0] : (j == 1 ? jobs.w[1] : jobs.w[2]);
     out = j == 0 ? jobs.out[0] : (j == 1 ? jobs.out[1] : jobs.out[2]);
-    row = (static_cast<int64_t>(blockIdx.x) - jobs.first_block[j]) * kRowsPerBlock + threadIdx.y;
+    row = (static_cast<int64_t>(blockIdx.x) - jobs.first_block[j]) * (kRowsPerBlock / kWarpsPerRow) +
+          threadIdx.y / kWarpsPerRow;
+    part = static_cast<int>(threadIdx.y) % kWarpsPerRow;
     return row < w.rows;
 }
 
@@ -260,20 +275,52 @@ __device__ __forceinline__ void store_row(const MatvecJobs& jobs, const float (&
     }
 }
 
-template <typename Units, int kMaxTokens>
+// The same when kWarpsPerRow warps of the block share each row: their sums meet in shared memory
+// and the row's first warp adds them, always in the same order. Every warp of the block comes here
+// (a barrier), those past the last row with `valid` false.
+template <int kWarpsPerRow, int kMaxTokens>
+__device__ __forceinline__ void store_shared_row(const MatvecJobs& jobs, const float (&sums)[kMaxTokens], int tokens,
+                                                 int lane, int part, bool valid, float* out, int64_t rows, int64_t row) {
+    if constexpr (kWarpsPerRow == 1) {
+        store_row(jobs, sums, tokens, lane, out, rows, row);
+    } else {
+        __shared__ float parts[kMaxTokens][kRowsPerBlock];
+#pragma unroll
+        for (int t = 0; t < kMaxTokens; ++t) {
+            const float total = warp_sum(sums[t]);
+            if (lane == 0) parts[t][threadIdx.y] = total;
+        }
+        __syncthreads();
+        if (!valid || part != 0 || lane != 0) return;
+#pragma unroll
+        for (int t = 0; t < kMaxTokens; ++t) {
+            if (t >= tokens) break;
+            float total = 0;
+#pragma unroll
+            for (int p = 0; p < kWarpsPerRow; ++p) total += parts[t][threadIdx.y + p];
+            float* at = out + t * rows + row;
+            *at = jobs.accumulate ? *at + total : total;
+        }
+    }
+}
+
+template <typename Units, int kMaxTokens, int kWarpsPerRow>
 __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
     matvec_int8_kernel(MatvecJobs jobs, const int8_t* __restrict__ x, const float2* __restrict__ scales, int tokens) {
     wait_for_previous_kernel();
     DeviceMatrix w;
     float* out;
     int64_t row;
-    if (!locate(jobs, w, out, row)) return;
+    int part;
+    const bool valid = locate<kWarpsPerRow>(jobs, w, out, row, part);
+    if (kWarpsPerRow == 1 && !valid) return;
     const int lane = threadIdx.x;
     const uint8_t* row_data = w.data + row * w.row_stride;
-    const int64_t units = w.cols / Units::kValuesPerUnit;
+    const int64_t units = valid ? w.cols / Units::kValuesPerUnit : 0;
     const int64_t activation_blocks = w.cols / kActivationBlock;
     float sums[kMaxTokens] = {};
-    for (int64_t first = lane; first < units; first += kWarp * kLoadsInFlight) {
+    for (int64_t first = lane + part * kWarp * kLoadsInFlight; first < units;
+         first += kWarp * kLoadsInFlight * kWarpsPerRow) {
         typename Units::Fetched fetched[kLoadsInFlight];
 #pragma unroll
         for (int i = 0; i < kLoadsInFlight; ++i) {
@@ -291,7 +338,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
             }
         }
     }
-    store_row(jobs, sums, tokens, lane, out, w.rows, row);
+    store_shared_row<kWarpsPerRow>(jobs, sums, tokens, lane, part, valid, out, w.rows, row);
 }
 
 // F16, BF16 and F32 rows read 16 bytes (8, 8 or 4 values) at a time.
@@ -345,7 +392,8 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
     DeviceMatrix w;
     float* out;
     int64_t row;
-    if (!locate(jobs, w, out, row)) return;
+    int part;
+    if (!locate(jobs, w, out, row, part)) return;
     const int lane = threadIdx.x;
     const uint8_t* row_data = w.data + row * w.row_stride;
     const int64_t units = w.cols / Units::kValues;
@@ -386,7 +434,8 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
     DeviceMatrix w;
     float* out;
     int64_t row;
-    if (!locate(jobs, w, out, row)) return;
+    int part;
+    if (!locate(jobs, w, out, row, part)) return;
     const int lane = threadIdx.x;
     float sums[kMaxTokens] = {};
     for (int64_t col = lane; col < w.cols; col += kWarp) {
@@ -433,7 +482,18 @@ __global__ void gather_rows_kernel(DeviceMatrix table, const int32_t* __restrict
 
 const dim3 kRowBlock(kWarp, kRowsPerBlock);
 
-MatvecJobs jobs_of(const MatvecProduct* products, int count, bool accumulate) {
+// How many warps share each row of a launch (kLongRowWarps or 1).
+int warps_per_row(const MatvecProduct* products, int count, int64_t tokens) {
+    int64_t rows = 0, shortest = products[0].w.cols;
+    for (int i = 0; i < count; ++i) {
+        rows += products[i].w.rows;
+        shortest = std::min(shortest, products[i].w.cols);
+    }
+    return tokens == 1 && shortest >= kLongRowCols && rows <= kLongRowLaunchRows ? kLongRowWarps : 1;
+}
+
+MatvecJobs jobs_of(const MatvecProduct* products, int count, bool accumulate, int warps_per_row = 1) {
+    const int rows_per_block = kRowsPerBlock / warps_per_row;
     MatvecJobs jobs{};
     jobs.count = count;
     jobs.accumulate = accumulate;
@@ -442,7 +502,7 @@ MatvecJobs jobs_of(const MatvecProduct* products, int count, bool accumulate) {
         jobs.w[i] = products[i].w;
         jobs.out[i] = products[i].out;
         jobs.first_block[i] = blocks;
-        blocks += (products[i].w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+        blocks += (products[i].w.rows + rows_per_block - 1) / rows_per_block;
     }
     jobs.first_block[count] = blocks;
     return jobs;
@@ -458,11 +518,14 @@ bool has_16_byte_matvec(const DeviceMatrix& w) {
 dim3 grid_of(const MatvecJobs& jobs) { return dim3(static_cast<unsigned>(jobs.first_block[jobs.count])); }
 
 template <typename Units>
-void launch_int8(const MatvecJobs& jobs, const int8_t* x, const float2* scales, int tokens, Stream stream) {
-    if (tokens == 1)
-        launch(matvec_int8_kernel<Units, 1>, grid_of(jobs), kRowBlock, stream, jobs, x, scales, tokens);
+void launch_int8(const MatvecJobs& jobs, int split, const int8_t* x, const float2* scales, int tokens, Stream stream) {
+    if (split > 1)
+        launch(matvec_int8_kernel<Units, 1, kLongRowWarps>, grid_of(jobs), kRowBlock, stream, jobs, x, scales, tokens);
+    else if (tokens == 1)
+        launch(matvec_int8_kernel<Units, 1, 1>, grid_of(jobs), kRowBlock, stream, jobs, x, scales, tokens);
     else
-        launch(matvec_int8_kernel<Units, kMaxMatvecTokens>, grid_of(jobs), kRowBlock, stream, jobs, x, scales, tokens);
+        launch(matvec_int8_kernel<Units, kMaxMatvecTokens, 1>, grid_of(jobs), kRowBlock, stream, jobs, x, scales,
+               tokens);
 }
 
 template <typename T>
@@ -487,22 +550,23 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, int8_t* va
 
 void matvec_int8(const MatvecProduct* products, int count, const int8_t* values, const float* block_scales,
                  int64_t tokens, bool accumulate, Stream stream) {
-    const MatvecJobs jobs = jobs_of(products, count, accumulate);
+    const int split = warps_per_row(products, count, tokens);
+    const MatvecJobs jobs = jobs_of(products, count, accumulate, split);
     const auto* scales = reinterpret_cast<const float2*>(block_scales);
     const int n = static_cast<int>(tokens);
     const uint32_t type = products[0].w.type;
-    if (type == type_id::Q4_K) launch_int8<Q4KUnits>(jobs, values, scales, n, stream);
-    if (type == type_id::Q6_K) launch_int8<Q6KUnits>(jobs, values, scales, n, stream);
-    if (type == type_id::Q8_0) launch_int8<Q80Units>(jobs, values, scales, n, stream);
+    if (type == type_id::Q4_K) launch_int8<Q4KUnits>(jobs, split, values, scales, n, stream);
+    if (type == type_id::Q6_K) launch_int8<Q6KUnits>(jobs, split, values, scales, n, stream);
+    if (type == type_id::Q8_0) launch_int8<Q80Units>(jobs, split, values, scales, n, stream);
 }
 
 void matvec_f32(const MatvecProduct* products, int count, const float* x, int64_t tokens, bool accumulate,
                 Stream stream) {
-    const MatvecJobs jobs = jobs_of(products, count, accumulate);
     const int n = static_cast<int>(tokens);
     const DeviceMatrix& w = products[0].w;
     bool fast = true;
     for (int i = 0; i < count; ++i) fast = fast && has_16_byte_matvec(products[i].w);
+    const MatvecJobs jobs = jobs_of(products, count, accumulate);
     if (fast && w.type == type_id::F16) return launch_float<__half>(jobs, x, n, stream);
     if (fast && w.type == type_id::BF16) return launch_float<__nv_bfloat16>(jobs, x, n, stream);
     if (fast && w.type == type_id::F32) return launch_float<float>(jobs, x, n, stream);
