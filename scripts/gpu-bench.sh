@@ -58,6 +58,14 @@ if [ "${GPU_BENCH_MATVEC:-1}" = 1 ]; then
     note ""
 fi
 
+# What a launch costs with nothing to read (bench/cuda/launch_bench.cu): the floor of a step's ~350.
+if [ -x "$PWD/$pack/cuda_launch_bench" ]; then
+    "$PWD/$pack/cuda_launch_bench" >"$out/launches.md" 2>&1
+    note "## Launches alone"
+    cat "$out/launches.md" >>"$summary"
+    note ""
+fi
+
 for type in $types; do
     model="$models/8b-$type.gguf"
     if [ ! -f "$model" ]; then
