@@ -138,8 +138,16 @@ struct Q4KUnits {
 struct Q6KUnits {
     static constexpr int kPerBlock = 8;
     static constexpr int kValuesPerUnit = 32;
-    __device__ static const uint8_t* address(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
-        return row + (u / kPerBlock) * 208 + 16 * (u % kPerBlock);
+    // Where unit u lies: its block, its chunk of ql (64h + 32j + l0), and the first value of its
+    // low nibbles (its high nibbles' are 64 on).
+    struct Place {
+        int64_t block;
+        int chunk, h, j, l0, value_low;
+    };
+    __device__ static Place place(int64_t u) {
+        const int chunk = static_cast<int>(u % kPerBlock);
+        const int h = chunk / 4, j = (chunk % 4) / 2, l0 = 16 * (chunk % 2);
+        return {u / kPerBlock, chunk, h, j, l0, 128 * h + 32 * j + l0};
     }
     // Everything a unit's products read from the weight, fetched together: the high bits, the
     // two sub-block scales and d lie in sectors no quant load brings in, and fetched in dot they
@@ -150,20 +158,17 @@ struct Q6KUnits {
         float d;
     };
     __device__ static Fetched fetch(const DeviceMatrix& w, const uint8_t* row, int64_t u) {
-        const int64_t block = u / kPerBlock;
-        const int chunk = static_cast<int>(u % kPerBlock);
-        const int h = chunk / 4, j = (chunk % 4) / 2, l0 = 16 * (chunk % 2);
-        const uint8_t* body = row + block * 208;
-        const int value_low = 128 * h + 32 * j + l0;
+        const Place p = place(u);
+        const uint8_t* body = row + p.block * 208;
         const auto* sub_scales = reinterpret_cast<const int8_t*>(body + 192);
-        return {load16(body + 16 * chunk), load16(body + 128 + 32 * h + l0), sub_scales[value_low / 16],
-                sub_scales[value_low / 16 + 4], load_half(row + w.scales_offset + 2 * block)};
+        return {load16(body + 16 * p.chunk), load16(body + 128 + 32 * p.h + p.l0), sub_scales[p.value_low / 16],
+                sub_scales[p.value_low / 16 + 4], load_half(row + w.scales_offset + 2 * p.block)};
     }
     __device__ static float dot(const DeviceMatrix& w, const uint8_t* row, int64_t u, const Fetched& f,
                                 const int8_t* x, const float2* scales) {
-        const int64_t block = u / kPerBlock;
-        const int chunk = static_cast<int>(u % kPerBlock);
-        const int h = chunk / 4, j = (chunk % 4) / 2, l0 = 16 * (chunk % 2);
+        const Place p = place(u);
+        const int64_t block = p.block;
+        const int j = p.j;
         const int4 ql = f.ql, qh = f.qh;
         const int shift_low = 2 * j, shift_high = 2 * (j + 2);
         const int4 low_q = low_nibbles(ql), high_q = high_nibbles(ql);
@@ -171,7 +176,7 @@ struct Q6KUnits {
                                  q6_levels(low_q.z, qh.z, shift_low), q6_levels(low_q.w, qh.w, shift_low)};
         const int4 levels_high = {q6_levels(high_q.x, qh.x, shift_high), q6_levels(high_q.y, qh.y, shift_high),
                                   q6_levels(high_q.z, qh.z, shift_high), q6_levels(high_q.w, qh.w, shift_high)};
-        const int value_low = 128 * h + 32 * j + l0, value_high = value_low + 64;
+        const int value_low = p.value_low, value_high = value_low + 64;
         const int8_t* xb = x + block * 256;
         const int dot_low = dot16(levels_low, load16(xb + value_low), 0);
         const int dot_high = dot16(levels_high, load16(xb + value_high), 0);
@@ -179,17 +184,13 @@ struct Q6KUnits {
         return f.d * (f.scale_low * s_low.x * dot_low + f.scale_high * s_high.x * dot_high);
     }
     __device__ static void write_values(const DeviceMatrix& w, const uint8_t* row, int64_t u, __half* out) {
-        const int64_t block = u / kPerBlock;
-        const int chunk = static_cast<int>(u % kPerBlock);
-        const int h = chunk / 4, j = (chunk % 4) / 2, l0 = 16 * (chunk % 2);
-        const uint8_t* body = row + block * 208;
-        const int4 ql = load16(body + 16 * chunk), qh = load16(body + 128 + 32 * h + l0);
-        const uint8_t* low_bytes = reinterpret_cast<const uint8_t*>(&ql);
-        const uint8_t* high_bytes = reinterpret_cast<const uint8_t*>(&qh);
-        const int value_low = 128 * h + 32 * j + l0, value_high = value_low + 64;
-        const int8_t* sub_scales = reinterpret_cast<const int8_t*>(body + 192);
-        const float d = load_half(row + w.scales_offset + 2 * block);
-        const float step_low = d * sub_scales[value_low / 16], step_high = d * sub_scales[value_high / 16];
+        const Place p = place(u);
+        const int64_t block = p.block;
+        const int j = p.j, value_low = p.value_low, value_high = value_low + 64;
+        const Fetched f = fetch(w, row, u);
+        const uint8_t* low_bytes = reinterpret_cast<const uint8_t*>(&f.ql);
+        const uint8_t* high_bytes = reinterpret_cast<const uint8_t*>(&f.qh);
+        const float step_low = f.d * f.scale_low, step_high = f.d * f.scale_high;
         __half values_low[16], values_high[16];
 #pragma unroll
         for (int i = 0; i < 16; ++i) {
@@ -243,11 +244,10 @@ struct MatvecJobs {
     bool accumulate;
 };
 
-// This warp's matrix, output, row and part of the row (of kWarpsPerRow); false past the matrix's
-// last row.
+// This warp's matrix, output and row (shared by kWarpsPerRow warps of the block); false past the
+// matrix's last row.
 template <int kWarpsPerRow = 1>
-__device__ __forceinline__ bool locate(const MatvecJobs& jobs, DeviceMatrix& w, float*& out, int64_t& row,
-                                       int& part) {
+__device__ __forceinline__ bool locate(const MatvecJobs& jobs, DeviceMatrix& w, float*& out, int64_t& row) {
     int j = 0;
 #pragma unroll
     for (int i = 1; i < kMaxFusedMatvecs; ++i)
@@ -257,7 +257,6 @@ __device__ __forceinline__ bool locate(const MatvecJobs& jobs, DeviceMatrix& w, 
     out = j == 0 ? jobs.out[0] : (j == 1 ? jobs.out[1] : jobs.out[2]);
     row = (static_cast<int64_t>(blockIdx.x) - jobs.first_block[j]) * (kRowsPerBlock / kWarpsPerRow) +
           threadIdx.y / kWarpsPerRow;
-    part = static_cast<int>(threadIdx.y) % kWarpsPerRow;
     return row < w.rows;
 }
 
@@ -311,9 +310,9 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
     DeviceMatrix w;
     float* out;
     int64_t row;
-    int part;
-    const bool valid = locate<kWarpsPerRow>(jobs, w, out, row, part);
+    const bool valid = locate<kWarpsPerRow>(jobs, w, out, row);
     if (kWarpsPerRow == 1 && !valid) return;
+    const int part = static_cast<int>(threadIdx.y) % kWarpsPerRow;  // of the row's warps
     const int lane = threadIdx.x;
     const uint8_t* row_data = w.data + row * w.row_stride;
     const int64_t units = valid ? w.cols / Units::kValuesPerUnit : 0;
@@ -392,8 +391,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
     DeviceMatrix w;
     float* out;
     int64_t row;
-    int part;
-    if (!locate(jobs, w, out, row, part)) return;
+    if (!locate(jobs, w, out, row)) return;
     const int lane = threadIdx.x;
     const uint8_t* row_data = w.data + row * w.row_stride;
     const int64_t units = w.cols / Units::kValues;
@@ -434,8 +432,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
     DeviceMatrix w;
     float* out;
     int64_t row;
-    int part;
-    if (!locate(jobs, w, out, row, part)) return;
+    if (!locate(jobs, w, out, row)) return;
     const int lane = threadIdx.x;
     float sums[kMaxTokens] = {};
     for (int64_t col = lane; col < w.cols; col += kWarp) {
@@ -562,11 +559,11 @@ void matvec_int8(const MatvecProduct* products, int count, const int8_t* values,
 
 void matvec_f32(const MatvecProduct* products, int count, const float* x, int64_t tokens, bool accumulate,
                 Stream stream) {
+    const MatvecJobs jobs = jobs_of(products, count, accumulate);
     const int n = static_cast<int>(tokens);
     const DeviceMatrix& w = products[0].w;
     bool fast = true;
     for (int i = 0; i < count; ++i) fast = fast && has_16_byte_matvec(products[i].w);
-    const MatvecJobs jobs = jobs_of(products, count, accumulate);
     if (fast && w.type == type_id::F16) return launch_float<__half>(jobs, x, n, stream);
     if (fast && w.type == type_id::BF16) return launch_float<__nv_bfloat16>(jobs, x, n, stream);
     if (fast && w.type == type_id::F32) return launch_float<float>(jobs, x, n, stream);
