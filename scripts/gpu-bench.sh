@@ -58,6 +58,14 @@ if [ "${GPU_BENCH_MATVEC:-1}" = 1 ]; then
     note ""
 fi
 
+# Decode attention alone over paged caches, by streams and depth (bench/cuda/attention_bench.cpp).
+if [ -x "$PWD/$pack/cuda_attention_bench" ]; then
+    "$PWD/$pack/cuda_attention_bench" >"$out/attention.md" 2>&1
+    note "## Decode attention alone"
+    cat "$out/attention.md" >>"$summary"
+    note ""
+fi
+
 # What a launch costs with nothing to read (bench/cuda/launch_bench.cu): the floor of a step's ~350.
 if [ -x "$PWD/$pack/cuda_launch_bench" ]; then
     "$PWD/$pack/cuda_launch_bench" >"$out/launches.md" 2>&1

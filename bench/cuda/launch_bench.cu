@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/cuda/launch.cuh"
+#include "graph_timing.h"
 
 namespace {
 
@@ -57,29 +58,12 @@ double time_chain(int launches, unsigned blocks, bool dependent_launch, const in
             launch_plain(dim3(blocks), stream, data, offset, sink);
         offset += per_launch;
     }
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    check(cudaStreamEndCapture(stream, &graph), "capture");
-    check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
-    cudaEvent_t start, stop;
-    check(cudaEventCreate(&start), "event");
-    check(cudaEventCreate(&stop), "event");
-    std::vector<double> times;
-    for (int replay = 0; replay < 12; ++replay) {
-        check(cudaEventRecord(start, stream), "event");
-        check(cudaGraphLaunch(exec, stream), "replay");
-        check(cudaEventRecord(stop, stream), "event");
-        check(cudaEventSynchronize(stop), "replay");
-        float ms = 0;
-        check(cudaEventElapsedTime(&ms, start, stop), "event");
-        if (replay >= 3) times.push_back(1000.0 * ms / launches);
+    const double us = hearth::bench::median_replay_us(stream, launches);
+    if (us < 0) {
+        fmt::print(stderr, "cuda_launch_bench: replaying the launches: {}\n", cudaGetErrorString(cudaGetLastError()));
+        std::exit(1);
     }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
+    return us;
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 // probe measured in the same run: the number the decode kernels are tuned against. With --mma,
 // the int8 tensor-core product for batched decoding instead (matmul_int8_mma; by default Q4_K and
 // Q6_K, the layer's shapes, 16 and 64 tokens); with --f16, the f16 tensor-core product that
-// replaces it for Q4_K (matmul_f16_mma). With --groups, the products a layer launches
+// replaces it for Q4_K and Q6_K from kMinF16MmaTokens tokens (matmul_f16_mma). With --groups, the products a layer launches
 // together (Q, K and V; gate and up), as one launch and as one launch each, in the same run.
 //   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...] [--mma | --f16] [--groups]
 #include <cuda_runtime.h>
@@ -21,6 +21,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels.h"
+#include "graph_timing.h"
 #include "common/error.h"
 #include "quant/quant.h"
 #include "quant/types.h"
@@ -163,31 +164,14 @@ Timing time_products(Type type, std::span<const Shape> group, int tokens, Kernel
     for (int i = 0; i < copies; ++i) enqueue(i);  // warm-up
     check(cudaStreamSynchronize(stream), "warm-up");
 
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
     check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
     for (int i = 0; i < launches; ++i) enqueue(i % copies);
-    check(cudaStreamEndCapture(stream, &graph), "capture");
-    check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
-    cudaEvent_t start, stop;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
-    std::vector<float> runs;
-    for (int run = 0; run < 7; ++run) {
-        cudaEventRecord(start, stream);
-        check(cudaGraphLaunch(exec, stream), "replay");
-        cudaEventRecord(stop, stream);
-        check(cudaEventSynchronize(stop), "replay");
-        float ms = 0;
-        cudaEventElapsedTime(&ms, start, stop);
-        if (run > 0) runs.push_back(ms);
+    const double us = hearth::bench::median_replay_us(stream, launches, 6, 1);
+    if (us < 0) {
+        fmt::print(stderr, "cuda_matvec_bench: replaying the products: {}\n", cudaGetErrorString(cudaGetLastError()));
+        std::exit(1);
     }
-    std::sort(runs.begin(), runs.end());
-    const double seconds = runs[runs.size() / 2] * 1e-3 / launches;
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
+    const double seconds = us * 1e-6;
     return {seconds * 1e6, static_cast<double>(file_row_bytes * shape.rows) / seconds};
 }
 
@@ -223,7 +207,7 @@ int main(int argc, char** argv) {
     if (token_counts.empty()) token_counts = mma ? std::vector<int>{16, 64} : std::vector<int>{1};
     if (!mma) token_counts[0] = std::min(token_counts[0], static_cast<int>(cuda::kMaxMatvecTokens));
     if (types.empty())
-        types = kernel == Kernel::MmaF16 ? std::vector<std::string>{"Q4_K"}
+        types = kernel == Kernel::MmaF16 ? std::vector<std::string>{"Q4_K", "Q6_K"}
                 : mma                    ? std::vector<std::string>{"Q4_K", "Q6_K"}
                     : std::vector<std::string>{"Q4_K", "Q6_K", "Q8_0", "F16", "BF16"};
     if (shapes.empty() && mma) shapes = {"attn_q", "attn_k", "ffn_gate", "ffn_down"};

@@ -341,6 +341,27 @@ TEST_F(CudaTest, ArgmaxFindsEachRowsFirstLargestValue) {
     EXPECT_EQ(columns[4], 3000);
 }
 
+// Rows of one slice, of a few (the last one short), and ties of equal values within and across
+// slices: the same picks as the CPU's.
+TEST_F(CudaTest, ArgmaxOfRowsOfAnyLengthEqualsTheCpus) {
+    cpu::CpuBackend cpu_backend(1);
+    for (const int64_t cols : {int64_t{1}, int64_t{1000}, int64_t{5000}, int64_t{40001}}) {
+        const int64_t rows = 5;
+        std::vector<float> x = normal_values(rows * cols, kSeed + 901 + static_cast<uint32_t>(cols));
+        // Levels rounded to a tenth: many equal values, so ties decide the column.
+        for (float& v : x) v = std::round(v * 10.0f) / 10.0f;
+        const Activations device = upload(x, rows, cols);
+        std::vector<int32_t> columns(rows, -1), expected_columns(rows, -1);
+        std::vector<float> values(rows), expected_values(rows);
+        backend_->argmax(device, columns.data(), values.data());
+        cpu_backend.backend::Backend::argmax({x.data(), rows, cols}, expected_columns.data(), expected_values.data());
+        for (int64_t r = 0; r < rows; ++r) {
+            EXPECT_EQ(columns[r], expected_columns[r]) << "cols " << cols << " row " << r;
+            EXPECT_EQ(values[r], expected_values[r]) << "cols " << cols << " row " << r;
+        }
+    }
+}
+
 // The top k of each row against backend::rank_top_k (what the CPU gives): rows of random logits,
 // rows of a few levels (thousands of exact ties, where the lower column must win), -0 beside +0,
 // NaN (ranked first), -inf, odd widths, and k from 1 to the most a call may ask.

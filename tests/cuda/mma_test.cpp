@@ -285,6 +285,34 @@ std::vector<double> q4k_as_f16(const std::vector<uint8_t>& file, int64_t rows, i
     return w;
 }
 
+// Q6_K weights as matmul_f16_mma uses them: each 16-value chunk's scale d * scale rounded to f16,
+// and each value (level - 32) * scale rounded to f16 once. Written from the file's block layout
+// (ql[128], qh[64], scales[16], d), independently of the device's split rows.
+std::vector<double> q6k_as_f16(const std::vector<uint8_t>& file, int64_t rows, int64_t cols) {
+    std::vector<double> w(rows * cols);
+    const int64_t blocks = cols / 256;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t b = 0; b < blocks; ++b) {
+            const uint8_t* block = &file[(r * blocks + b) * 210];
+            _Float16 d;
+            std::memcpy(&d, block + 208, 2);
+            for (int v = 0; v < 256; ++v) {
+                const int half = v / 128, group = (v % 128) / 32, l = v % 32;
+                const uint8_t low = block[64 * half + 32 * (group % 2) + l];
+                const int nibble = group < 2 ? low & 0x0f : low >> 4;
+                const int top = (block[128 + 32 * half + l] >> (2 * group)) & 3;
+                const auto scale = static_cast<int8_t>(block[192 + v / 16]);
+                const double s = to_f16(static_cast<float>(d) * static_cast<float>(scale));
+                w[r * cols + b * 256 + v] = to_f16(static_cast<float>((nibble | (top << 4)) - 32) * s);
+            }
+        }
+    return w;
+}
+
+std::vector<double> as_f16_dequantized(Type type, const std::vector<uint8_t>& file, int64_t rows, int64_t cols) {
+    return type == Type::Q4_K ? q4k_as_f16(file, rows, cols) : q6k_as_f16(file, rows, cols);
+}
+
 // Activations as after a norm layer (occasional outliers), rounded to f16 on the host.
 struct F16Activations {
     DeviceBuffer values;
@@ -317,12 +345,23 @@ class CudaF16MmaTest : public CudaMmaTest {
     // Matrices of `row_counts` rows in one call (one launch per 64 tokens), each against its own
     // float64 products, outputs poisoned with NaN (a guard row after them must stay NaN) or
     // holding seeded values to accumulate onto.
-    void expect_matches_float64(const std::vector<int64_t>& row_counts, int64_t cols, uint32_t& seed) {
+    void expect_matches_float64(Type type, const std::vector<int64_t>& row_counts, int64_t cols, uint32_t& seed) {
         std::vector<Weight> weights;
         std::vector<std::vector<float>> as_f16;
         for (const int64_t rows : row_counts) {
-            weights.push_back(make_weight(Type::Q4_K, rows, cols, ++seed));
-            const std::vector<double> w = q4k_as_f16(weights.back().file, rows, cols);
+            weights.push_back(make_weight(type, rows, cols, ++seed));
+            const std::vector<double> w = as_f16_dequantized(type, weights.back().file, rows, cols);
+            // The f16 reference reads the file's layout as quant::dequantize_row does: within the
+            // f16 roundings of each value, its scale and (Q4_K) its min, each at most about the
+            // super-block's largest value. A misread layout errs by the values themselves.
+            const std::vector<float>& values = weights.back().values;
+            for (int64_t block = 0; block < rows * cols; block += 256) {
+                double largest = 0;
+                for (int64_t i = block; i < block + 256; ++i) largest = std::max(largest, std::fabs(double{values[i]}));
+                for (int64_t i = block; i < block + 256; ++i)
+                    ASSERT_LE(std::fabs(w[i] - values[i]), 0x1p-10 * (std::fabs(values[i]) + 2 * largest))
+                        << quant::type_name(type) << " value " << i;
+            }
             as_f16.emplace_back(w.begin(), w.end());
         }
         for (const int64_t tokens : {2, 9, 16, 17, 33, 64, 65, 100}) {
@@ -336,7 +375,7 @@ class CudaF16MmaTest : public CudaMmaTest {
                 check(cudaDeviceSynchronize(), "matmul_f16_mma");
                 for (size_t i = 0; i < weights.size(); ++i) {
                     const int64_t rows = weights[i].matrix.rows;
-                    const std::string c = describe(Type::Q4_K, rows, cols, tokens, accumulate) + ", matrix " +
+                    const std::string c = describe(type, rows, cols, tokens, accumulate) + ", matrix " +
                                           std::to_string(i) + " of " + std::to_string(weights.size());
                     const Reference expected = reference(as_f16[i], x.rounded, rows, cols, tokens);
                     const std::vector<float> y = download<float>(*outs[i], held[i].size());
@@ -352,16 +391,18 @@ class CudaF16MmaTest : public CudaMmaTest {
 // launch and three.
 TEST_F(CudaF16MmaTest, EqualsFloat64OfTheF16DequantizedWeights) {
     uint32_t seed = 20261129;
-    ASSERT_TRUE(has_f16_mma(static_cast<uint32_t>(Type::Q4_K)));
-    expect_matches_float64({1000}, 256, seed);
-    expect_matches_float64({1000}, 4096, seed);
-    expect_matches_float64({300}, 14336, seed);
-    expect_matches_float64({1000, 300, 77}, 4096, seed);
-    expect_matches_float64({130, 512}, 2048, seed);
+    for (const Type type : {Type::Q4_K, Type::Q6_K}) {
+        ASSERT_TRUE(has_f16_mma(static_cast<uint32_t>(type)));
+        expect_matches_float64(type, {1000}, 256, seed);
+        expect_matches_float64(type, {1000}, 4096, seed);
+        expect_matches_float64(type, {300}, 14336, seed);
+        expect_matches_float64(type, {1000, 300, 77}, 4096, seed);
+        expect_matches_float64(type, {130, 512}, 2048, seed);
+    }
 }
 
-TEST_F(CudaF16MmaTest, TakesOnlyQ4K) {
-    for (const Type type : {Type::F32, Type::F16, Type::Q4_0, Type::Q2_K, Type::Q3_K, Type::Q5_K, Type::Q6_K, Type::Q8_0})
+TEST_F(CudaF16MmaTest, TakesOnlyQ4KAndQ6K) {
+    for (const Type type : {Type::F32, Type::F16, Type::Q4_0, Type::Q2_K, Type::Q3_K, Type::Q5_K, Type::Q8_0})
         EXPECT_FALSE(has_f16_mma(static_cast<uint32_t>(type)));
 }
 

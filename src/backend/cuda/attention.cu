@@ -190,52 +190,86 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
     }
 }
 
-// The decode kernel for the common shapes: a block per (row, kv head, range) serves the kGroup
-// query heads that share the kv head, so each key and value is read once for all of them (the
-// kernel above reads them once per query head). A warp takes its keys in tiles of 32 / kGroup:
-// lane l holds dims [kDims l, kDims l + kDims) of every key and value of the tile, and the tile's
-// 32 (key, head) dot products are reduced across the warp together, so that afterwards lane
-// j * kGroup + g holds the score of key j for head g, and the softmax's exponentials are one per
-// lane.
+// A lane's kDims (at most 4) consecutive values of one cache row, as loaded: f16 pairs, or a q8_0
+// block's d (its bits in `first`) and the int8 values (packed in `second`). Kept raw until used:
+// half the registers of floats, so that loads can be in flight while a tile is worked on.
+struct RawDims {
+    uint32_t first, second;
+};
+
+// `at` points at the lane's first value: f16 row + 2 kDims lane bytes; q8_0 block + 2 + the value's
+// place in its block (`in_block`), the block's d 2 + in_block bytes before it.
 template <int kDims>
-__device__ __forceinline__ void load_dims(const KvRows& kv, const uint8_t* row, int lane, float (&out)[kDims]) {
-    const int first = kDims * lane;
-    if (kv.type == type_id::F16) {
-        const __half2* pairs = reinterpret_cast<const __half2*>(row) + first / 2;
+__device__ __forceinline__ RawDims load_raw(uint32_t type, const uint8_t* at, int in_block) {
+    static_assert(kDims == 2 || kDims == 4, "a lane holds 2 or 4 dims");
+    if (type == type_id::F16) {
         if constexpr (kDims == 4) {
-            const uint2 raw = *reinterpret_cast<const uint2*>(pairs);
-            const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
-            const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
-            out[0] = a.x, out[1] = a.y, out[2] = b.x, out[3] = b.y;
+            const uint2 raw = *reinterpret_cast<const uint2*>(at);
+            return {raw.x, raw.y};
         } else {
-#pragma unroll
-            for (int i = 0; i < kDims / 2; ++i) {
-                const float2 f = __half22float2(pairs[i]);
-                out[2 * i] = f.x, out[2 * i + 1] = f.y;
-            }
+            return {*reinterpret_cast<const uint32_t*>(at), 0};
+        }
+    }
+    // 34-byte blocks: the values are 2-byte aligned only.
+    const auto* pairs = reinterpret_cast<const uint16_t*>(at);
+    const uint32_t d = *reinterpret_cast<const uint16_t*>(at - 2 - in_block);
+    if constexpr (kDims == 4) return {d, pairs[0] | (static_cast<uint32_t>(pairs[1]) << 16)};
+    else return {d, pairs[0]};
+}
+
+template <int kDims>
+__device__ __forceinline__ void decode_raw(uint32_t type, RawDims raw, float (&out)[kDims]) {
+    if (type == type_id::F16) {
+        const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.first));
+        out[0] = a.x, out[1] = a.y;
+        if constexpr (kDims == 4) {
+            const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.second));
+            out[2] = b.x, out[3] = b.y;
         }
         return;
     }
-    const uint8_t* block = row + (first / kQ8Block) * kQ8BlockBytes;
-    const float d = __half2float(*reinterpret_cast<const __half*>(block));
-    const int8_t* quants = reinterpret_cast<const int8_t*>(block + 2) + first % kQ8Block;
+    const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(raw.first)));
 #pragma unroll
-    for (int i = 0; i < kDims; ++i) out[i] = d * static_cast<float>(quants[i]);
+    for (int i = 0; i < kDims; ++i) out[i] = d * static_cast<float>(static_cast<int8_t>(raw.second >> (8 * i)));
 }
 
-// values[i] summed over the warp's lanes ends in lane i (all 32 at once, 31 shuffles): at each
-// step a lane keeps the half of its values that its lane bit selects and adds its partner's.
-__device__ __forceinline__ float sum_each_across_warp(float (&values)[kWarp], int lane) {
-#pragma unroll
-    for (int half = kWarp / 2; half >= 1; half /= 2) {
-        const bool upper = (lane & half) != 0;
-#pragma unroll
-        for (int i = 0; i < half; ++i) {
-            const float send = upper ? values[i] : values[i + half];
-            const float keep = upper ? values[i + half] : values[i];
-            values[i] = keep + __shfl_xor_sync(0xffffffffu, send, half);
-        }
+// Where a lane's values of cache row `slot` of one kv head begin (see load_raw), and the offset
+// of its first value inside its q8_0 block.
+template <int kDims>
+struct LaneInRows {
+    const uint8_t* head;  // the kv head's rows, plus the lane's place in a row
+    size_t row_bytes;
+    int in_block;
+    __device__ LaneInRows(const KvRows& kv, int64_t kv_head, int lane) {
+        const int first = kDims * lane;
+        row_bytes = kv.row_bytes;
+        in_block = first % kQ8Block;
+        const int offset = kv.type == type_id::F16 ? 2 * first : (first / kQ8Block) * kQ8BlockBytes + 2 + in_block;
+        head = kv.base + kv_head * kv.head_stride + offset;
     }
+    __device__ const uint8_t* at(int32_t slot) const { return head + static_cast<size_t>(slot) * row_bytes; }
+};
+
+// values[i] summed over the warp's lanes ends in lane i (all 32 at once, 31 shuffles): at each
+// step a lane keeps the half of its values that its lane bit selects and adds its partner's. The
+// steps are a template's, not a loop's: the loop (half /= 2) was not unrolled, so its run-time
+// indices put `values` in local memory, a round trip through L1 for every value of every tile.
+template <int kHalf>
+__device__ __forceinline__ void fold_across_warp(float (&values)[kWarp], int lane) {
+    if constexpr (kHalf >= 1) {
+        const bool upper = (lane & kHalf) != 0;
+#pragma unroll
+        for (int i = 0; i < kHalf; ++i) {
+            const float send = upper ? values[i] : values[i + kHalf];
+            const float keep = upper ? values[i + kHalf] : values[i];
+            values[i] = keep + __shfl_xor_sync(0xffffffffu, send, kHalf);
+        }
+        fold_across_warp<kHalf / 2>(values, lane);
+    }
+}
+
+__device__ __forceinline__ float sum_each_across_warp(float (&values)[kWarp], int lane) {
+    fold_across_warp<kWarp / 2>(values, lane);
     return values[0];
 }
 
@@ -253,8 +287,19 @@ __device__ __forceinline__ float sum_over_head(float v) {
     return v;
 }
 
+// The decode kernel for the common shapes: a block per (row, kv head, range) serves the kGroup
+// query heads that share the kv head, so each key and value is read once for all of them (the
+// kernel above reads them once per query head). A warp takes its keys in tiles of 32 / kGroup:
+// lane l holds dims [kDims l, kDims l + kDims) of every key and value of the tile, and the tile's
+// 32 (key, head) dot products are reduced across the warp together, so that afterwards lane
+// j * kGroup + g holds the score of key j for head g, and the softmax's exponentials are one per
+// lane. Four blocks a SM for groups of 4 (Llama 3's 8B and 1B): 8 bytes of spills cost less than
+// the fourth block gives (H100, 64 sequences of 192 positions: 34.6 -> 28.1 us).
+template <int kGroup>
+constexpr int kAttentionBlocksPerSm = kGroup == 4 ? 4 : 1;
+
 template <int kGroup, int kDims>
-__global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
+__global__ void __launch_bounds__(kWarp* kWarpsPerBlock, kAttentionBlocksPerSm<kGroup>)
     attention_group_kernel(KvRows keys, KvRows values, const float* __restrict__ q, int64_t heads, int64_t kv_heads,
                            const int32_t* __restrict__ positions, KvPages pages, float scale,
                            float* __restrict__ partials) {
@@ -267,6 +312,9 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
     const int64_t keys_per_warp = (visible + gridDim.z * kWarpsPerBlock - 1) / (gridDim.z * kWarpsPerBlock);
     const int64_t begin = (range * kWarpsPerBlock + warp) * keys_per_warp;
     const int64_t end = min(begin + keys_per_warp, visible);
+    const int32_t* table =
+        pages.tables ? pages.tables + static_cast<int64_t>(pages.sequence_of[row]) * pages.table_stride : nullptr;
+    const LaneInRows<kDims> key_rows(keys, kv_head, lane), value_rows(values, kv_head, lane);
 
     float query[kGroup][kDims], out[kGroup][kDims];
     const float* q_group = q + (row * heads + kv_head * kGroup) * kHeadDim;
@@ -278,27 +326,57 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
             out[g][i] = 0.0f;
         }
     }
-    float running_max = -INFINITY, running_sum = 0.0f;  // of head my_head
-    for (int64_t tile = begin; tile < end; tile += kTile) {
-        float key[kTile][kDims], value[kTile][kDims];
+    // The next tile's keys are loaded as soon as this tile's scores are worked out, its values as
+    // soon as this tile's values are added: each load has most of an iteration to arrive, with one
+    // tile's registers (a second tile's cost a block a SM). One load a key, used at once, was the
+    // kernel's longest stall (Nsight Compute: 80 % of warp samples waiting on global loads at 25 %
+    // of the read bandwidth, 64 sequences of 1024 positions).
+    struct TileSlots {
+        int64_t tile, last;
+        int32_t first_slot;
+        bool one_block;
+    };
+    // A tile's keys lie in one cache block but where it crosses one. Past the end: a repeated key,
+    // masked below.
+    const auto slots_of = [&](int64_t tile) {
+        const int64_t last = min(tile + kTile, end) - 1;
+        return TileSlots{tile, last, static_cast<int32_t>(slot_in_table(table, tile)),
+                         !table || tile / kKvBlockPositions == last / kKvBlockPositions};
+    };
+    const auto load_rows = [&](const TileSlots& t, const KvRows& kv, const LaneInRows<kDims>& rows,
+                               RawDims(&raw)[kTile]) {
 #pragma unroll
         for (int j = 0; j < kTile; ++j) {
-            // Past the end: a repeated key, masked below.
-            const int64_t slot = kv_slot(pages, row, min(tile + j, end - 1));
-            load_dims<kDims>(keys, kv_row(keys, kv_head, slot), lane, key[j]);
-            load_dims<kDims>(values, kv_row(values, kv_head, slot), lane, value[j]);
+            const int64_t p = min(t.tile + j, t.last);
+            const int32_t slot = t.one_block ? t.first_slot + static_cast<int32_t>(p - t.tile)
+                                             : static_cast<int32_t>(slot_in_table(table, p));
+            raw[j] = load_raw<kDims>(kv.type, rows.at(slot), rows.in_block);
         }
+    };
+    RawDims key_raw[kTile], value_raw[kTile];
+    if (begin < end) {
+        const TileSlots first = slots_of(begin);
+        load_rows(first, keys, key_rows, key_raw);
+        load_rows(first, values, value_rows, value_raw);
+    }
+    float running_max = -INFINITY, running_sum = 0.0f;  // of head my_head
+    for (int64_t tile = begin; tile < end; tile += kTile) {
         float dots[kWarp];
 #pragma unroll
         for (int j = 0; j < kTile; ++j) {
+            float key[kDims];
+            decode_raw<kDims>(keys.type, key_raw[j], key);
 #pragma unroll
             for (int g = 0; g < kGroup; ++g) {
                 float dot = 0.0f;
 #pragma unroll
-                for (int i = 0; i < kDims; ++i) dot += query[g][i] * key[j][i];
+                for (int i = 0; i < kDims; ++i) dot += query[g][i] * key[i];
                 dots[j * kGroup + g] = dot;
             }
         }
+        const bool more = tile + kTile < end;
+        const TileSlots next = slots_of(more ? tile + kTile : tile);
+        if (more) load_rows(next, keys, key_rows, key_raw);
         const float summed = sum_each_across_warp(dots, lane);  // every lane takes part
         const float score = tile + my_key < end ? summed : -INFINITY;
         const float new_max = fmaxf(running_max, max_over_head<kGroup>(score));
@@ -311,13 +389,19 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock)
             const float c = __shfl_sync(0xffffffffu, correction, g);
 #pragma unroll
             for (int i = 0; i < kDims; ++i) out[g][i] *= c;
+        }
 #pragma unroll
-            for (int j = 0; j < kTile; ++j) {
+        for (int j = 0; j < kTile; ++j) {
+            float value[kDims];
+            decode_raw<kDims>(values.type, value_raw[j], value);
+#pragma unroll
+            for (int g = 0; g < kGroup; ++g) {
                 const float w = __shfl_sync(0xffffffffu, weight, j * kGroup + g);
 #pragma unroll
-                for (int i = 0; i < kDims; ++i) out[g][i] += w * value[j][i];
+                for (int i = 0; i < kDims; ++i) out[g][i] += w * value[i];
             }
         }
+        if (more) load_rows(next, values, value_rows, value_raw);
     }
     // The warps' results merge here, one partial per (head, range) for the merge kernel.
     __shared__ float warp_max_of[kWarpsPerBlock][kGroup], warp_sum_of[kWarpsPerBlock][kGroup];

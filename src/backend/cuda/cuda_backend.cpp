@@ -148,17 +148,25 @@ CudaBackend::CudaBackend(int device) {
     check(cublas_library().create(&handle), "creating a handle");
     cublas_ = handle;
     check(cublas_library().set_stream(handle, stream), "binding the stream");
+    if (OpProfile::wanted()) {
+        profile_ = std::make_unique<OpProfile>(stream_);
+        graphs_enabled_ = false;
+    }
 }
 
 CudaBackend::~CudaBackend() {
     if (stream_) cudaStreamSynchronize(stream_);
+    profile_.reset();
     for (auto& [key, graph] : graphs_)
         if (graph.exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph.exec));
     if (cublas_) cublas_library().destroy(as_cublas(cublas_));
     if (stream_) cudaStreamDestroy(stream_);
 }
 
-void CudaBackend::check_launch(const char* op) { check(cudaGetLastError(), op); }
+void CudaBackend::check_launch(const char* op) {
+    check(cudaGetLastError(), op);
+    if (profile_) profile_->after(op);
+}
 
 backend::Activations CudaBackend::allocate(int64_t rows, int64_t cols) {
     allocations_.emplace_back(static_cast<size_t>(rows * cols) * sizeof(float), "activations");
@@ -264,6 +272,7 @@ void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activati
     }
     mode_ = Mode::Eager;
     step_ = nullptr;
+    if (profile_) profile_->begin_pass(rows.rows());
     positions_current_ = false;
     pages_current_ = false;
     quantized_source_ = nullptr;
@@ -461,6 +470,7 @@ void CudaBackend::gemm(const DeviceMatrix& w, backend::Activations x, backend::A
                            out.data + first, CUDA_R_32F, static_cast<int>(w.rows), CUBLAS_COMPUTE_32F,
                            CUBLAS_GEMM_DEFAULT),
               "GEMM");
+        check_launch("GEMM (cuBLAS)");
     }
 }
 
@@ -647,6 +657,7 @@ void CudaBackend::prompt_attention(const CudaKvCache& cache, int64_t layer, back
                                                static_cast<int>(q.cols), &zero, pointers + 2 * count, CUDA_R_32F,
                                                static_cast<int>(stride), batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
               "attention scores");
+        check_launch("attention scores (cuBLAS)");
         causal_softmax_to_f16(prompt_scores_.as<float>(), count, rows, max_keys, stride, device_positions, scale, stream_);
         check_launch("attention softmax");
         check(cublas_library().gemm_batched_ex(as_cublas(cublas_), CUBLAS_OP_N, CUBLAS_OP_N, n_dim, n_rows, n_keys,
@@ -655,6 +666,7 @@ void CudaBackend::prompt_attention(const CudaKvCache& cache, int64_t layer, back
                                                CUDA_R_32F, static_cast<int>(q.cols), batch, CUBLAS_COMPUTE_32F,
                                                CUBLAS_GEMM_DEFAULT),
               "attention output");
+        check_launch("attention output (cuBLAS)");
     }
 }
 
@@ -686,21 +698,23 @@ void CudaBackend::read(backend::Activations x, float* host) {
                           stream_),
           "reading activations");
     check(cudaStreamSynchronize(stream_), "reading activations");
+    if (profile_) profile_->end_pass();
 }
 
 void CudaBackend::argmax(backend::Activations x, int32_t* host_columns, float* host_values) {
     // Sized before the pass's recording ends: it runs after the replay.
-    reserve(argmax_out_, static_cast<size_t>(x.rows) * 8, "argmax");
+    reserve(argmax_out_, static_cast<size_t>(x.rows) * 8 + argmax_scratch_bytes(x.rows), "argmax");
     finish_step();
     auto* columns = argmax_out_.as<int32_t>();
     auto* values = reinterpret_cast<float*>(columns + x.rows);
-    argmax_rows(x.data, x.rows, x.cols, columns, values, stream_);
+    argmax_rows(x.data, x.rows, x.cols, values + x.rows, columns, values, stream_);
     check_launch("argmax");
     check(cudaMemcpyAsync(host_columns, columns, static_cast<size_t>(x.rows) * 4, cudaMemcpyDeviceToHost, stream_),
           "reading argmax");
     check(cudaMemcpyAsync(host_values, values, static_cast<size_t>(x.rows) * 4, cudaMemcpyDeviceToHost, stream_),
           "reading argmax");
     check(cudaStreamSynchronize(stream_), "reading argmax");
+    if (profile_) profile_->end_pass();
 }
 
 void CudaBackend::top_k(backend::Activations x, int k, int32_t* host_columns, float* host_values) {
@@ -717,6 +731,7 @@ void CudaBackend::top_k(backend::Activations x, int k, int32_t* host_columns, fl
     check(cudaMemcpyAsync(host_columns, columns, count * 4, cudaMemcpyDeviceToHost, stream_), "reading the top-k");
     check(cudaMemcpyAsync(host_values, values, count * 4, cudaMemcpyDeviceToHost, stream_), "reading the top-k");
     check(cudaStreamSynchronize(stream_), "reading the top-k");
+    if (profile_) profile_->end_pass();
 }
 
 void CudaBackend::write(backend::Activations x, const float* host) {

@@ -16,6 +16,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/op_profile.h"
 
 namespace hearth::cuda {
 
@@ -201,6 +202,7 @@ class CudaBackend final : public backend::Backend {
     DeviceBuffer prompt_scores_, f16_kv_, attention_pointers_;
     DeviceBuffer probe_sink_;
     DeviceBuffer argmax_out_, top_k_out_;
+    std::unique_ptr<OpProfile> profile_;  // HEARTH_CUDA_PROFILE=1 only
 };
 
 }  // namespace hearth::cuda

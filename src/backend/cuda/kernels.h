@@ -97,11 +97,12 @@ constexpr int kMaxFusedMmas = 3;
 constexpr int64_t kMaxFusedMmaRows = 8192;
 void matmul_int8_mma(const MatvecProduct* products, int count, const int8_t* values, const float* block_scales,
                      int64_t tokens, bool accumulate, Stream stream);
-// Whether matmul_f16_mma takes this type (Q4_K), and from how many tokens the backend prefers it
-// to matmul_int8_mma: from 33 it is the faster (H100, Q4_K at 64 tokens: gate 55.5 -> 39.2 us,
-// down 77.1 -> 55.5; at 33 gate 41.1 -> 29.8, down 58.1 -> 44.6), up to 24 the slower (down 31.4
-// against 39.4 at 24 tokens): below two token tiles its dequantizing is not shared by enough
-// tokens (docs/performance.md).
+// Whether matmul_f16_mma takes this type (Q4_K, Q6_K), and from how many tokens the backend
+// prefers it to matmul_int8_mma: from 33 it is the faster for Q4_K (H100, 64 tokens: gate 55.5 ->
+// 39.2 us, down 77.1 -> 55.5; 33: gate 41.1 -> 29.8, down 58.1 -> 44.6), up to 24 the slower (down
+// 31.4 against 39.4 at 24 tokens): below two token tiles its dequantizing is not shared by enough
+// tokens. Q6_K gains at 64 tokens (down 95.2 -> 82.6 us, output 638 -> 560) and is about even at 33
+// (down 70.3 -> 74.8, output 487 -> 473), so one threshold serves both (docs/performance.md).
 bool has_f16_mma(uint32_t type);
 constexpr int64_t kMinF16MmaTokens = 33;
 // The products of matmul_int8_mma (up to kMaxFusedMmas matrices, the same activations, one launch
@@ -136,8 +137,13 @@ void swiglu_quantized(float* gate, const float* up, int64_t count, int8_t* value
                       Stream stream);
 void add(float* x, const float* y, int64_t count, Stream stream);
 // Per row of x (rows x cols): the column of its largest value (the first of equal ones) and the
-// value, NaN for a row holding NaN. Device memory out.
-void argmax_rows(const float* x, int64_t rows, int64_t cols, int32_t* columns, float* values, Stream stream);
+// value, NaN for a row holding NaN. Device memory out; `scratch` holds argmax_scratch_bytes(rows).
+// A row is cut into up to kArgmaxSlices slices of at least kMinArgmaxSliceCols columns, a block
+// each, then their bests are compared.
+constexpr int64_t kArgmaxSlices = 32, kMinArgmaxSliceCols = 1024;
+constexpr size_t argmax_scratch_bytes(int64_t rows) { return static_cast<size_t>(rows * kArgmaxSlices) * 8; }
+void argmax_rows(const float* x, int64_t rows, int64_t cols, void* scratch, int32_t* columns, float* values,
+                 Stream stream);
 // Per row of x: its k (<= kMaxTopK, <= cols) largest values, first first, and their columns,
 // ranked as backend::rank_top_k ranks them. Device memory out, k a row.
 constexpr int kMaxTopK = 1024;
