@@ -1,8 +1,9 @@
 // A check any backend's tests run: sequences sharing one paged KV cache (blocks handed out by
 // runtime::KvBlockPool, so a sequence's blocks are neither first nor adjacent) compute the logits
-// each computes alone, in a cache of its own filled in order. Three sequences, past the first
-// cache block: a prompt each, decoding steps of one row per sequence in one pass, then one pass
-// that mixes a decoding row with two prompt chunks.
+// each computes alone, in a cache of its own filled in order. Three sequences (or more: batched
+// decoding's passes of tens of rows), the first past the first cache block: a prompt each,
+// decoding steps of one row per sequence in one pass, then one pass that mixes decoding rows with
+// prompt chunks.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -28,7 +29,7 @@ struct PagedSequencesCase {
     std::vector<std::vector<int32_t>> last;   // the mixed pass: per sequence, its tokens
 };
 
-inline PagedSequencesCase make_paged_sequences_case(uint32_t seed) {
+inline PagedSequencesCase make_paged_sequences_case(uint32_t seed, int sequences = 3) {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int32_t> token(0, 9999);
     const auto tokens = [&](int64_t n) {
@@ -38,8 +39,13 @@ inline PagedSequencesCase make_paged_sequences_case(uint32_t seed) {
     };
     PagedSequencesCase c;
     c.prompts = {tokens(70), tokens(9), tokens(100)};
-    for (int step = 0; step < 4; ++step) c.steps.push_back(tokens(3));
     c.last = {tokens(1), tokens(10), tokens(12)};
+    // More sequences: short prompts, and a decoding row each in the mixed pass but every eighth's.
+    for (int s = 3; s < sequences; ++s) {
+        c.prompts.push_back(tokens(1 + (5 * s) % 17));
+        c.last.push_back(tokens(s % 8 == 0 ? 9 : 1));
+    }
+    for (int step = 0; step < 4; ++step) c.steps.push_back(tokens(sequences));
     return c;
 }
 
@@ -55,8 +61,9 @@ inline double relative_gap(std::span<const float> a, std::span<const float> b) {
 
 // Runs the case both ways on `llama` and expects every compared row of logits within
 // `tolerance` (relative to the largest logit).
-inline void expect_paged_sequences_match_separate(const model::Llama& llama, quant::Type kv_type, double tolerance) {
-    const PagedSequencesCase c = make_paged_sequences_case(7);
+inline void expect_paged_sequences_match_separate(const model::Llama& llama, quant::Type kv_type, double tolerance,
+                                                  int sequence_count = 3) {
+    const PagedSequencesCase c = make_paged_sequences_case(7, sequence_count);
     const int64_t vocab = llama.hparams().vocab_size;
     const int sequences = static_cast<int>(c.prompts.size());
 
@@ -78,8 +85,9 @@ inline void expect_paged_sequences_match_separate(const model::Llama& llama, qua
     }
 
     // Together: blocks handed out a block at a time in turn, after two taken by another sequence.
-    runtime::KvBlockPool pool(12);
-    auto cache = llama.create_kv_cache(12 * backend::kKvBlockSize, kv_type);
+    const int64_t pool_blocks = 2 * sequences + 6;
+    runtime::KvBlockPool pool(pool_blocks);
+    auto cache = llama.create_kv_cache(pool_blocks * backend::kKvBlockSize, kv_type);
     ASSERT_TRUE(pool.grow(99, 2 * backend::kKvBlockSize));
     std::vector<int64_t> length(sequences, 0), final_length(sequences, 0);
     for (int s = 0; s < sequences; ++s)
@@ -88,11 +96,14 @@ inline void expect_paged_sequences_match_separate(const model::Llama& llama, qua
         for (int s = 0; s < sequences; ++s)
             ASSERT_TRUE(pool.grow(s, std::min(final_length[s], blocks * backend::kKvBlockSize)));
     ASSERT_NE(pool.blocks_of(0)[0] + 1, pool.blocks_of(0)[1]) << "the test wants a sequence's blocks apart";
-    const std::vector<int> order{0, 1, 2};
+    std::vector<int> order(sequences);
+    for (int s = 0; s < sequences; ++s) order[s] = s;
     std::vector<int32_t> tables;
     const int64_t stride = pool.tables(order, tables);
 
-    model::LlamaWorkspace ws = llama.make_workspace(128, 32);
+    int64_t widest = 0;  // rows of the mixed pass
+    for (const auto& t : c.last) widest += static_cast<int64_t>(t.size());
+    model::LlamaWorkspace ws = llama.make_workspace(std::max<int64_t>(128, widest), std::max<int64_t>(32, widest));
     // One pass of the given tokens per sequence (in sequence order), all logits.
     const auto pass = [&](const std::vector<std::vector<int32_t>>& per_sequence, std::vector<float>& logits,
                           bool all_logits) {

@@ -96,6 +96,18 @@ TEST_F(PagedCpu, SequencesSharingACacheComputeWhatEachDoesAlone) {
     }
 }
 
+// Forty sequences: decoding passes of 40 rows (batched decoding's sizes), and a mixed pass of
+// decoding rows and prompt chunks from many sequences.
+TEST_F(PagedCpu, ManySequencesSharingACacheComputeWhatEachDoesAlone) {
+    for (const quant::Type kv : {quant::Type::F16, quant::Type::Q8_0}) {
+        SCOPED_TRACE(std::string("Q4_K_M, KV cache ") + std::string(quant::type_name(kv)));
+        const gguf::File file = gguf::File::open(model("Q4_K_M"));
+        cpu::CpuBackend backend(2);
+        const model::Llama llama(file, backend);
+        testing::expect_paged_sequences_match_separate(llama, kv, 1e-3, 40);
+    }
+}
+
 // forward_greedy gives each row's argmax of the logits forward computes for the same pass.
 TEST_F(PagedCpu, GreedyForwardPicksEachRowsLargestLogit) {
     const gguf::File file = gguf::File::open(model("Q4_K_M"));
