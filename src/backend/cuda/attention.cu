@@ -33,10 +33,15 @@ __device__ __forceinline__ int64_t slot_in_table(const int32_t* table, int64_t p
     return static_cast<int64_t>(table[p / kKvBlockPositions]) * kKvBlockPositions + p % kKvBlockPositions;
 }
 
+// The block table of row `row`'s sequence (none: the cache in order).
+__device__ __forceinline__ const int32_t* sequence_table(const KvPages& pages, int64_t row) {
+    return pages.tables ? pages.tables + static_cast<int64_t>(pages.sequence_of[row]) * pages.table_stride : nullptr;
+}
+
 // The cache slot of position p of row `row`'s sequence.
 __device__ __forceinline__ int64_t kv_slot(const KvPages& pages, int64_t row, int64_t p) {
     if (!pages.tables) return p;
-    return slot_in_table(pages.tables + static_cast<int64_t>(pages.sequence_of[row]) * pages.table_stride, p);
+    return slot_in_table(sequence_table(pages, row), p);
 }
 
 __device__ __forceinline__ float kv_value(const KvRows& kv, const uint8_t* row, int dim) {
@@ -312,8 +317,7 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock, kAttentionBlocksPerSm<k
     const int64_t keys_per_warp = (visible + gridDim.z * kWarpsPerBlock - 1) / (gridDim.z * kWarpsPerBlock);
     const int64_t begin = (range * kWarpsPerBlock + warp) * keys_per_warp;
     const int64_t end = min(begin + keys_per_warp, visible);
-    const int32_t* table =
-        pages.tables ? pages.tables + static_cast<int64_t>(pages.sequence_of[row]) * pages.table_stride : nullptr;
+    const int32_t* table = sequence_table(pages, row);
     const LaneInRows<kDims> key_rows(keys, kv_head, lane), value_rows(values, kv_head, lane);
 
     float query[kGroup][kDims], out[kGroup][kDims];

@@ -702,7 +702,8 @@ void CudaBackend::read(backend::Activations x, float* host) {
 }
 
 void CudaBackend::argmax(backend::Activations x, int32_t* host_columns, float* host_values) {
-    // Sized before the pass's recording ends: it runs after the replay.
+    // Sized before the pass's recording ends: it runs after the replay. It holds the columns, the
+    // values, then the slices' scratch.
     reserve(argmax_out_, static_cast<size_t>(x.rows) * 8 + argmax_scratch_bytes(x.rows), "argmax");
     finish_step();
     auto* columns = argmax_out_.as<int32_t>();
