@@ -92,7 +92,7 @@ double time_case(const Case& c, uint32_t kv_type, cudaStream_t stream) {
         const cuda::KvRows values{caches[2 * layer + 1].as(), head_stride, row_bytes, kv_type};
         cuda::attention(keys, values, q_device.as<float>(), c.streams, kHeads, kKvHeads, kHeadDim,
                         positions_device.as<int32_t>(), pages, capacity, 1.0f / 11.3f, scratch.as<float>(),
-                        out.as<float>(), nullptr, nullptr, stream);
+                        out.as<float>(), cuda::ActivationCopies{}, stream);
     }
     const double us = hearth::bench::median_replay_us(stream, kCallsPerGraph);
     if (us < 0) {

@@ -477,48 +477,62 @@ TEST_F(CudaTest, RmsnormSwigluAddMatchTheReferences) {
     for (int64_t i = 0; i < rows * cols; ++i) ASSERT_EQ(y[i], x[i] + up[i]);
 }
 
-// RMSNorm and SwiGLU round their output to int8 for the matvec that reads it next (no separate
-// quantizing pass): that matvec equals the reference over the references' outputs.
-TEST_F(CudaTest, MatvecAfterRmsnormOrSwigluReadsTheirRoundedOutput) {
-    const int64_t rows = 96, cols = 1024, tokens = 3;
-    const Type type = Type::Q8_0;
-    const size_t row_bytes = *quant::row_bytes(type, cols);
-    std::vector<uint8_t> bytes(rows * row_bytes);
-    std::vector<float> dequantized(rows * cols);
-    const std::vector<float> values = normal_values(rows * cols, kSeed + 41, 0.05f);
-    for (int64_t r = 0; r < rows; ++r) {
-        quant::quantize_row(type, &values[r * cols], bytes.data() + r * row_bytes, cols);
-        quant::dequantize_row(type, bytes.data() + r * row_bytes, &dequantized[r * cols], cols);
-    }
-    const backend::Weight weight{"w", type, bytes.data(), rows, cols, row_bytes};
-    const std::vector<float> norm_weight = normal_values(cols, kSeed + 42);
-    const backend::Weight norm{"norm", Type::F32, reinterpret_cast<const uint8_t*>(norm_weight.data()), 1, cols,
-                               cols * sizeof(float)};
-    const std::vector<float> x = activations(tokens, cols, kSeed + 43), up = activations(tokens, cols, kSeed + 44);
-    for (const bool through_swiglu : {false, true}) {
-        std::vector<float> input(tokens * cols);
-        const Activations produced = backend_->allocate(tokens, cols);
-        if (through_swiglu) {
-            input = x;
-            cpu::reference::swiglu(input.data(), up.data(), tokens * cols);
-            backend_->write(produced, x.data());
-            backend_->swiglu(produced, upload(up, tokens, cols));
-        } else {
-            cpu::reference::rmsnorm(x.data(), tokens, cols, norm_weight.data(), 1e-5f, input.data());
-            backend_->rmsnorm(upload(x, tokens, cols), norm, 1e-5f, produced);
+// RMSNorm and SwiGLU write their output in the form the product after them reads (int8 for the
+// matvec and the int8 tensor-core kernel, f16 from kMinF16MmaTokens where every product takes
+// f16, and past kMaxMmaTokens for cuBLAS), with no separate pass: the product equals the
+// reference over the references' outputs. A first product shows the backend the weight's type.
+TEST_F(CudaTest, ProductAfterRmsnormOrSwigluReadsTheirCopiedOutput) {
+    const int64_t rows = 96, cols = 1024;
+    struct Case {
+        Type type;
+        int64_t tokens;
+    };
+    for (const Case c : {Case{Type::Q8_0, 3}, Case{Type::Q8_0, 40}, Case{Type::Q4_K, 40}, Case{Type::Q4_K, 100}}) {
+        backend_ = std::make_unique<CudaBackend>(0);  // its own record of the types it multiplied
+        const size_t row_bytes = *quant::row_bytes(c.type, cols);
+        std::vector<uint8_t> bytes(rows * row_bytes);
+        std::vector<float> dequantized(rows * cols);
+        const std::vector<float> values = normal_values(rows * cols, kSeed + 41, 0.05f);
+        for (int64_t r = 0; r < rows; ++r) {
+            quant::quantize_row(c.type, &values[r * cols], bytes.data() + r * row_bytes, cols);
+            quant::dequantize_row(c.type, bytes.data() + r * row_bytes, &dequantized[r * cols], cols);
         }
-        const Activations out = poisoned(tokens, rows);
-        backend_->matmul(weight, produced, out);
-        const std::vector<float> y = download_with_guard(out);
-        for (int64_t t = 0; t < tokens; ++t) {
-            for (int64_t r = 0; r < rows; ++r) {
-                double expected = 0;
-                for (int64_t i = 0; i < cols; ++i) expected += double{dequantized[r * cols + i]} * input[t * cols + i];
-                // The input itself differs from the reference's by f32 rounding: a little slack.
-                const double allowed = 1.5 * tolerance(type, tokens, &dequantized[r * cols], &input[t * cols], cols);
-                ASSERT_LE(std::fabs(y[t * rows + r] - expected), allowed)
-                    << (through_swiglu ? "swiglu" : "rmsnorm") << " token " << t << " row " << r;
+        const backend::Weight weight{"w", c.type, bytes.data(), rows, cols, row_bytes};
+        const std::vector<float> norm_weight = normal_values(cols, kSeed + 42);
+        const backend::Weight norm{"norm", Type::F32, reinterpret_cast<const uint8_t*>(norm_weight.data()), 1, cols,
+                                   cols * sizeof(float)};
+        const int64_t tokens = c.tokens;
+        const std::vector<float> x = activations(tokens, cols, kSeed + 43), up = activations(tokens, cols, kSeed + 44);
+        const Activations x_device = upload(x, tokens, cols), up_device = upload(up, tokens, cols);
+        backend_->matmul(weight, x_device, backend_->allocate(tokens, rows));  // the type seen
+        for (const bool through_swiglu : {false, true}) {
+            std::vector<float> input(tokens * cols);
+            const Activations produced = backend_->allocate(tokens, cols);
+            if (through_swiglu) {
+                input = x;
+                cpu::reference::swiglu(input.data(), up.data(), tokens * cols);
+                backend_->write(produced, x.data());
+                backend_->swiglu(produced, up_device);
+            } else {
+                cpu::reference::rmsnorm(x.data(), tokens, cols, norm_weight.data(), 1e-5f, input.data());
+                backend_->rmsnorm(x_device, norm, 1e-5f, produced);
             }
+            const Activations out = poisoned(tokens, rows);
+            backend_->matmul(weight, produced, out);
+            const std::vector<float> y = download_with_guard(out);
+            for (int64_t t = 0; t < tokens; ++t) {
+                for (int64_t r = 0; r < rows; ++r) {
+                    double expected = 0;
+                    for (int64_t i = 0; i < cols; ++i)
+                        expected += double{dequantized[r * cols + i]} * input[t * cols + i];
+                    // The input itself differs from the reference's by f32 rounding: a little slack.
+                    const double allowed = 1.5 * tolerance(c.type, tokens, &dequantized[r * cols], &input[t * cols], cols);
+                    ASSERT_LE(std::fabs(y[t * rows + r] - expected), allowed)
+                        << quant::type_name(c.type) << " tokens " << tokens << (through_swiglu ? " swiglu" : " rmsnorm")
+                        << " token " << t << " row " << r;
+                }
+            }
+            EXPECT_TRUE(std::isnan(y[tokens * rows])) << "wrote past its rows";
         }
     }
 }
@@ -596,6 +610,65 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
             EXPECT_TRUE(std::isnan(y[n * q_cols])) << "attention wrote past its rows";
             if (n == 1 && heads == 32 && head_dim == 128) expect_int8_copy_of(out, y, "attention");
             first += n;
+        }
+    }
+}
+
+// Batched decoding: many sequences of one row each in one launch, each against the reference
+// over its own keys. From 32 sequences (32 heads) the keys of a row are one range, and the decode
+// kernel writes the outputs (and their int8 copy) itself, with no merge launch; below, the merge
+// does. Each sequence's block lies apart from its neighbours' (the table reversed).
+TEST_F(CudaTest, BatchedDecodeAttentionOfManySequencesMatchesTheReference) {
+    const int64_t heads = 32, kv_heads = 8, head_dim = 128, depth = 20;
+    const int64_t q_cols = heads * head_dim, kv_cols = kv_heads * head_dim;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    for (const int64_t sequences : {int64_t{3}, int64_t{40}})
+    for (const Type kv_type : {Type::F16, Type::Q8_0}) {
+        auto cache = backend_->create_kv_cache({1, kv_heads, head_dim, sequences * backend::kKvBlockSize, kv_type});
+        std::vector<int32_t> tables(sequences), sequence_of(sequences);
+        for (int64_t s = 0; s < sequences; ++s) {
+            tables[s] = static_cast<int32_t>(sequences - 1 - s);
+            sequence_of[s] = static_cast<int32_t>(s);
+        }
+        // Sequence s's keys and values at positions 0 .. depth - 1, as the cache rounds them.
+        const std::vector<float> k = normal_values(sequences * depth * kv_cols, kSeed + 51);
+        const std::vector<float> v = normal_values(sequences * depth * kv_cols, kSeed + 52);
+        std::vector<float> k_rounded(k.size()), v_rounded(v.size());
+        std::vector<uint8_t> row(*quant::row_bytes(kv_type, head_dim));
+        for (size_t i = 0; i < k.size(); i += head_dim) {
+            quant::quantize_row(kv_type, &k[i], row.data(), head_dim);
+            quant::dequantize_row(kv_type, row.data(), &k_rounded[i], head_dim);
+            quant::quantize_row(kv_type, &v[i], row.data(), head_dim);
+            quant::dequantize_row(kv_type, row.data(), &v_rounded[i], head_dim);
+        }
+        const auto at = [&](const std::vector<float>& x, int64_t s, int64_t p) { return &x[(s * depth + p) * kv_cols]; };
+        for (int64_t p = 0; p < depth; ++p) {
+            std::vector<float> q = normal_values(sequences * q_cols, kSeed + 53 + static_cast<uint32_t>(p));
+            std::vector<float> kp(sequences * kv_cols), vp(sequences * kv_cols);
+            for (int64_t s = 0; s < sequences; ++s) {
+                std::copy(at(k, s, p), at(k, s, p) + kv_cols, &kp[s * kv_cols]);
+                std::copy(at(v, s, p), at(v, s, p) + kv_cols, &vp[s * kv_cols]);
+            }
+            const std::vector<int32_t> positions(sequences, static_cast<int32_t>(p));
+            const backend::KvBatch batch{positions, sequence_of, tables, 1};
+            const Activations out = poisoned(sequences, q_cols);
+            backend_->attention(*cache, 0, upload(q, sequences, q_cols), upload(kp, sequences, kv_cols),
+                                upload(vp, sequences, kv_cols), batch, scale, out);
+            const std::vector<float> y = download_with_guard(out);
+            double worst = 0;
+            for (int64_t s = 0; s < sequences; ++s) {
+                std::vector<float> expected(q_cols);
+                const std::vector<float> ks(at(k_rounded, s, 0), at(k_rounded, s, p) + kv_cols);
+                const std::vector<float> vs(at(v_rounded, s, 0), at(v_rounded, s, p) + kv_cols);
+                const std::vector<int32_t> position{static_cast<int32_t>(p)};
+                cpu::reference::attention(&q[s * q_cols], 1, heads, ks.data(), vs.data(), p + 1, kv_heads, head_dim,
+                                          position, scale, expected.data());
+                for (int64_t i = 0; i < q_cols; ++i)
+                    worst = std::max(worst, std::fabs(double{y[s * q_cols + i]} - expected[i]));
+            }
+            EXPECT_LT(worst, 2e-5) << sequences << " sequences, " << quant::type_name(kv_type) << ", position " << p;
+            EXPECT_TRUE(std::isnan(y[sequences * q_cols])) << "attention wrote past its rows";
+            if (p == depth - 1) expect_int8_copy_of(out, y, "batched attention");
         }
     }
 }
@@ -709,6 +782,10 @@ TEST_F(CudaTest, SequencesSharingAPagedCacheComputeWhatEachDoesAlone) {
             CudaBackend gpu(0);
             const model::Llama whole(file, gpu);
             testing::expect_paged_sequences_match_separate(whole, kv, 3e-2);
+            // Forty: decoding passes of 40 rows (tensor-core products; f16 copies for Q4_K_M).
+            CudaBackend batched(0);
+            const model::Llama many(file, batched);
+            testing::expect_paged_sequences_match_separate(many, kv, 3e-2, 40);
             cpu::CpuBackend cpu_backend(2);
             CudaBackend first_layers(0);
             const model::Llama split(file, cpu_backend, &first_layers, 1);

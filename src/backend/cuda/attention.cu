@@ -307,7 +307,7 @@ template <int kGroup, int kDims>
 __global__ void __launch_bounds__(kWarp* kWarpsPerBlock, kAttentionBlocksPerSm<kGroup>)
     attention_group_kernel(KvRows keys, KvRows values, const float* __restrict__ q, int64_t heads, int64_t kv_heads,
                            const int32_t* __restrict__ positions, KvPages pages, float scale,
-                           float* __restrict__ partials) {
+                           float* __restrict__ partials, float* __restrict__ result, ActivationCopies copies) {
     constexpr int kTile = kWarp / kGroup, kHeadDim = kDims * kWarp;
     wait_for_previous_kernel();
     const int64_t row = blockIdx.x, kv_head = blockIdx.y, range = blockIdx.z;
@@ -407,7 +407,8 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock, kAttentionBlocksPerSm<k
         }
         if (more) load_rows(next, values, value_rows, value_raw);
     }
-    // The warps' results merge here, one partial per (head, range) for the merge kernel.
+    // The warps' results merge here: one partial per (head, range) for the merge kernel, or with
+    // one range (given `result`) the heads' outputs and their copies, and no merge launch.
     __shared__ float warp_max_of[kWarpsPerBlock][kGroup], warp_sum_of[kWarpsPerBlock][kGroup];
     __shared__ float warp_out[kWarpsPerBlock][kGroup][kHeadDim];
     if (lane < kGroup) {
@@ -429,6 +430,18 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock, kAttentionBlocksPerSm<k
             block_sum += weights[w] * warp_sum_of[w][g];
         }
         const int64_t head = kv_head * kGroup + g;
+        if (result) {
+            // Every key is this block's: block_sum > 0 (position 0 is always visible).
+            const float inverse = 1.0f / block_sum;
+            for (int d = lane; d < kHeadDim; d += kWarp) {  // whole warps: a 32-value block at a time
+                float merged = 0.0f;
+                for (int w = 0; w < kWarpsPerBlock; ++w) merged += weights[w] * warp_out[w][g][d];
+                const int64_t at = (row * heads + head) * kHeadDim + d;
+                result[at] = merged * inverse;
+                write_copies(copies, merged * inverse, lane, at);
+            }
+            continue;
+        }
         float* partial = partials + ((row * heads + head) * gridDim.z + range) * (kHeadDim + 2);
         if (lane == 0) {
             partial[0] = block_max;
@@ -445,16 +458,15 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock, kAttentionBlocksPerSm<k
 // Block (row, head), one thread per dim: out = sum_s e^(m_s - M) out_s / sum_s e^(m_s - M) l_s.
 // The ranges' weights e^(m_s - M) are worked out once, in shared memory, and each thread's sum over
 // the ranges keeps several loads in flight: a loop of one dependent load per range was 8 µs at 32
-// ranges. With `values`, each warp also rounds its 32 outputs to int8 as quantize_activations
-// would (the output projection reads them), which saves that kernel.
+// ranges. Each warp also writes its 32 outputs' copies (int8 or f16, what the output projection
+// reads), which saves a kernel.
 constexpr int kMergeThreads = 128;
 constexpr int kMaxMergedRanges = 1024;  // attention_range_count's most
 constexpr int kMergeLoadsInFlight = 8;
 
 __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const float* __restrict__ partials, int64_t heads,
                                                               int64_t head_dim, int64_t partial_count,
-                                                              float* __restrict__ out, int8_t* __restrict__ values,
-                                                              float2* __restrict__ block_scales) {
+                                                              float* __restrict__ out, ActivationCopies copies) {
     wait_for_previous_kernel();
     const int64_t row = blockIdx.x, head = blockIdx.y, stride = head_dim + 2;
     const float* first = partials + (row * heads + head) * partial_count * stride;
@@ -498,8 +510,7 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const float* __res
         const int64_t at = (row * heads + head) * head_dim + dim;
         out[at] = result;
         // head_dim is a multiple of 32: every warp here holds one whole block of the row.
-        if (values) quantize_block(result, threadIdx.x % kWarp, values + at - at % kActivationBlock,
-                                   block_scales + at / kActivationBlock);
+        write_copies(copies, result, threadIdx.x % kWarp, at);
     }
 }
 
@@ -575,24 +586,29 @@ void store_kv(KvRows keys, KvRows values, const float* k, const float* v, int64_
 
 void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t heads, int64_t kv_heads,
                int64_t head_dim, const int32_t* positions, KvPages pages, int64_t capacity, float scale, float* scratch,
-               float* out, int8_t* out_values, float* out_block_scales, Stream stream) {
+               float* out, ActivationCopies copies, Stream stream) {
     const int64_t ranges = attention_range_count(rows, heads, capacity);
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(heads), static_cast<unsigned>(ranges));
     const int64_t group = heads / kv_heads;
     const dim3 group_grid(static_cast<unsigned>(rows), static_cast<unsigned>(kv_heads), static_cast<unsigned>(ranges));
+    // One range (many rows: 64 streams): the group kernel writes the outputs itself.
+    const bool finished_in_place = ranges == 1;
     const auto by_group = [&](auto kernel) {
         launch(kernel, group_grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, positions, pages,
-               scale, scratch);
+               scale, scratch, finished_in_place ? out : nullptr, finished_in_place ? copies : ActivationCopies{});
+        return finished_in_place;
     };
-    if (group == 4 && head_dim == 128) by_group(attention_group_kernel<4, 4>);
-    else if (group == 4 && head_dim == 64) by_group(attention_group_kernel<4, 2>);
-    else if (group == 8 && head_dim == 128) by_group(attention_group_kernel<8, 4>);
-    else if (group == 2 && head_dim == 128) by_group(attention_group_kernel<2, 4>);
+    bool finished = false;
+    if (group == 4 && head_dim == 128) finished = by_group(attention_group_kernel<4, 4>);
+    else if (group == 4 && head_dim == 64) finished = by_group(attention_group_kernel<4, 2>);
+    else if (group == 8 && head_dim == 128) finished = by_group(attention_group_kernel<8, 4>);
+    else if (group == 2 && head_dim == 128) finished = by_group(attention_group_kernel<2, 4>);
     else
         launch(attention_kernel, grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, head_dim,
                positions, pages, scale, scratch);
+    if (finished) return;
     launch(merge_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads)), kMergeThreads, stream,
-           scratch, heads, head_dim, ranges, out, out_values, reinterpret_cast<float2*>(out_block_scales));
+           scratch, heads, head_dim, ranges, out, copies);
 }
 
 void kv_to_f16(KvRows kv, int64_t kv_heads, int64_t head_dim, int64_t keys, const int32_t* table, uint16_t* out,

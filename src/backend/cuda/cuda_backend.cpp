@@ -155,6 +155,9 @@ CudaBackend::CudaBackend(int device) {
 }
 
 CudaBackend::~CudaBackend() {
+    // A pass that threw while being recorded leaves its thread capturing, which would fail the next
+    // backend's first synchronous call.
+    drop_recording();
     if (stream_) cudaStreamSynchronize(stream_);
     profile_.reset();
     for (auto& [key, graph] : graphs_)
@@ -246,6 +249,12 @@ void CudaBackend::reserve(DeviceBuffer& buffer, size_t bytes, const char* what) 
     forget_graphs();
 }
 
+void CudaBackend::reserve_after_pass(DeviceBuffer& buffer, size_t bytes, const char* what) {
+    if (buffer.bytes() >= bytes) return;
+    check(cudaStreamSynchronize(stream_), what);
+    buffer = DeviceBuffer(bytes, what);
+}
+
 void CudaBackend::wrote(backend::Activations out) {
     if (out.data == quantized_source_) quantized_source_ = nullptr;
     if (out.data == f16_source_) f16_source_ = nullptr;
@@ -261,15 +270,19 @@ const uint16_t* CudaBackend::f16_copy(backend::Activations x) {
     return f16_activations_.as<uint16_t>();
 }
 
+void CudaBackend::drop_recording() {
+    if (mode_ != Mode::Record) return;
+    cudaGraph_t graph = nullptr;
+    cudaStreamEndCapture(stream_, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    if (step_) step_->passes = 0;
+    mode_ = Mode::Eager;
+}
+
 void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activations hidden, const backend::KvBatch& rows) {
-    if (mode_ == Mode::Record) {
-        // The last pass threw while being recorded: drop the recording, record again next time.
-        cudaGraph_t graph = nullptr;
-        cudaStreamEndCapture(stream_, &graph);
-        if (graph) cudaGraphDestroy(graph);
-        cudaGetLastError();
-        if (step_) step_->passes = 0;
-    }
+    // The last pass threw while being recorded: record again next time.
+    drop_recording();
     mode_ = Mode::Eager;
     step_ = nullptr;
     if (profile_) profile_->begin_pass(rows.rows());
@@ -343,24 +356,40 @@ void CudaBackend::embed(const backend::Weight& table, std::span<const int32_t> t
 void CudaBackend::rmsnorm(backend::Activations x, const backend::Weight& weight, float epsilon, backend::Activations out) {
     if (mode_ == Mode::Replay) return;
     const auto* w = reinterpret_cast<const float*>(matrix_of(weight).data);
-    if (!quantize_with_output(out)) {
+    const ActivationCopies copies = copies_for(out);
+    if (!copies.values && !copies.f16) {
         cuda::rmsnorm(x.data, x.rows, x.cols, w, epsilon, out.data, stream_);
         check_launch("rmsnorm");
         wrote(out);
         return;
     }
-    cuda::rmsnorm_quantized(x.data, x.rows, x.cols, w, epsilon, out.data, quantized_values_.as<int8_t>(),
-                            quantized_scales_.as<float>(), stream_);
+    cuda::rmsnorm_copied(x.data, x.rows, x.cols, w, epsilon, out.data, copies, stream_);
     check_launch("rmsnorm");
-    wrote(out);  // its f16 copy, if any, is stale
-    now_quantized(out);
+    now_copied(out, copies);
 }
 
-bool CudaBackend::quantize_with_output(backend::Activations out) {
-    // Decoding only (the int8 kernels' token counts), and whole blocks.
-    if (out.rows > kMaxMmaTokens || out.cols % 32 != 0) return false;
+ActivationCopies CudaBackend::copies_for(backend::Activations out) {
+    // Whole blocks only, and only where products read a copy: int8 up to the tensor-core kernels'
+    // token count, f16 from kMinF16MmaTokens where every product seen takes f16 (or cuBLAS does,
+    // past kMaxMmaTokens).
+    if (out.cols % 32 != 0) return {};
+    const bool f16 = out.rows >= kMinF16MmaTokens && (out.rows > kMaxMmaTokens || (multiplied_any_ && all_f16_mma_));
+    if (f16) {
+        reserve(f16_activations_, static_cast<size_t>(out.rows * out.cols) * 2, "f16 activations");
+        return {nullptr, nullptr, f16_activations_.as<uint16_t>()};
+    }
+    if (out.rows > kMaxMmaTokens) return {};
     reserve_quantized(out);
-    return true;
+    return {quantized_values_.as<int8_t>(), quantized_scales_.as<float>(), nullptr};
+}
+
+void CudaBackend::now_copied(backend::Activations out, const ActivationCopies& copies) {
+    wrote(out);  // whatever copies of it there were are stale
+    if (copies.values) now_quantized(out);
+    if (copies.f16) {
+        f16_source_ = out.data;
+        f16_rows_ = out.rows;
+    }
 }
 
 void CudaBackend::reserve_quantized(backend::Activations x) {
@@ -396,6 +425,10 @@ void CudaBackend::matmul_add(const backend::Weight& weight, backend::Activations
 
 void CudaBackend::multiply(std::span<const Product> products, backend::Activations x, bool accumulate) {
     if (mode_ == Mode::Replay) return;
+    // What copies_for writes: f16 only where every product takes it (a model's matrices are all
+    // seen in its first pass).
+    multiplied_any_ = true;
+    for (const Product& p : products) all_f16_mma_ = all_f16_mma_ && has_f16_mma(matrix_of(*p.weight).type);
     for (size_t i = 0; i < products.size();) {
         const DeviceMatrix& first = matrix_of(*products[i].weight);
         const MatmulPath path = matmul_path(first.type, x.rows);
@@ -513,9 +546,15 @@ void CudaBackend::rope(backend::Activations x, std::span<const int32_t> position
 
 KvPages CudaBackend::device_pages(const backend::KvBatch& rows) {
     if (!rows.paged()) return {};
-    if (!pages_current_) {
+    // As the positions: once a pass, and again when ops outside a pass name other tables.
+    const auto same = [](std::span<const int32_t> a, const std::vector<int32_t>& b) {
+        return std::equal(a.begin(), a.end(), b.begin(), b.end());
+    };
+    if (!pages_current_ || !same(rows.tables, tables_host_) || !same(rows.sequence_of, sequences_host_)) {
         upload_small(rows.tables, tables_pinned_, tables_, "block tables");
         upload_small(rows.sequence_of, sequences_pinned_, sequences_, "sequence ids");
+        tables_host_.assign(rows.tables.begin(), rows.tables.end());
+        sequences_host_.assign(rows.sequence_of.begin(), rows.sequence_of.end());
         pages_current_ = true;
     }
     return {tables_.as<int32_t>(), sequences_.as<int32_t>(), rows.table_stride};
@@ -593,15 +632,13 @@ void CudaBackend::decode_attention(const CudaKvCache& cache, int64_t layer, back
     const int64_t heads = q.cols / shape.head_dim;
     reserve(attention_scratch_, attention_scratch_floats(count, heads, shape.head_dim, shape.capacity) * sizeof(float),
             "attention scratch");
-    // The int8 copy for the output projection covers the whole of out: only when this launch does.
-    const bool quantize = count == q.rows && quantize_with_output(out);
+    // The copy for the output projection covers the whole of out: only when this launch does.
+    const ActivationCopies copies = count == q.rows ? copies_for(out) : ActivationCopies{};
     cuda::attention(cache.rows(layer, 0), cache.rows(layer, 1), q.row(first), count, heads, shape.kv_heads,
                     shape.head_dim, device_pos + first, pages.from_row(first), shape.capacity, scale,
-                    attention_scratch_.as<float>(), out.row(first), quantize ? quantized_values_.as<int8_t>() : nullptr,
-                    quantize ? quantized_scales_.as<float>() : nullptr, stream_);
+                    attention_scratch_.as<float>(), out.row(first), copies, stream_);
     check_launch("attention");
-    wrote(out);
-    if (quantize) now_quantized(out);
+    now_copied(out, copies);
 }
 
 // Per pass over a range of query heads, two batched GEMMs with a pointer per head (a head reads
@@ -672,17 +709,16 @@ void CudaBackend::prompt_attention(const CudaKvCache& cache, int64_t layer, back
 
 void CudaBackend::swiglu(backend::Activations gate, backend::Activations up) {
     if (mode_ == Mode::Replay) return;
-    if (!quantize_with_output(gate)) {
+    const ActivationCopies copies = copies_for(gate);
+    if (!copies.values && !copies.f16) {
         cuda::swiglu(gate.data, up.data, gate.rows * gate.cols, stream_);
         check_launch("swiglu");
         wrote(gate);
         return;
     }
-    cuda::swiglu_quantized(gate.data, up.data, gate.rows * gate.cols, quantized_values_.as<int8_t>(),
-                           quantized_scales_.as<float>(), stream_);
+    cuda::swiglu_copied(gate.data, up.data, gate.rows * gate.cols, copies, stream_);
     check_launch("swiglu");
-    wrote(gate);  // its f16 copy, if any, is stale
-    now_quantized(gate);
+    now_copied(gate, copies);
 }
 
 void CudaBackend::add(backend::Activations x, backend::Activations y) {
@@ -702,10 +738,10 @@ void CudaBackend::read(backend::Activations x, float* host) {
 }
 
 void CudaBackend::argmax(backend::Activations x, int32_t* host_columns, float* host_values) {
-    // Sized before the pass's recording ends: it runs after the replay. It holds the columns, the
-    // values, then the slices' scratch.
-    reserve(argmax_out_, static_cast<size_t>(x.rows) * 8 + argmax_scratch_bytes(x.rows), "argmax");
+    // It runs after the pass's graph, so it may grow when the pass was being recorded. It holds the
+    // columns, the values, then the slices' scratch.
     finish_step();
+    reserve_after_pass(argmax_out_, static_cast<size_t>(x.rows) * 8 + argmax_scratch_bytes(x.rows), "argmax");
     auto* columns = argmax_out_.as<int32_t>();
     auto* values = reinterpret_cast<float*>(columns + x.rows);
     argmax_rows(x.data, x.rows, x.cols, values + x.rows, columns, values, stream_);
@@ -723,8 +759,8 @@ void CudaBackend::top_k(backend::Activations x, int k, int32_t* host_columns, fl
         fail("CUDA: the top {} of rows of {} values (at most {})", k, x.cols, kMaxTopK);
     static_assert(kMaxTopK == backend::Backend::kMaxTopK);
     const size_t count = static_cast<size_t>(x.rows) * static_cast<size_t>(k);
-    reserve(top_k_out_, count * 8, "top-k");
     finish_step();
+    reserve_after_pass(top_k_out_, count * 8, "top-k");
     auto* columns = top_k_out_.as<int32_t>();
     auto* values = reinterpret_cast<float*>(columns + count);
     top_k_rows(x.data, x.rows, x.cols, k, columns, values, stream_);

@@ -125,13 +125,18 @@ class CudaBackend final : public backend::Backend {
     const DeviceMatrix& matrix_of(const backend::Weight& weight);
     // Grows `buffer` to at least `bytes` (contents lost).
     void reserve(DeviceBuffer& buffer, size_t bytes, const char* what);
+    // The same for a buffer only ops after a pass's graph use (argmax, top-k): recorded passes stay.
+    void reserve_after_pass(DeviceBuffer& buffer, size_t bytes, const char* what);
+    // Ends a recording that an op's error cut short; the pass is recorded again next time.
+    void drop_recording();
     // Device copy of positions (kept while the same positions come again).
     const int32_t* device_positions(std::span<const int32_t> positions);
     // The activations x rounded to int8, made once for the matmuls that share x.
     void quantize_once(backend::Activations x);
-    // Whether an op writing `out` should round it to int8 as well (for the matvec that reads it
-    // next); makes room for it if so.
-    bool quantize_with_output(backend::Activations out);
+    // What an op writing `out` should also write for the products that read it next (int8 blocks,
+    // f16 or nothing), with room made for it; then, once written, noting that it is there.
+    ActivationCopies copies_for(backend::Activations out);
+    void now_copied(backend::Activations out, const ActivationCopies& copies);
     // Room for x rounded to int8 (values and block scales), and noting that it is there.
     void reserve_quantized(backend::Activations x);
     void now_quantized(backend::Activations x);
@@ -182,9 +187,11 @@ class CudaBackend final : public backend::Backend {
     PinnedBuffer positions_pinned_, tokens_pinned_, tables_pinned_, sequences_pinned_;
     std::vector<int32_t> positions_host_;
     bool positions_current_ = false;  // positions_ holds this pass's positions
+    std::vector<int32_t> tables_host_, sequences_host_;
     bool pages_current_ = false;      // tables_ and sequences_ hold this pass's
     Mode mode_ = Mode::Eager;
     bool graphs_enabled_ = true;
+    bool multiplied_any_ = false, all_f16_mma_ = true;  // over every product so far
     // A recorded pass's shape: the KV cache's id (a cache freed and another made at its address
     // must not replay), the workspace, the rows, and the block tables' size and stride (their
     // copies are recorded with their sizes).

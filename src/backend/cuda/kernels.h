@@ -129,12 +129,19 @@ void rmsnorm(const float* x, int64_t rows, int64_t cols, const float* weight, fl
 void rope(float* x, int64_t rows, int64_t cols, const int32_t* positions, int64_t head_dim, int64_t rotary_dims,
           const double* inverse_frequencies, double freq_scale, Stream stream);
 void swiglu(float* gate, const float* up, int64_t count, Stream stream);
-// The same two ops, also writing their output as quantize_activations would (cols, or count, a
-// multiple of 32): the int8 matvec that follows reads it directly.
-void rmsnorm_quantized(const float* x, int64_t rows, int64_t cols, const float* weight, float epsilon, float* out,
-                       int8_t* values, float* block_scales, Stream stream);
-void swiglu_quantized(float* gate, const float* up, int64_t count, int8_t* values, float* block_scales,
-                      Stream stream);
+// Where an op that makes activations also writes them in the form the products after it read:
+// rounded to int8 as quantize_activations rounds them (values and block_scales), or as f16 (what
+// convert_to_f16 writes), or neither. Each saves a pass over the activations and a launch before
+// every product they feed.
+struct ActivationCopies {
+    int8_t* values = nullptr;
+    float* block_scales = nullptr;
+    uint16_t* f16 = nullptr;
+};
+// The same two ops, also writing `copies` (cols, or count, a multiple of 32).
+void rmsnorm_copied(const float* x, int64_t rows, int64_t cols, const float* weight, float epsilon, float* out,
+                    ActivationCopies copies, Stream stream);
+void swiglu_copied(float* gate, const float* up, int64_t count, ActivationCopies copies, Stream stream);
 void add(float* x, const float* y, int64_t count, Stream stream);
 // Per row of x (rows x cols): the column of its largest value (the first of equal ones) and the
 // value, NaN for a row holding NaN. Device memory out; `scratch` holds argmax_scratch_bytes(rows).
@@ -200,10 +207,10 @@ inline size_t attention_scratch_floats(int64_t rows, int64_t heads, int64_t head
 // over the key length (flash-decoding) and merged. The number of key ranges depends on the rows
 // and the cache's capacity only, and each range's length is worked out on the device from the
 // positions, so the launch is the same at every step (a recorded CUDA graph replays it).
-// With out_values (not null), out is also rounded to int8 as quantize_activations would.
+// out is also written as `copies` asks.
 void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t heads, int64_t kv_heads,
                int64_t head_dim, const int32_t* positions, KvPages pages, int64_t capacity, float scale, float* scratch,
-               float* out, int8_t* out_values, float* out_block_scales, Stream stream);
+               float* out, ActivationCopies copies, Stream stream);
 
 // Prompt attention (more than kMaxMatvecTokens rows) multiplies on cuBLAS's tensor cores: scores
 // = Q K^T per head into f32 matrices, their causal softmax as f16 in place, then P V, each a

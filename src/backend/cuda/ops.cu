@@ -39,16 +39,15 @@ __global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const float* __restri
     for (int64_t i = threadIdx.x; i < cols; i += kThreads) yr[i] = xr[i] * inverse_rms * weight[i];
 }
 
-// RMSNorm for decoding (a few rows of whole 32-value blocks), rounding the result to int8 too.
+// RMSNorm for decoding (a few rows of whole 32-value blocks), writing the result's copies too.
 // Block (row, slice): every block sums the whole row's squares (a few KB from L2, read in
 // parallel), then each of its warps finishes one 32-value block of its slice. A block per row
 // would leave one SM working through the row alone, the slowest op of a decode step.
 constexpr int kBlocksPerSlice = kThreads / kWarp;
 
-__global__ void __launch_bounds__(kThreads) rmsnorm_quantized_kernel(const float* __restrict__ x, int64_t cols,
-                                                                     const float* __restrict__ weight, float epsilon,
-                                                                     float* __restrict__ out, int8_t* __restrict__ values,
-                                                                     float2* __restrict__ block_scales) {
+__global__ void __launch_bounds__(kThreads) rmsnorm_copied_kernel(const float* __restrict__ x, int64_t cols,
+                                                                  const float* __restrict__ weight, float epsilon,
+                                                                  float* __restrict__ out, ActivationCopies copies) {
     wait_for_previous_kernel();
     const int64_t row = blockIdx.x;
     const float* xr = x + row * cols;
@@ -64,12 +63,12 @@ __global__ void __launch_bounds__(kThreads) rmsnorm_quantized_kernel(const float
     const int64_t i = b * kActivationBlock + lane;
     const float y = xr[i] * inverse_rms * weight[i];
     out[row * cols + i] = y;
-    quantize_block(y, lane, values + (row * blocks + b) * kActivationBlock, block_scales + row * blocks + b);
+    write_copies(copies, y, lane, row * cols + i);
 }
 
-// SwiGLU over whole 32-value blocks, one warp per block, rounding the result to int8 as well.
-__global__ void swiglu_quantized_kernel(float* __restrict__ gate, const float* __restrict__ up, int64_t blocks,
-                                        int8_t* __restrict__ values, float2* __restrict__ block_scales) {
+// SwiGLU over whole 32-value blocks, one warp per block, writing the result's copies as well.
+__global__ void swiglu_copied_kernel(float* __restrict__ gate, const float* __restrict__ up, int64_t blocks,
+                                     ActivationCopies copies) {
     wait_for_previous_kernel();
     const int64_t block = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
     if (block >= blocks) return;
@@ -78,7 +77,7 @@ __global__ void swiglu_quantized_kernel(float* __restrict__ gate, const float* _
     const float g = gate[i];
     const float y = g / (1.0f + expf(-g)) * up[i];
     gate[i] = y;
-    quantize_block(y, lane, values + block * kActivationBlock, block_scales + block);
+    write_copies(copies, y, lane, i);
 }
 
 // One thread per rotated pair.
@@ -207,18 +206,16 @@ void rmsnorm(const float* x, int64_t rows, int64_t cols, const float* weight, fl
     launch(rmsnorm_kernel, static_cast<unsigned>(rows), kThreads, stream, x, cols, weight, epsilon, out);
 }
 
-void rmsnorm_quantized(const float* x, int64_t rows, int64_t cols, const float* weight, float epsilon, float* out,
-                       int8_t* values, float* block_scales, Stream stream) {
+void rmsnorm_copied(const float* x, int64_t rows, int64_t cols, const float* weight, float epsilon, float* out,
+                    ActivationCopies copies, Stream stream) {
     const int64_t slices = (cols / kActivationBlock + kBlocksPerSlice - 1) / kBlocksPerSlice;
-    launch(rmsnorm_quantized_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(slices)), kThreads, stream,
-           x, cols, weight, epsilon, out, values, reinterpret_cast<float2*>(block_scales));
+    launch(rmsnorm_copied_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(slices)), kThreads, stream,
+           x, cols, weight, epsilon, out, copies);
 }
 
-void swiglu_quantized(float* gate, const float* up, int64_t count, int8_t* values, float* block_scales,
-                      Stream stream) {
+void swiglu_copied(float* gate, const float* up, int64_t count, ActivationCopies copies, Stream stream) {
     const int64_t blocks = count / kActivationBlock;
-    launch(swiglu_quantized_kernel, blocks_for(blocks * kWarp), kThreads, stream, gate, up, blocks, values,
-           reinterpret_cast<float2*>(block_scales));
+    launch(swiglu_copied_kernel, blocks_for(blocks * kWarp), kThreads, stream, gate, up, blocks, copies);
 }
 
 void rope(float* x, int64_t rows, int64_t cols, const int32_t* positions, int64_t head_dim, int64_t rotary_dims,
