@@ -557,6 +557,17 @@ TEST_F(CudaTest, RopeMatchesTheReference) {
     }
 }
 
+// Rows of head_dim values as a cache of kv_type holds them (f16, or q8_0 blocks).
+std::vector<float> rounded_as_cached(Type kv_type, const std::vector<float>& x, int64_t head_dim) {
+    std::vector<float> rounded(x.size());
+    std::vector<uint8_t> row(*quant::row_bytes(kv_type, head_dim));
+    for (size_t i = 0; i < x.size(); i += static_cast<size_t>(head_dim)) {
+        quant::quantize_row(kv_type, &x[i], row.data(), head_dim);
+        quant::dequantize_row(kv_type, row.data(), &rounded[i], head_dim);
+    }
+    return rounded;
+}
+
 // A prompt in one call, then single tokens, each against the reference over the keys and values
 // as the cache rounds them (f16, or q8_0 blocks).
 // Shapes: Llama 3.1 8B's (4 query heads a kv head, 128 dims) and 1B's (64 dims), 8 and 2 heads a
@@ -577,14 +588,8 @@ TEST_F(CudaTest, AttentionOverTheCacheMatchesTheReference) {
         const std::vector<float> q = normal_values(total * q_cols, kSeed + 31);
         const std::vector<float> k = normal_values(total * kv_cols, kSeed + 32);
         const std::vector<float> v = normal_values(total * kv_cols, kSeed + 33);
-        std::vector<float> k_rounded(k.size()), v_rounded(v.size());
-        std::vector<uint8_t> row(*quant::row_bytes(kv_type, head_dim));
-        for (size_t i = 0; i < k.size(); i += head_dim) {
-            quant::quantize_row(kv_type, &k[i], row.data(), head_dim);
-            quant::dequantize_row(kv_type, row.data(), &k_rounded[i], head_dim);
-            quant::quantize_row(kv_type, &v[i], row.data(), head_dim);
-            quant::dequantize_row(kv_type, row.data(), &v_rounded[i], head_dim);
-        }
+        const std::vector<float> k_rounded = rounded_as_cached(kv_type, k, head_dim);
+        const std::vector<float> v_rounded = rounded_as_cached(kv_type, v, head_dim);
         const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
         int64_t first = 0;
         for (const int64_t n : steps) {
@@ -633,14 +638,8 @@ TEST_F(CudaTest, BatchedDecodeAttentionOfManySequencesMatchesTheReference) {
         // Sequence s's keys and values at positions 0 .. depth - 1, as the cache rounds them.
         const std::vector<float> k = normal_values(sequences * depth * kv_cols, kSeed + 51);
         const std::vector<float> v = normal_values(sequences * depth * kv_cols, kSeed + 52);
-        std::vector<float> k_rounded(k.size()), v_rounded(v.size());
-        std::vector<uint8_t> row(*quant::row_bytes(kv_type, head_dim));
-        for (size_t i = 0; i < k.size(); i += head_dim) {
-            quant::quantize_row(kv_type, &k[i], row.data(), head_dim);
-            quant::dequantize_row(kv_type, row.data(), &k_rounded[i], head_dim);
-            quant::quantize_row(kv_type, &v[i], row.data(), head_dim);
-            quant::dequantize_row(kv_type, row.data(), &v_rounded[i], head_dim);
-        }
+        const std::vector<float> k_rounded = rounded_as_cached(kv_type, k, head_dim);
+        const std::vector<float> v_rounded = rounded_as_cached(kv_type, v, head_dim);
         const auto at = [&](const std::vector<float>& x, int64_t s, int64_t p) { return &x[(s * depth + p) * kv_cols]; };
         for (int64_t p = 0; p < depth; ++p) {
             std::vector<float> q = normal_values(sequences * q_cols, kSeed + 53 + static_cast<uint32_t>(p));
