@@ -8,11 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DHEARTH_BENCH=OFF >/dev/null
-cmake --build build/gpu --target hearth cuda_tests cuda_matvec_bench cuda_launch_bench cuda_attention_bench
+cmake --build build/gpu --target hearth cuda_tests cuda_matvec_bench cuda_launch_bench cuda_attention_bench cuda_step_stream_bench
 pack=build/gpu-pack
 rm -rf "$pack"
 mkdir -p "$pack/lib"
-cp build/gpu/hearth build/gpu/tests/cuda_tests build/gpu/bench/cuda/cuda_matvec_bench build/gpu/bench/cuda/cuda_launch_bench build/gpu/bench/cuda/cuda_attention_bench "$pack/"
+cp build/gpu/hearth build/gpu/tests/cuda_tests build/gpu/bench/cuda/cuda_matvec_bench build/gpu/bench/cuda/cuda_launch_bench build/gpu/bench/cuda/cuda_attention_bench build/gpu/bench/cuda/cuda_step_stream_bench "$pack/"
 # Every library the binaries load but those of glibc, the C++ runtime and CUDA, which the image has.
 for binary in "$pack/hearth" "$pack/cuda_tests"; do
     ldd "$binary" | awk '/=> \// {print $3}' | while read -r lib; do

@@ -1,0 +1,562 @@
+// How close can a single-stream decode step come to the memory's speed, by the way its work is
+// launched? A step of Llama 3.1 8B Q4_K_M reads ~4.5 GB of weights in ~160 dependent pieces (each
+// layer's Q+K+V, its attention, O, gate+up and down, then the output matrix), and each piece needs
+// the one before it finished. The backend launches each as its own kernel (11 launches a layer);
+// the sixth pass measured ~3 us a launch beyond its bytes, the gap between 56 % and the target.
+//
+// This bench reads exactly a step's weight bytes, in a step's pieces and order, three ways, and does
+// no arithmetic beyond summing what it reads (so it bounds what each way can reach):
+//   launches    one kernel a piece, blocks of 128 threads reading 9 KB each (a matrix-vector
+//               kernel's four rows), small launches for the ops without weights; a CUDA graph.
+//   persistent  one kernel of a few blocks a SM for the whole step; warps take chunks of a piece
+//               with an atomic counter, count them done with another, and wait for a piece's count
+//               before the next piece (loads straight into registers).
+//   pipelined   the same, but one warp a block copies chunks into a ring of shared-memory stages
+//               with the bulk copy engine (cp.async.bulk, completing on an mbarrier) and runs ahead
+//               of the others: while they wait for a piece to finish, the next piece's weights are
+//               already on their way.
+// And the probe: one kernel reading the same bytes as one piece. Every way's time is the median of
+// graph replays; the table gives each as GB/s and as a share of the probe.
+//   cuda_step_stream_bench [--f16] [--layers N] [--depth N] [--chunk KB] [--stages N] [--readers N] [--blocks-per-sm N]
+//                          [--claim N] [--ahead N]
+#include <cuda_runtime.h>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/launch.cuh"
+#include "graph_timing.h"
+
+namespace {
+
+namespace cuda = hearth::cuda;
+
+void check(cudaError_t status, const char* what) {
+    if (status != cudaSuccess) {
+        fmt::print(stderr, "cuda_step_stream_bench: {}: {}\n", what, cudaGetErrorString(status));
+        std::exit(1);
+    }
+}
+
+constexpr int kWarp = 32;
+constexpr int kLaunchThreads = 128;
+constexpr int64_t kLaunchBlockBytes = 4 * 2304;  // four rows of a 4096-column Q4_K matrix
+constexpr int64_t kKvPartBytes = 8192;
+
+// A piece of the step: `bytes` of weights read from `offset` (none for attention, which reads
+// `kv_bytes` of keys and values in `kv_items` parts instead).
+struct Piece {
+    int64_t offset = 0, bytes = 0;
+    int kv_items = 0;
+    int64_t kv_bytes = 0;
+};
+
+// The 8B Q4_K_M file's tensor types: attn_v and ffn_down are Q6_K on llama.cpp's "more bits"
+// layers (the first and last eighth, and every third between), Q4_K elsewhere; the output matrix
+// is Q6_K. Rows of 4096 columns: Q4_K 2304 bytes, Q6_K 3360; of 14336: 8064 and 11760. With
+// `f16`, every matrix is F16 (2 bytes a value).
+std::vector<Piece> step_pieces(int layers, int64_t depth, bool f16) {
+    std::vector<Piece> pieces;
+    int64_t offset = 0;
+    const auto weights = [&](int64_t bytes) {
+        pieces.push_back({offset, bytes, 0, 0});
+        offset += bytes;
+    };
+    // Bytes of `rows` rows of `cols` columns of Q4_K, or of Q6_K with more bits, or of F16.
+    const auto matrix = [&](int64_t rows, int64_t cols, bool q6_k) {
+        return rows * (f16 ? 2 * cols : cols / 256 * (q6_k ? 210 : 144));
+    };
+    for (int l = 0; l < layers; ++l) {
+        const bool more_bits = l < layers / 8 || l >= 7 * layers / 8 || (l - layers / 8) % 3 == 2;
+        weights(matrix(4096, 4096, false) + matrix(1024, 4096, false) + matrix(1024, 4096, more_bits));  // q, k, v
+        // Attention: 8 kv heads, each `depth` f16 keys and values of 128 dims, split over the
+        // positions (as flash decoding does) into parts of at most 8 KB.
+        const int64_t kv_bytes = 8 * depth * 128 * 2 * 2, parts = (kv_bytes + kKvPartBytes - 1) / kKvPartBytes;
+        pieces.push_back({0, 0, static_cast<int>(parts), kv_bytes / parts / 16 * 16});
+        weights(matrix(4096, 4096, false));           // o
+        weights(matrix(2 * 14336, 4096, false));      // gate, up
+        weights(matrix(4096, 14336, more_bits));      // down
+    }
+    weights(matrix(128256, 4096, true));  // output
+    return pieces;
+}
+
+int64_t weight_bytes(const std::vector<Piece>& pieces) {
+    int64_t total = 0;
+    for (const Piece& p : pieces) total += p.bytes;
+    return total;
+}
+
+__device__ __forceinline__ uint32_t folded(int4 v) { return static_cast<uint32_t>(v.x ^ v.y ^ v.z ^ v.w); }
+
+// The sum is stored only if it equals a value no data here gives, so the reads are kept.
+__device__ __forceinline__ void keep(uint32_t sum, int* sink) {
+    if (sum == 0x7fedcba9u) *sink = 1;
+}
+
+// ---- launches: a kernel a piece ----
+
+__global__ void read_blocks_kernel(const int4* __restrict__ data, int64_t vectors, int* sink) {
+    cuda::wait_for_previous_kernel();
+    const int64_t per_block = kLaunchBlockBytes / 16;
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * per_block;
+    uint32_t sum = 0;
+    for (int64_t i = first + threadIdx.x; i < min(first + per_block, vectors); i += blockDim.x) sum ^= folded(data[i]);
+    keep(sum, sink);
+}
+
+// Attention and the small ops (norms, RoPE, SwiGLU, the merge): a block a part of the keys and
+// values.
+__global__ void read_kv_kernel(const int4* __restrict__ kv, int64_t vectors_per_item, int* sink) {
+    cuda::wait_for_previous_kernel();
+    uint32_t sum = 0;
+    const int4* item = kv + blockIdx.x * vectors_per_item;
+    for (int64_t i = threadIdx.x; i < vectors_per_item; i += blockDim.x) sum ^= folded(item[i]);
+    keep(sum, sink);
+}
+
+__global__ void empty_kernel() { cuda::wait_for_previous_kernel(); }
+
+void record_launches(const std::vector<Piece>& pieces, const int4* weights, const int4* kv, int* sink,
+                     cudaStream_t stream) {
+    for (const Piece& p : pieces) {
+        if (p.bytes > 0) {
+            const int64_t vectors = p.bytes / 16;
+            const auto blocks = static_cast<unsigned>((p.bytes + kLaunchBlockBytes - 1) / kLaunchBlockBytes);
+            cuda::launch(read_blocks_kernel, dim3(blocks), dim3(kLaunchThreads), stream, weights + p.offset / 16,
+                         vectors, sink);
+        } else {
+            // A layer's six small launches: two norms, RoPE with the cache write, attention, its
+            // merge, SwiGLU; attention reads the cache.
+            cuda::launch(read_kv_kernel, dim3(static_cast<unsigned>(p.kv_items)), dim3(kLaunchThreads), stream, kv,
+                         p.kv_bytes / 16, sink);
+            for (int i = 0; i < 5; ++i) cuda::launch(empty_kernel, dim3(1), dim3(kLaunchThreads), stream);
+        }
+    }
+}
+
+// ---- persistent kernels: the pieces' shared description ----
+
+constexpr int kMaxPieces = 256;  // 5 a layer and the output: 161 for 32 layers
+
+struct StepPlan {
+    int pieces = 0;
+    int64_t chunk_bytes = 0;
+    int64_t offset[kMaxPieces];
+    int64_t bytes[kMaxPieces];
+    int chunks[kMaxPieces];  // a weight piece's chunks, or attention's kv items
+    int64_t kv_bytes[kMaxPieces];
+};
+
+// Per piece: chunks handed out, and chunks finished (zeroed before each step). Each counter has
+// 256 bytes to itself: warps spinning on one piece's count must not slow the atomics on the next.
+constexpr int kCounterStride = 64;
+constexpr size_t kCounterBytes = 2 * kMaxPieces * kCounterStride * sizeof(unsigned);
+
+struct StepCounters {
+    unsigned* base;
+    __device__ unsigned* claimed(int piece) const { return base + piece * kCounterStride; }
+    __device__ unsigned* finished(int piece) const { return base + (kMaxPieces + piece) * kCounterStride; }
+};
+
+__device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
+    unsigned v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+
+__device__ __forceinline__ void add_release(unsigned* p, unsigned v) {
+    asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+
+// Lane 0 spins until every chunk of piece `piece` is finished; the warp goes on together.
+__device__ __forceinline__ void wait_for_piece(const StepPlan& plan, const StepCounters& counters, int piece,
+                                               int lane) {
+    if (piece < 0) return;
+    if (lane == 0)
+        while (load_acquire(counters.finished(piece)) < static_cast<unsigned>(plan.chunks[piece])) __nanosleep(64);
+    __syncwarp();
+}
+
+__device__ __forceinline__ uint32_t read_global(const int4* __restrict__ data, int64_t bytes, int lane) {
+    uint32_t sum = 0;
+    const int64_t vectors = bytes / 16;
+    int64_t i = lane;
+    // Four loads in flight a lane.
+    for (; i + 3 * kWarp < vectors; i += 4 * kWarp) {
+        const int4 a = data[i], b = data[i + kWarp], c = data[i + 2 * kWarp], d = data[i + 3 * kWarp];
+        sum ^= folded(a) ^ folded(b) ^ folded(c) ^ folded(d);
+    }
+    for (; i < vectors; i += kWarp) sum ^= folded(data[i]);
+    return sum;
+}
+
+// ---- persistent: warps read their chunks straight into registers ----
+
+__global__ void persistent_kernel(const __grid_constant__ StepPlan plan, const int4* __restrict__ weights,
+                                  const int4* __restrict__ kv, StepCounters counters, int* sink, unsigned claim) {
+    const int lane = threadIdx.x % kWarp;
+    uint32_t sum = 0;
+    for (int piece = 0; piece < plan.pieces; ++piece) {
+        wait_for_piece(plan, counters, piece - 1, lane);
+        const auto chunks = static_cast<unsigned>(plan.chunks[piece]);
+        unsigned chunk = 0, claimed_end = 0;
+        for (;; ++chunk) {
+            if (chunk >= claimed_end) {  // `claim` chunks an atomic
+                if (lane == 0) chunk = atomicAdd(counters.claimed(piece), claim);
+                chunk = __shfl_sync(0xffffffffu, chunk, 0);
+                claimed_end = chunk + claim;
+            }
+            if (chunk >= chunks) break;
+            if (plan.bytes[piece] > 0) {
+                const int64_t at = plan.offset[piece] + chunk * plan.chunk_bytes;
+                const int64_t bytes = min(plan.chunk_bytes, plan.offset[piece] + plan.bytes[piece] - at);
+                sum ^= read_global(weights + at / 16, bytes, lane);
+            } else {
+                sum ^= read_global(kv + chunk * plan.kv_bytes[piece] / 16, plan.kv_bytes[piece], lane);
+            }
+            __syncwarp();
+            if (lane == 0) add_release(counters.finished(piece), 1);
+        }
+    }
+    keep(sum, sink);
+}
+
+// ---- pipelined: a copying warp fills a ring of shared-memory stages ahead of the readers ----
+
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void barrier_init(uint64_t* bar, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void barrier_arrive(uint64_t* bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(shared_address(bar)) : "memory");
+}
+
+__device__ __forceinline__ void barrier_arrive_expecting(uint64_t* bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes)
+                 : "memory");
+}
+
+// Waits until the barrier's phase of parity `parity` has completed.
+__device__ __forceinline__ void barrier_wait(uint64_t* bar, unsigned parity) {
+    const uint32_t address = shared_address(bar);
+    uint32_t done = 0;
+    while (!done) {
+        asm volatile(
+            "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(done)
+            : "r"(address), "r"(parity)
+            : "memory");
+    }
+}
+
+// `bytes` (a multiple of 16) from global to shared memory, counted on `bar` when they land.
+__device__ __forceinline__ void bulk_copy(void* to, const void* from, unsigned bytes, uint64_t* bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     shared_address(to)),
+                 "l"(from), "r"(bytes), "r"(shared_address(bar))
+                 : "memory");
+}
+
+__device__ __forceinline__ void prefetch_to_l2(const void* from, unsigned bytes) {
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(from), "r"(bytes) : "memory");
+}
+
+// Walks the weight chunks a block is dealt (b, b + blocks, ... of each weight piece in turn).
+struct DealtChunks {
+    int piece = 0;
+    unsigned chunk = 0;
+
+    __device__ void skip_to_weights(const StepPlan& plan) {
+        while (piece < plan.pieces && (plan.bytes[piece] == 0 || chunk >= static_cast<unsigned>(plan.chunks[piece]))) {
+            ++piece;
+            chunk = blockIdx.x;
+        }
+    }
+    __device__ bool done(const StepPlan& plan) const { return piece >= plan.pieces; }
+    __device__ void advance(const StepPlan& plan) {
+        chunk += gridDim.x;
+        skip_to_weights(plan);
+    }
+    // Asks L2 for this chunk's bytes.
+    __device__ void prefetch(const StepPlan& plan, const int4* weights) const {
+        const int64_t at = plan.offset[piece] + chunk * plan.chunk_bytes;
+        const int64_t bytes = min(plan.chunk_bytes, plan.offset[piece] + plan.bytes[piece] - at);
+        prefetch_to_l2(reinterpret_cast<const char*>(weights) + at, static_cast<unsigned>(bytes));
+    }
+};
+
+// What the copying warp tells the reader of a stage.
+struct StageTag {
+    int piece;
+    int chunk;
+    int bytes;  // 0: a kv item, read from global memory by the reader
+};
+
+constexpr unsigned kEndOfStep = 0xffffffffu;
+
+// With claim == 0, block b takes chunks b, b + blocks, ... of every piece (no atomics), and asks
+// L2 for the weight chunks `ahead` of the one it copies (so that memory keeps streaming while the
+// readers wait for a piece to finish).
+__global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const int4* __restrict__ weights,
+                                 const int4* __restrict__ kv, StepCounters counters, int* sink, int stages,
+                                 unsigned claim, int ahead) {
+    extern __shared__ __align__(128) unsigned char shared[];
+    const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+    const int readers = blockDim.x / kWarp - 1;
+    unsigned char* ring = shared;
+    auto* full = reinterpret_cast<uint64_t*>(ring + stages * plan.chunk_bytes);
+    uint64_t* empty = full + stages;
+    auto* tags = reinterpret_cast<StageTag*>(empty + stages);
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < stages; ++s) {
+            barrier_init(full + s, 1);
+            barrier_init(empty + s, 1);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+
+    if (warp == readers) {  // the copying warp: lane 0 claims and copies, in ring order
+        if (lane != 0) return;
+        unsigned item = 0;
+        DealtChunks prefetched;
+        prefetched.chunk = blockIdx.x;
+        prefetched.skip_to_weights(plan);
+        if (claim > 0) ahead = 0;
+        for (int i = 0; i < ahead && !prefetched.done(plan); ++i, prefetched.advance(plan))
+            prefetched.prefetch(plan, weights);
+        const auto next_stage = [&](int piece, int chunk, int bytes, const void* from) {
+            const int s = static_cast<int>(item % stages);
+            const unsigned round = item / stages;
+            barrier_wait(empty + s, (round & 1) ^ 1);
+            tags[s] = {piece, chunk, bytes};
+            if (bytes > 0) {
+                barrier_arrive_expecting(full + s, static_cast<unsigned>(bytes));
+                bulk_copy(ring + s * plan.chunk_bytes, from, static_cast<unsigned>(bytes), full + s);
+                if (ahead > 0 && !prefetched.done(plan)) {
+                    prefetched.prefetch(plan, weights);
+                    prefetched.advance(plan);
+                }
+            } else {
+                barrier_arrive(full + s);
+            }
+            ++item;
+        };
+        for (int piece = 0; piece < plan.pieces; ++piece) {
+            const auto chunks = static_cast<unsigned>(plan.chunks[piece]);
+            unsigned chunk = claim == 0 ? blockIdx.x : 0, claimed_end = 0;
+            for (;; chunk += claim == 0 ? gridDim.x : 1) {
+                if (claim > 0 && chunk >= claimed_end) {
+                    chunk = atomicAdd(counters.claimed(piece), claim);
+                    claimed_end = chunk + claim;
+                }
+                if (chunk >= chunks) break;
+                if (plan.bytes[piece] > 0) {
+                    const int64_t at = plan.offset[piece] + chunk * plan.chunk_bytes;
+                    const auto bytes =
+                        static_cast<int>(min(plan.chunk_bytes, plan.offset[piece] + plan.bytes[piece] - at));
+                    next_stage(piece, static_cast<int>(chunk), bytes, reinterpret_cast<const char*>(weights) + at);
+                } else {
+                    next_stage(piece, static_cast<int>(chunk), 0, nullptr);
+                }
+            }
+        }
+        // One end mark for each reader (they take the items in turn).
+        for (int r = 0; r < readers; ++r) next_stage(-1, static_cast<int>(kEndOfStep), 0, nullptr);
+        return;
+    }
+
+    // Readers: reader r takes items r, r + readers, ...: stages s with s % readers == r when
+    // `stages` is a multiple of the readers.
+    uint32_t sum = 0;
+    int ready_piece = -1;  // every piece before this one is known finished
+    for (unsigned item = static_cast<unsigned>(warp);; item += static_cast<unsigned>(readers)) {
+        const int s = static_cast<int>(item % stages);
+        barrier_wait(full + s, (item / stages) & 1);
+        const StageTag tag = tags[s];
+        if (tag.piece < 0) break;
+        if (tag.piece > ready_piece) {
+            wait_for_piece(plan, counters, tag.piece - 1, lane);
+            ready_piece = tag.piece;
+        }
+        if (tag.bytes > 0) {
+            const int4* stage = reinterpret_cast<const int4*>(ring + s * plan.chunk_bytes);
+            for (int i = lane; i < tag.bytes / 16; i += kWarp) sum ^= folded(stage[i]);
+        } else {
+            sum ^= read_global(kv + tag.chunk * plan.kv_bytes[tag.piece] / 16, plan.kv_bytes[tag.piece], lane);
+        }
+        __syncwarp();
+        if (lane == 0) {
+            barrier_arrive(empty + s);
+            add_release(counters.finished(tag.piece), 1);
+        }
+    }
+    keep(sum, sink);
+}
+
+StepPlan plan_of(const std::vector<Piece>& pieces, int64_t chunk_bytes) {
+    StepPlan plan{};
+    if (pieces.size() > kMaxPieces) {
+        fmt::print(stderr, "cuda_step_stream_bench: {} pieces, at most {}\n", pieces.size(), kMaxPieces);
+        std::exit(2);
+    }
+    plan.pieces = static_cast<int>(pieces.size());
+    plan.chunk_bytes = chunk_bytes;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+        plan.offset[i] = pieces[i].offset;
+        plan.bytes[i] = pieces[i].bytes;
+        plan.kv_bytes[i] = pieces[i].kv_bytes;
+        plan.chunks[i] = pieces[i].bytes > 0 ? static_cast<int>((pieces[i].bytes + chunk_bytes - 1) / chunk_bytes)
+                                             : pieces[i].kv_items;
+    }
+    return plan;
+}
+
+struct Options {
+    int layers = 32;
+    int64_t depth = 128;
+    int64_t chunk_kb = 16;
+    int stages = 8;
+    int readers = 4;
+    int blocks_per_sm = 2;
+    unsigned claim = 4;
+    bool f16 = false;
+    int ahead = 16;
+};
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const auto value = [&] {
+            if (i + 1 >= argc) {
+                fmt::print(stderr, "cuda_step_stream_bench: {} needs a value\n", argv[i]);
+                std::exit(2);
+            }
+            return std::max(1, std::atoi(argv[++i]));
+        };
+        if (std::strcmp(argv[i], "--f16") == 0) o.f16 = true;
+        else if (std::strcmp(argv[i], "--layers") == 0) o.layers = value();
+        else if (std::strcmp(argv[i], "--depth") == 0) o.depth = value();
+        else if (std::strcmp(argv[i], "--chunk") == 0) o.chunk_kb = value();
+        else if (std::strcmp(argv[i], "--stages") == 0) o.stages = value();
+        else if (std::strcmp(argv[i], "--readers") == 0) o.readers = value();
+        else if (std::strcmp(argv[i], "--blocks-per-sm") == 0) o.blocks_per_sm = value();
+        else if (std::strcmp(argv[i], "--claim") == 0) o.claim = static_cast<unsigned>(value());
+        else if (std::strcmp(argv[i], "--ahead") == 0) o.ahead = value();
+        else {
+            fmt::print(stderr,
+                       "usage: cuda_step_stream_bench [--f16] [--layers N] [--depth N] [--chunk KB] [--stages N] [--readers N] "
+                       "[--blocks-per-sm N] [--claim N] [--ahead N]\n");
+            std::exit(2);
+        }
+    }
+    return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Options o = parse(argc, argv);
+    cudaStream_t stream;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+    cudaDeviceProp props{};
+    check(cudaGetDeviceProperties(&props, 0), "device properties");
+
+    const std::vector<Piece> pieces = step_pieces(o.layers, o.depth, o.f16);
+    const int64_t total = weight_bytes(pieces);
+    int4 *weights = nullptr, *kv = nullptr;
+    int* sink = nullptr;
+    unsigned* counters = nullptr;
+    const int64_t kv_total = 8 * o.depth * 128 * 2 * 2;
+    check(cudaMalloc(&weights, total), "the step's weights");
+    check(cudaMemset(weights, 1, total), "the step's weights");
+    check(cudaMalloc(&kv, kv_total), "keys and values");
+    check(cudaMemset(kv, 1, kv_total), "keys and values");
+    check(cudaMalloc(&sink, sizeof(int)), "sink");
+    check(cudaMalloc(&counters, kCounterBytes), "counters");
+    const StepCounters step_counters{counters};
+
+    fmt::print("{}: {} SMs; a step of {} layers, {:.1f} MB of weights in {} pieces, attention at depth {}\n\n",
+               props.name, props.multiProcessorCount, o.layers, total / 1e6, pieces.size(), o.depth);
+    fmt::print("| way | us a step | GB/s | % of the probe | tok/s equivalent |\n| --- | ---: | ---: | ---: | ---: |\n");
+    double probe_gbs = 0;
+    const auto report = [&](const std::string& way, double us) {
+        if (us < 0) {
+            fmt::print(stderr, "cuda_step_stream_bench: {}: {}\n", way, cudaGetErrorString(cudaGetLastError()));
+            std::exit(1);
+        }
+        const double gbs = total / us / 1e3;
+        if (probe_gbs == 0) probe_gbs = gbs;
+        fmt::print("| {} | {:.1f} | {:.0f} | {:.1f} | {:.0f} |\n", way, us, gbs, 100.0 * gbs / probe_gbs, 1e6 / us);
+    };
+
+    // The probe: every weight byte in one launch.
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+    record_launches({Piece{0, total, 0, 0}}, weights, kv, sink, stream);
+    report("probe: one launch", hearth::bench::median_replay_us(stream, 1));
+
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+    record_launches(pieces, weights, kv, sink, stream);
+    report("launches: a kernel a piece", hearth::bench::median_replay_us(stream, 1));
+    std::vector<Piece> weight_pieces;
+    for (const Piece& p : pieces)
+        if (p.bytes > 0) weight_pieces.push_back(p);
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+    record_launches(weight_pieces, weights, kv, sink, stream);
+    report("launches: the weight pieces only", hearth::bench::median_replay_us(stream, 1));
+
+    const int64_t chunk_bytes = o.chunk_kb * 1024;
+    const StepPlan plan = plan_of(pieces, chunk_bytes);
+    const int sms = props.multiProcessorCount;
+    for (const int per_sm : {o.blocks_per_sm, 2 * o.blocks_per_sm}) {
+        const auto blocks = static_cast<unsigned>(sms * per_sm);
+        check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+        cudaMemsetAsync(counters, 0, kCounterBytes, stream);
+        persistent_kernel<<<blocks, 4 * kWarp, 0, stream>>>(plan, weights, kv, step_counters, sink, o.claim);
+        report(fmt::format("persistent: {} blocks of 4 warps a SM, {} KB chunks, {} an atomic", per_sm, o.chunk_kb,
+                           o.claim),
+               hearth::bench::median_replay_us(stream, 1));
+    }
+
+    // Stages a multiple of the readers (each reader owns every readers-th stage).
+    const int stages = (o.stages + o.readers - 1) / o.readers * o.readers;
+    const size_t shared = static_cast<size_t>(stages) * chunk_bytes + 2 * stages * sizeof(uint64_t) +
+                          stages * sizeof(StageTag);
+    check(cudaFuncSetAttribute(pipelined_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+          "shared memory for the ring");
+    int resident = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, pipelined_kernel, (o.readers + 1) * kWarp, shared),
+          "occupancy");
+    for (int per_sm = 1; per_sm <= std::min(resident, 2); ++per_sm)
+        for (const int ahead : {-1, 0, o.ahead, 2 * o.ahead}) {
+            const unsigned claim = ahead < 0 ? 1u : 0u;
+            const auto blocks = static_cast<unsigned>(sms * per_sm);
+            check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+            cudaMemsetAsync(counters, 0, kCounterBytes, stream);
+            pipelined_kernel<<<blocks, (o.readers + 1) * kWarp, shared, stream>>>(plan, weights, kv, step_counters,
+                                                                               sink, stages, claim, ahead);
+            report(fmt::format("pipelined: {} blocks a SM, {} readers, {} stages of {} KB, {}", per_sm, o.readers,
+                               stages, o.chunk_kb,
+                               claim == 0 ? fmt::format("chunks dealt in turn, {} asked of L2 ahead", ahead)
+                                          : fmt::format("{} chunks an atomic", claim)),
+                   hearth::bench::median_replay_us(stream, 1));
+        }
+    if (resident < 1) fmt::print("pipelined: {} KB of shared memory a block does not fit a SM\n", shared / 1024);
+
+    cudaFree(counters);
+    cudaFree(sink);
+    cudaFree(kv);
+    cudaFree(weights);
+    cudaStreamDestroy(stream);
+    return 0;
+}
