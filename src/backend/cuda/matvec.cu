@@ -16,7 +16,8 @@
 namespace hearth::cuda {
 namespace {
 
-constexpr int kRowsPerBlock = 4;  // warps per thread block, one row each (or a part of one, below)
+// Rows a thread block: a warp each, or kLongRowWarps warps each (below).
+constexpr int kRowsPerBlock = 4;
 // 16-byte loads a lane issues before its arithmetic: one for the int8 kernels, two for the float
 // ones. More in flight cost registers and so resident warps, and warps hide the latency better
 // (H100, 8B Q4_K_M tg128, same call: 1 load 351, 2 loads 339, 3 loads 321 tok/s; F16: 1 load
@@ -27,8 +28,11 @@ constexpr int kFloatLoadsInFlight = 2;
 // projection: 4096 rows of 14336) on the int8 kernel has kLongRowWarps warps share each row: with
 // one warp a row, its 31 warps a SM keep too few bytes in flight for the memory, and more loads a
 // warp cost registers (H100, down alone: Q4_K 16.2 -> 14.4 us, Q6_K 25.1 -> 19.4, Q8_0 26.0 -> 23.2
-// with 4 warps a row; 2 gave less). The float kernel keeps one: F16's down went 44.7 -> 41.5 us
-// alone but F16 tg128 0.3 % slower (docs/performance.md, sixth pass).
+// with 4 warps a row; 2 gave less). Those blocks have 16 warps, so a launch has as many blocks as
+// with one warp a row: blocks of 4 warps (4x the blocks) gave the same kernel times alone but 0.9 %
+// less at Q4_K_M tg128 (the launch bench: a block start costs ~0.6 ns of the GPU's time). The
+// float kernel keeps one warp a row: sharing F16's rows (down; and every 4096-column matrix but
+// gate+up) made them faster alone but F16 tg128 0.3 % (sixth pass) and 1.4 % slower (eighth pass).
 constexpr int kLongRowWarps = 4;
 constexpr int64_t kLongRowCols = 8192, kLongRowLaunchRows = 8192;
 
@@ -255,8 +259,7 @@ __device__ __forceinline__ bool locate(const MatvecJobs& jobs, DeviceMatrix& w, 
     // Selected by value, not indexed: a run-time index into the parameters would go through memory.
     w = j == 0 ? jobs.w[0] : (j == 1 ? jobs.w[1] : jobs.w[2]);
     out = j == 0 ? jobs.out[0] : (j == 1 ? jobs.out[1] : jobs.out[2]);
-    row = (static_cast<int64_t>(blockIdx.x) - jobs.first_block[j]) * (kRowsPerBlock / kWarpsPerRow) +
-          threadIdx.y / kWarpsPerRow;
+    row = (static_cast<int64_t>(blockIdx.x) - jobs.first_block[j]) * kRowsPerBlock + threadIdx.y / kWarpsPerRow;
     return row < w.rows;
 }
 
@@ -283,7 +286,7 @@ __device__ __forceinline__ void store_shared_row(const MatvecJobs& jobs, const f
     if constexpr (kWarpsPerRow == 1) {
         store_row(jobs, sums, tokens, lane, out, rows, row);
     } else {
-        __shared__ float parts[kMaxTokens][kRowsPerBlock];
+        __shared__ float parts[kMaxTokens][kRowsPerBlock * kWarpsPerRow];
 #pragma unroll
         for (int t = 0; t < kMaxTokens; ++t) {
             const float total = warp_sum(sums[t]);
@@ -304,7 +307,7 @@ __device__ __forceinline__ void store_shared_row(const MatvecJobs& jobs, const f
 }
 
 template <typename Units, int kMaxTokens, int kWarpsPerRow>
-__global__ void __launch_bounds__(kWarp* kRowsPerBlock)
+__global__ void __launch_bounds__(kWarp* kRowsPerBlock* kWarpsPerRow)
     matvec_int8_kernel(MatvecJobs jobs, const int8_t* __restrict__ x, const float2* __restrict__ scales, int tokens) {
     wait_for_previous_kernel();
     DeviceMatrix w;
@@ -478,6 +481,7 @@ __global__ void gather_rows_kernel(DeviceMatrix table, const int32_t* __restrict
 }
 
 const dim3 kRowBlock(kWarp, kRowsPerBlock);
+const dim3 kLongRowBlock(kWarp, kRowsPerBlock * kLongRowWarps);
 
 // How many warps share each row of a launch (kLongRowWarps or 1).
 int warps_per_row(const MatvecProduct* products, int count, int64_t tokens) {
@@ -489,8 +493,7 @@ int warps_per_row(const MatvecProduct* products, int count, int64_t tokens) {
     return tokens == 1 && shortest >= kLongRowCols && rows <= kLongRowLaunchRows ? kLongRowWarps : 1;
 }
 
-MatvecJobs jobs_of(const MatvecProduct* products, int count, bool accumulate, int warps_per_row = 1) {
-    const int rows_per_block = kRowsPerBlock / warps_per_row;
+MatvecJobs jobs_of(const MatvecProduct* products, int count, bool accumulate) {
     MatvecJobs jobs{};
     jobs.count = count;
     jobs.accumulate = accumulate;
@@ -499,7 +502,7 @@ MatvecJobs jobs_of(const MatvecProduct* products, int count, bool accumulate, in
         jobs.w[i] = products[i].w;
         jobs.out[i] = products[i].out;
         jobs.first_block[i] = blocks;
-        blocks += (products[i].w.rows + rows_per_block - 1) / rows_per_block;
+        blocks += (products[i].w.rows + kRowsPerBlock - 1) / kRowsPerBlock;
     }
     jobs.first_block[count] = blocks;
     return jobs;
@@ -517,7 +520,8 @@ dim3 grid_of(const MatvecJobs& jobs) { return dim3(static_cast<unsigned>(jobs.fi
 template <typename Units>
 void launch_int8(const MatvecJobs& jobs, int split, const int8_t* x, const float2* scales, int tokens, Stream stream) {
     if (split > 1)
-        launch(matvec_int8_kernel<Units, 1, kLongRowWarps>, grid_of(jobs), kRowBlock, stream, jobs, x, scales, tokens);
+        launch(matvec_int8_kernel<Units, 1, kLongRowWarps>, grid_of(jobs), kLongRowBlock, stream, jobs, x, scales,
+               tokens);
     else if (tokens == 1)
         launch(matvec_int8_kernel<Units, 1, 1>, grid_of(jobs), kRowBlock, stream, jobs, x, scales, tokens);
     else
@@ -548,7 +552,7 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, int8_t* va
 void matvec_int8(const MatvecProduct* products, int count, const int8_t* values, const float* block_scales,
                  int64_t tokens, bool accumulate, Stream stream) {
     const int split = warps_per_row(products, count, tokens);
-    const MatvecJobs jobs = jobs_of(products, count, accumulate, split);
+    const MatvecJobs jobs = jobs_of(products, count, accumulate);
     const auto* scales = reinterpret_cast<const float2*>(block_scales);
     const int n = static_cast<int>(tokens);
     const uint32_t type = products[0].w.type;
