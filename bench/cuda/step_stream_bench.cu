@@ -14,9 +14,14 @@
 //   pipelined   the same, but one warp a block copies chunks into a ring of shared-memory stages
 //               with the bulk copy engine (cp.async.bulk, completing on an mbarrier) and runs ahead
 //               of the others: while they wait for a piece to finish, the next piece's weights are
-//               already on their way.
+//               already on their way. Chunks are claimed with an atomic or dealt in turn; and either
+//               every piece waits for the one before, or only those a norm or attention precedes
+//               (the bound of a step whose O and down products start on each part of their input
+//               as it is made).
 // And the probe: one kernel reading the same bytes as one piece. Every way's time is the median of
-// graph replays; the table gives each as GB/s and as a share of the probe.
+// graph replays; the table gives each as GB/s and as a share of the probe. What it found (H100,
+// docs/performance.md, eighth pass): launches reach 78.5 % of the probe at Q4_K_M (87 % without
+// the small launches), the pipelined ring 81 %, the register-fed persistent kernel under 52 %.
 //   cuda_step_stream_bench [--f16] [--layers N] [--depth N] [--chunk KB] [--stages N] [--readers N] [--blocks-per-sm N]
 //                          [--claim N] [--ahead N]
 #include <cuda_runtime.h>
@@ -49,22 +54,27 @@ constexpr int64_t kLaunchBlockBytes = 4 * 2304;  // four rows of a 4096-column Q
 constexpr int64_t kKvPartBytes = 8192;
 
 // A piece of the step: `bytes` of weights read from `offset` (none for attention, which reads
-// `kv_bytes` of keys and values in `kv_items` parts instead).
+// `kv_bytes` of keys and values in `kv_items` parts instead). With `whole`, no part of it starts
+// before every piece before it has finished.
 struct Piece {
     int64_t offset = 0, bytes = 0;
     int kv_items = 0;
     int64_t kv_bytes = 0;
+    bool whole = true;
 };
 
 // The 8B Q4_K_M file's tensor types: attn_v and ffn_down are Q6_K on llama.cpp's "more bits"
 // layers (the first and last eighth, and every third between), Q4_K elsewhere; the output matrix
 // is Q6_K. Rows of 4096 columns: Q4_K 2304 bytes, Q6_K 3360; of 14336: 8064 and 11760. With
-// `f16`, every matrix is F16 (2 bytes a value).
-std::vector<Piece> step_pieces(int layers, int64_t depth, bool f16) {
+// `f16`, every matrix is F16 (2 bytes a value). With `norms_only`, only the pieces after a norm
+// (which needs the whole vector) and attention wait for everything before them: O and down wait
+// for nothing, the bound of a step whose products start on each part of their input as it is
+// made (a head's attention, a run of SwiGLU outputs).
+std::vector<Piece> step_pieces(int layers, int64_t depth, bool f16, bool norms_only) {
     std::vector<Piece> pieces;
     int64_t offset = 0;
-    const auto weights = [&](int64_t bytes) {
-        pieces.push_back({offset, bytes, 0, 0});
+    const auto weights = [&](int64_t bytes, bool after_norm) {
+        pieces.push_back({offset, bytes, 0, 0, after_norm || !norms_only});
         offset += bytes;
     };
     // Bytes of `rows` rows of `cols` columns of Q4_K, or of Q6_K with more bits, or of F16.
@@ -73,16 +83,16 @@ std::vector<Piece> step_pieces(int layers, int64_t depth, bool f16) {
     };
     for (int l = 0; l < layers; ++l) {
         const bool more_bits = l < layers / 8 || l >= 7 * layers / 8 || (l - layers / 8) % 3 == 2;
-        weights(matrix(4096, 4096, false) + matrix(1024, 4096, false) + matrix(1024, 4096, more_bits));  // q, k, v
+        weights(matrix(4096, 4096, false) + matrix(1024, 4096, false) + matrix(1024, 4096, more_bits), true);  // qkv
         // Attention: 8 kv heads, each `depth` f16 keys and values of 128 dims, split over the
         // positions (as flash decoding does) into parts of at most 8 KB.
         const int64_t kv_bytes = 8 * depth * 128 * 2 * 2, parts = (kv_bytes + kKvPartBytes - 1) / kKvPartBytes;
-        pieces.push_back({0, 0, static_cast<int>(parts), kv_bytes / parts / 16 * 16});
-        weights(matrix(4096, 4096, false));           // o
-        weights(matrix(2 * 14336, 4096, false));      // gate, up
-        weights(matrix(4096, 14336, more_bits));      // down
+        pieces.push_back({0, 0, static_cast<int>(parts), kv_bytes / parts / 16 * 16, true});
+        weights(matrix(4096, 4096, false), false);       // o
+        weights(matrix(2 * 14336, 4096, false), true);   // gate, up
+        weights(matrix(4096, 14336, more_bits), false);  // down
     }
-    weights(matrix(128256, 4096, true));  // output
+    weights(matrix(128256, 4096, true), true);  // output
     return pieces;
 }
 
@@ -151,6 +161,7 @@ struct StepPlan {
     int64_t bytes[kMaxPieces];
     int chunks[kMaxPieces];  // a weight piece's chunks, or attention's kv items
     int64_t kv_bytes[kMaxPieces];
+    bool whole[kMaxPieces];
 };
 
 // Per piece: chunks handed out, and chunks finished (zeroed before each step). Each counter has
@@ -174,12 +185,18 @@ __device__ __forceinline__ void add_release(unsigned* p, unsigned v) {
     asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
 }
 
-// Lane 0 spins until every chunk of piece `piece` is finished; the warp goes on together.
-__device__ __forceinline__ void wait_for_piece(const StepPlan& plan, const StepCounters& counters, int piece,
-                                               int lane) {
-    if (piece < 0) return;
-    if (lane == 0)
-        while (load_acquire(counters.finished(piece)) < static_cast<unsigned>(plan.chunks[piece])) __nanosleep(64);
+// Before a part of `piece`: for a whole piece, lane 0 spins until every chunk of the pieces before
+// it is finished (back to the last whole one, whose parts each waited for all before it); the warp
+// goes on together.
+__device__ __forceinline__ void wait_before(const StepPlan& plan, const StepCounters& counters, int piece, int lane) {
+    if (piece <= 0 || !plan.whole[piece]) return;
+    if (lane == 0) {
+        for (int before = piece - 1; before >= 0; --before) {
+            while (load_acquire(counters.finished(before)) < static_cast<unsigned>(plan.chunks[before]))
+                __nanosleep(64);
+            if (plan.whole[before]) break;
+        }
+    }
     __syncwarp();
 }
 
@@ -203,7 +220,7 @@ __global__ void persistent_kernel(const __grid_constant__ StepPlan plan, const i
     const int lane = threadIdx.x % kWarp;
     uint32_t sum = 0;
     for (int piece = 0; piece < plan.pieces; ++piece) {
-        wait_for_piece(plan, counters, piece - 1, lane);
+        wait_before(plan, counters, piece, lane);
         const auto chunks = static_cast<unsigned>(plan.chunks[piece]);
         unsigned chunk = 0, claimed_end = 0;
         for (;; ++chunk) {
@@ -386,7 +403,7 @@ __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const in
         const StageTag tag = tags[s];
         if (tag.piece < 0) break;
         if (tag.piece > ready_piece) {
-            wait_for_piece(plan, counters, tag.piece - 1, lane);
+            wait_before(plan, counters, tag.piece, lane);
             ready_piece = tag.piece;
         }
         if (tag.bytes > 0) {
@@ -416,6 +433,7 @@ StepPlan plan_of(const std::vector<Piece>& pieces, int64_t chunk_bytes) {
         plan.offset[i] = pieces[i].offset;
         plan.bytes[i] = pieces[i].bytes;
         plan.kv_bytes[i] = pieces[i].kv_bytes;
+        plan.whole[i] = pieces[i].whole;
         plan.chunks[i] = pieces[i].bytes > 0 ? static_cast<int>((pieces[i].bytes + chunk_bytes - 1) / chunk_bytes)
                                              : pieces[i].kv_items;
     }
@@ -425,13 +443,13 @@ StepPlan plan_of(const std::vector<Piece>& pieces, int64_t chunk_bytes) {
 struct Options {
     int layers = 32;
     int64_t depth = 128;
-    int64_t chunk_kb = 16;
-    int stages = 8;
+    int64_t chunk_kb = 32;
+    int stages = 4;
     int readers = 4;
     int blocks_per_sm = 2;
     unsigned claim = 4;
     bool f16 = false;
-    int ahead = 16;
+    int ahead = 0;
 };
 
 Options parse(int argc, char** argv) {
@@ -472,7 +490,7 @@ int main(int argc, char** argv) {
     cudaDeviceProp props{};
     check(cudaGetDeviceProperties(&props, 0), "device properties");
 
-    const std::vector<Piece> pieces = step_pieces(o.layers, o.depth, o.f16);
+    const std::vector<Piece> pieces = step_pieces(o.layers, o.depth, o.f16, false);
     const int64_t total = weight_bytes(pieces);
     int4 *weights = nullptr, *kv = nullptr;
     int* sink = nullptr;
@@ -517,6 +535,7 @@ int main(int argc, char** argv) {
 
     const int64_t chunk_bytes = o.chunk_kb * 1024;
     const StepPlan plan = plan_of(pieces, chunk_bytes);
+    const StepPlan norms_plan = plan_of(step_pieces(o.layers, o.depth, o.f16, true), chunk_bytes);
     const int sms = props.multiProcessorCount;
     for (const int per_sm : {o.blocks_per_sm, 2 * o.blocks_per_sm}) {
         const auto blocks = static_cast<unsigned>(sms * per_sm);
@@ -537,18 +556,27 @@ int main(int argc, char** argv) {
     int resident = 0;
     check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, pipelined_kernel, (o.readers + 1) * kWarp, shared),
           "occupancy");
+    // Chunks claimed one an atomic, or dealt in turn (and with --ahead, asked of L2 ahead); every
+    // piece waiting for the one before, or only those after a norm and attention.
+    struct Variant {
+        unsigned claim;
+        int ahead;
+        bool norms_only;
+    };
+    std::vector<Variant> variants = {{1, 0, false}, {0, 0, false}, {1, 0, true}, {0, 0, true}};
+    if (o.ahead > 0) variants.push_back({0, o.ahead, false});
     for (int per_sm = 1; per_sm <= std::min(resident, 2); ++per_sm)
-        for (const int ahead : {-1, 0, o.ahead, 2 * o.ahead}) {
-            const unsigned claim = ahead < 0 ? 1u : 0u;
+        for (const Variant& v : variants) {
             const auto blocks = static_cast<unsigned>(sms * per_sm);
             check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
             cudaMemsetAsync(counters, 0, kCounterBytes, stream);
-            pipelined_kernel<<<blocks, (o.readers + 1) * kWarp, shared, stream>>>(plan, weights, kv, step_counters,
-                                                                               sink, stages, claim, ahead);
-            report(fmt::format("pipelined: {} blocks a SM, {} readers, {} stages of {} KB, {}", per_sm, o.readers,
-                               stages, o.chunk_kb,
-                               claim == 0 ? fmt::format("chunks dealt in turn, {} asked of L2 ahead", ahead)
-                                          : fmt::format("{} chunks an atomic", claim)),
+            pipelined_kernel<<<blocks, (o.readers + 1) * kWarp, shared, stream>>>(
+                v.norms_only ? norms_plan : plan, weights, kv, step_counters, sink, stages, v.claim, v.ahead);
+            const std::string chunks = v.claim == 0 ? (v.ahead > 0 ? fmt::format("dealt, {} asked of L2 ahead", v.ahead)
+                                                                  : std::string("dealt in turn"))
+                                                    : std::string("one an atomic");
+            report(fmt::format("pipelined: {} a SM, {} readers, {} x {} KB, chunks {}, {}", per_sm, o.readers, stages,
+                               o.chunk_kb, chunks, v.norms_only ? "waits after norms only" : "every piece waits"),
                    hearth::bench::median_replay_us(stream, 1));
         }
     if (resident < 1) fmt::print("pipelined: {} KB of shared memory a block does not fit a SM\n", shared / 1024);
