@@ -20,6 +20,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels.h"
+#include "cuda_check.h"
 #include "graph_timing.h"
 
 namespace {
@@ -28,10 +29,7 @@ namespace cuda = hearth::cuda;
 using cuda::DeviceBuffer;
 
 void check(cudaError_t status, const char* what) {
-    if (status != cudaSuccess) {
-        fmt::print(stderr, "cuda_attention_bench: {}: {}\n", what, cudaGetErrorString(status));
-        std::exit(1);
-    }
+    hearth::bench::exit_on_cuda_error("cuda_attention_bench", status, what);
 }
 
 constexpr int64_t kHeads = 32, kKvHeads = 8, kHeadDim = 128;

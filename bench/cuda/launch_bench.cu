@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/cuda/launch.cuh"
+#include "cuda_check.h"
 #include "graph_timing.h"
 
 namespace {
@@ -22,10 +23,7 @@ namespace {
 namespace cuda = hearth::cuda;
 
 void check(cudaError_t status, const char* what) {
-    if (status != cudaSuccess) {
-        fmt::print(stderr, "cuda_launch_bench: {}: {}\n", what, cudaGetErrorString(status));
-        std::exit(1);
-    }
+    hearth::bench::exit_on_cuda_error("cuda_launch_bench", status, what);
 }
 
 constexpr int kThreads = 128;  // four warps, as the matrix-vector kernels' blocks

@@ -21,6 +21,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels.h"
+#include "cuda_check.h"
 #include "graph_timing.h"
 #include "common/error.h"
 #include "quant/quant.h"
@@ -32,10 +33,7 @@ using hearth::quant::Type;
 namespace cuda = hearth::cuda;
 
 void check(cudaError_t status, const char* what) {
-    if (status != cudaSuccess) {
-        fmt::print(stderr, "cuda_matvec_bench: {}: {}\n", what, cudaGetErrorString(status));
-        std::exit(1);
-    }
+    hearth::bench::exit_on_cuda_error("cuda_matvec_bench", status, what);
 }
 
 using cuda::DeviceBuffer;

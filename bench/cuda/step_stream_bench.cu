@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "backend/cuda/launch.cuh"
+#include "cuda_check.h"
 #include "graph_timing.h"
 
 namespace {
@@ -42,10 +43,7 @@ namespace {
 namespace cuda = hearth::cuda;
 
 void check(cudaError_t status, const char* what) {
-    if (status != cudaSuccess) {
-        fmt::print(stderr, "cuda_step_stream_bench: {}: {}\n", what, cudaGetErrorString(status));
-        std::exit(1);
-    }
+    hearth::bench::exit_on_cuda_error("cuda_step_stream_bench", status, what);
 }
 
 constexpr int kWarp = 32;
