@@ -18,16 +18,22 @@
 //               every piece waits for the one before, or only those a norm or attention precedes
 //               (the bound of a step whose O and down products start on each part of their input
 //               as it is made).
+// With --multiply, every matrix is Q4_K, chunks hold whole rows, and the pipelined readers also
+// multiply each row by int8 activations in shared memory (the backend's arithmetic; the output
+// matrix's first rows checked against a float64 reference): what a decode step as one persistent
+// kernel could reach with its arithmetic.
 // And the probe: one kernel reading the same bytes as one piece. Every way's time is the median of
 // graph replays; the table gives each as GB/s and as a share of the probe. What it found (H100,
 // docs/performance.md, eighth pass): launches reach 78.5 % of the probe at Q4_K_M (87 % without
 // the small launches), the pipelined ring 81 %, the register-fed persistent kernel under 52 %.
-//   cuda_step_stream_bench [--f16] [--layers N] [--depth N] [--chunk KB] [--stages N] [--readers N] [--blocks-per-sm N]
-//                          [--claim N] [--ahead N]
+//   cuda_step_stream_bench [--f16 | --multiply] [--layers N] [--depth N] [--chunk KB] [--stages N]
+//                          [--readers N] [--blocks-per-sm N] [--claim N] [--ahead N]
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +41,7 @@
 #include <vector>
 
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/warp.cuh"
 #include "cuda_check.h"
 #include "graph_timing.h"
 
@@ -59,7 +66,12 @@ struct Piece {
     int kv_items = 0;
     int64_t kv_bytes = 0;
     bool whole = true;
+    int64_t row_bytes = 0, cols = 0;  // of its matrix (a piece's matrices share them)
 };
+
+// What a step's matrices are: Llama 3.1 8B Q4_K_M's types, all F16, or all Q4_K (for the readers
+// that do a Q4_K row's arithmetic).
+enum class Weights { Q4_K_M, F16, Q4_K };
 
 // The 8B Q4_K_M file's tensor types: attn_v and ffn_down are Q6_K on llama.cpp's "more bits"
 // layers (the first and last eighth, and every third between), Q4_K elsewhere; the output matrix
@@ -68,29 +80,33 @@ struct Piece {
 // (which needs the whole vector) and attention wait for everything before them: O and down wait
 // for nothing, the bound of a step whose products start on each part of their input as it is
 // made (a head's attention, a run of SwiGLU outputs).
-std::vector<Piece> step_pieces(int layers, int64_t depth, bool f16, bool norms_only) {
+std::vector<Piece> step_pieces(int layers, int64_t depth, Weights type, bool norms_only) {
     std::vector<Piece> pieces;
     int64_t offset = 0;
-    const auto weights = [&](int64_t bytes, bool after_norm) {
-        pieces.push_back({offset, bytes, 0, 0, after_norm || !norms_only});
-        offset += bytes;
-    };
-    // Bytes of `rows` rows of `cols` columns of Q4_K, or of Q6_K with more bits, or of F16.
-    const auto matrix = [&](int64_t rows, int64_t cols, bool q6_k) {
-        return rows * (f16 ? 2 * cols : cols / 256 * (q6_k ? 210 : 144));
+    // `rows` rows of `cols` columns of Q4_K, or of Q6_K with more bits (Q4_K_M), or of F16.
+    const auto matrix = [&](int64_t rows, int64_t cols, bool q6_k, bool after_norm) {
+        const int64_t row_bytes = type == Weights::F16                    ? 2 * cols
+                                  : type == Weights::Q4_K_M && q6_k ? cols / 256 * 210
+                                                                    : cols / 256 * 144;
+        pieces.push_back({offset, rows * row_bytes, 0, 0, after_norm || !norms_only, row_bytes, cols});
+        offset += rows * row_bytes;
     };
     for (int l = 0; l < layers; ++l) {
         const bool more_bits = l < layers / 8 || l >= 7 * layers / 8 || (l - layers / 8) % 3 == 2;
-        weights(matrix(4096, 4096, false) + matrix(1024, 4096, false) + matrix(1024, 4096, more_bits), true);  // qkv
+        // q, k and v in one piece: v's rows as Q4_K's (the same bytes at Q4_K_M but on more-bits
+        // layers, where they are 1 MB more).
+        matrix(4096 + 1024 + 1024, 4096, false, true);
+        if (type == Weights::Q4_K_M && more_bits) pieces.back().bytes += 1024 * (4096 / 256) * (210 - 144);
+        offset = pieces.back().offset + pieces.back().bytes;
         // Attention: 8 kv heads, each `depth` f16 keys and values of 128 dims, split over the
         // positions (as flash decoding does) into parts of at most 8 KB.
         const int64_t kv_bytes = 8 * depth * 128 * 2 * 2, parts = (kv_bytes + kKvPartBytes - 1) / kKvPartBytes;
-        pieces.push_back({0, 0, static_cast<int>(parts), kv_bytes / parts / 16 * 16, true});
-        weights(matrix(4096, 4096, false), false);       // o
-        weights(matrix(2 * 14336, 4096, false), true);   // gate, up
-        weights(matrix(4096, 14336, more_bits), false);  // down
+        pieces.push_back({0, 0, static_cast<int>(parts), kv_bytes / parts / 16 * 16, true, 0, 0});
+        matrix(4096, 4096, false, false);      // o
+        matrix(2 * 14336, 4096, false, true);  // gate, up
+        matrix(4096, 14336, more_bits, false); // down
     }
-    weights(matrix(128256, 4096, true), true);  // output
+    matrix(128256, 4096, true, true);  // output
     return pieces;
 }
 
@@ -154,7 +170,10 @@ constexpr int kMaxPieces = 256;  // 5 a layer and the output: 161 for 32 layers
 
 struct StepPlan {
     int pieces = 0;
-    int64_t chunk_bytes = 0;
+    int64_t chunk_bytes = 0;     // a ring stage's bytes
+    int64_t chunk_stride[kMaxPieces];  // a piece's chunks: chunk_bytes, or its most whole rows in them
+    int64_t row_bytes[kMaxPieces];
+    int64_t cols[kMaxPieces];
     int64_t offset[kMaxPieces];
     int64_t bytes[kMaxPieces];
     int chunks[kMaxPieces];  // a weight piece's chunks, or attention's kv items
@@ -229,8 +248,8 @@ __global__ void persistent_kernel(const __grid_constant__ StepPlan plan, const i
             }
             if (chunk >= chunks) break;
             if (plan.bytes[piece] > 0) {
-                const int64_t at = plan.offset[piece] + chunk * plan.chunk_bytes;
-                const int64_t bytes = min(plan.chunk_bytes, plan.offset[piece] + plan.bytes[piece] - at);
+                const int64_t at = plan.offset[piece] + chunk * plan.chunk_stride[piece];
+                const int64_t bytes = min(plan.chunk_stride[piece], plan.offset[piece] + plan.bytes[piece] - at);
                 sum ^= read_global(weights + at / 16, bytes, lane);
             } else {
                 sum ^= read_global(kv + chunk * plan.kv_bytes[piece] / 16, plan.kv_bytes[piece], lane);
@@ -304,8 +323,8 @@ struct DealtChunks {
     }
     // Asks L2 for this chunk's bytes.
     __device__ void prefetch(const StepPlan& plan, const int4* weights) const {
-        const int64_t at = plan.offset[piece] + chunk * plan.chunk_bytes;
-        const int64_t bytes = min(plan.chunk_bytes, plan.offset[piece] + plan.bytes[piece] - at);
+        const int64_t at = plan.offset[piece] + chunk * plan.chunk_stride[piece];
+        const int64_t bytes = min(plan.chunk_stride[piece], plan.offset[piece] + plan.bytes[piece] - at);
         prefetch_to_l2(reinterpret_cast<const char*>(weights) + at, static_cast<unsigned>(bytes));
     }
 };
@@ -319,12 +338,61 @@ struct StageTag {
 
 constexpr unsigned kEndOfStep = 0xffffffffu;
 
+// The activations a multiplying reader takes: int8 values with a scale and the scaled sum of each
+// block of 32 (as the backend's q8 activations), for rows of up to kMaxCols columns.
+constexpr int kMaxCols = 14336;
+struct Activations {
+    const int8_t* values;
+    const float* scales;
+    const float* sums;
+};
+
+// Sub-block j's 6-bit scale and min of a Q4_K super-block's 12 packed bytes.
+__device__ __forceinline__ void q4k_scale_min(const uint8_t* packed, int j, float& scale, float& min) {
+    if (j < 4) {
+        scale = packed[j] & 63;
+        min = packed[j + 4] & 63;
+    } else {
+        scale = (packed[j + 4] & 0x0f) | ((packed[j - 4] >> 6) << 4);
+        min = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
+    }
+}
+
+// A Q4_K row (in shared memory) times the activations (in shared memory); every lane returns the
+// row's sum. Per 144-byte super-block (d, dmin, 12 packed scales, 128 bytes of nibbles: four runs
+// of 32 bytes, each the low nibbles of one 32-value sub-block and the high nibbles of the next),
+// lane l takes 4 bytes of run l / 8: 4 values of each of its two sub-blocks.
+__device__ float q4k_row_dot(const uint8_t* row, int64_t cols, const Activations& x, int lane) {
+    const int run = lane / 8, at = 4 * (lane % 8);
+    float sum = 0.0f;
+    for (int64_t block = 0; block < cols / 256; ++block) {
+        const uint8_t* b = row + block * 144;
+        const float d = __half2float(*reinterpret_cast<const __half*>(b));
+        const float dmin = __half2float(*reinterpret_cast<const __half*>(b + 2));
+        const int q = *reinterpret_cast<const int*>(b + 16 + 32 * run + at);
+        const int64_t first = block * 256 + 64 * run + at;  // this lane's low values; high ones 32 on
+        const int low = __dp4a(q & 0x0f0f0f0f, *reinterpret_cast<const int*>(x.values + first), 0);
+        const int high = __dp4a((q >> 4) & 0x0f0f0f0f, *reinterpret_cast<const int*>(x.values + first + 32), 0);
+        const int64_t sub = block * 8 + 2 * run;  // activation blocks of the two sub-blocks
+        float scale_low, min_low, scale_high, min_high;
+        q4k_scale_min(b + 4, 2 * run, scale_low, min_low);
+        q4k_scale_min(b + 4, 2 * run + 1, scale_high, min_high);
+        sum += d * (scale_low * x.scales[sub] * low + scale_high * x.scales[sub + 1] * high);
+        // The mins once a sub-block: by the first of its 8 lanes.
+        if (at == 0) sum -= dmin * (min_low * x.sums[sub] + min_high * x.sums[sub + 1]);
+    }
+    return cuda::warp_sum(sum);
+}
+
 // With claim == 0, block b takes chunks b, b + blocks, ... of every piece (no atomics), and asks
 // L2 for the weight chunks `ahead` of the one it copies (so that memory keeps streaming while the
 // readers wait for a piece to finish).
+// With kMultiply, the readers multiply each Q4_K row of a stage by the activations (copied into
+// shared memory first) and store its sum in `rows_out`, as a matrix-vector product would.
+template <bool kMultiply>
 __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const int4* __restrict__ weights,
                                  const int4* __restrict__ kv, StepCounters counters, int* sink, int stages,
-                                 unsigned claim, int ahead) {
+                                 unsigned claim, int ahead, Activations activations, float* rows_out) {
     extern __shared__ __align__(128) unsigned char shared[];
     const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
     const int readers = blockDim.x / kWarp - 1;
@@ -332,6 +400,18 @@ __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const in
     auto* full = reinterpret_cast<uint64_t*>(ring + stages * plan.chunk_bytes);
     uint64_t* empty = full + stages;
     auto* tags = reinterpret_cast<StageTag*>(empty + stages);
+    auto* x_scales = reinterpret_cast<float*>(tags + stages);
+    float* x_sums = x_scales + kMaxCols / 32;
+    auto* x_values = reinterpret_cast<int8_t*>(x_sums + kMaxCols / 32);
+    if (kMultiply) {
+        for (int i = threadIdx.x; i < kMaxCols / 32; i += blockDim.x) {
+            x_scales[i] = activations.scales[i];
+            x_sums[i] = activations.sums[i];
+        }
+        for (int i = threadIdx.x; i < kMaxCols / 4; i += blockDim.x)
+            reinterpret_cast<int*>(x_values)[i] = reinterpret_cast<const int*>(activations.values)[i];
+    }
+    const Activations x{x_values, x_scales, x_sums};
     if (threadIdx.x == 0) {
         for (int s = 0; s < stages; ++s) {
             barrier_init(full + s, 1);
@@ -377,9 +457,9 @@ __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const in
                 }
                 if (chunk >= chunks) break;
                 if (plan.bytes[piece] > 0) {
-                    const int64_t at = plan.offset[piece] + chunk * plan.chunk_bytes;
+                    const int64_t at = plan.offset[piece] + chunk * plan.chunk_stride[piece];
                     const auto bytes =
-                        static_cast<int>(min(plan.chunk_bytes, plan.offset[piece] + plan.bytes[piece] - at));
+                        static_cast<int>(min(plan.chunk_stride[piece], plan.offset[piece] + plan.bytes[piece] - at));
                     next_stage(piece, static_cast<int>(chunk), bytes, reinterpret_cast<const char*>(weights) + at);
                 } else {
                     next_stage(piece, static_cast<int>(chunk), 0, nullptr);
@@ -404,7 +484,15 @@ __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const in
             wait_before(plan, counters, tag.piece, lane);
             ready_piece = tag.piece;
         }
-        if (tag.bytes > 0) {
+        if (kMultiply && tag.bytes > 0) {
+            const unsigned char* stage = ring + s * plan.chunk_bytes;
+            const int64_t row_bytes = plan.row_bytes[tag.piece];
+            const int64_t first_row = tag.chunk * (plan.chunk_stride[tag.piece] / row_bytes);
+            for (int64_t r = 0; r < tag.bytes / row_bytes; ++r) {
+                const float y = q4k_row_dot(stage + r * row_bytes, plan.cols[tag.piece], x, lane);
+                if (lane == 0) rows_out[first_row + r] = y;
+            }
+        } else if (tag.bytes > 0) {
             const int4* stage = reinterpret_cast<const int4*>(ring + s * plan.chunk_bytes);
             for (int i = lane; i < tag.bytes / 16; i += kWarp) sum ^= folded(stage[i]);
         } else {
@@ -419,7 +507,8 @@ __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const in
     keep(sum, sink);
 }
 
-StepPlan plan_of(const std::vector<Piece>& pieces, int64_t chunk_bytes) {
+// With `whole_rows`, each chunk holds whole rows of its piece's matrix (for readers that multiply).
+StepPlan plan_of(const std::vector<Piece>& pieces, int64_t chunk_bytes, bool whole_rows) {
     StepPlan plan{};
     if (pieces.size() > kMaxPieces) {
         fmt::print(stderr, "cuda_step_stream_bench: {} pieces, at most {}\n", pieces.size(), kMaxPieces);
@@ -432,7 +521,18 @@ StepPlan plan_of(const std::vector<Piece>& pieces, int64_t chunk_bytes) {
         plan.bytes[i] = pieces[i].bytes;
         plan.kv_bytes[i] = pieces[i].kv_bytes;
         plan.whole[i] = pieces[i].whole;
-        plan.chunks[i] = pieces[i].bytes > 0 ? static_cast<int>((pieces[i].bytes + chunk_bytes - 1) / chunk_bytes)
+        plan.row_bytes[i] = pieces[i].row_bytes;
+        plan.cols[i] = pieces[i].cols;
+        const int64_t stride = whole_rows && pieces[i].row_bytes > 0
+                                   ? std::max<int64_t>(1, chunk_bytes / pieces[i].row_bytes) * pieces[i].row_bytes
+                                   : chunk_bytes;
+        if (stride > chunk_bytes) {
+            fmt::print(stderr, "cuda_step_stream_bench: a row of {} bytes does not fit a {} byte stage\n",
+                       pieces[i].row_bytes, chunk_bytes);
+            std::exit(2);
+        }
+        plan.chunk_stride[i] = stride;
+        plan.chunks[i] = pieces[i].bytes > 0 ? static_cast<int>((pieces[i].bytes + stride - 1) / stride)
                                              : pieces[i].kv_items;
     }
     return plan;
@@ -446,7 +546,7 @@ struct Options {
     int readers = 4;
     int blocks_per_sm = 2;
     unsigned claim = 4;
-    bool f16 = false;
+    Weights weights = Weights::Q4_K_M;
     int ahead = 0;
 };
 
@@ -460,7 +560,8 @@ Options parse(int argc, char** argv) {
             }
             return std::max(1, std::atoi(argv[++i]));
         };
-        if (std::strcmp(argv[i], "--f16") == 0) o.f16 = true;
+        if (std::strcmp(argv[i], "--f16") == 0) o.weights = Weights::F16;
+        else if (std::strcmp(argv[i], "--multiply") == 0) o.weights = Weights::Q4_K;
         else if (std::strcmp(argv[i], "--layers") == 0) o.layers = value();
         else if (std::strcmp(argv[i], "--depth") == 0) o.depth = value();
         else if (std::strcmp(argv[i], "--chunk") == 0) o.chunk_kb = value();
@@ -471,39 +572,108 @@ Options parse(int argc, char** argv) {
         else if (std::strcmp(argv[i], "--ahead") == 0) o.ahead = value();
         else {
             fmt::print(stderr,
-                       "usage: cuda_step_stream_bench [--f16] [--layers N] [--depth N] [--chunk KB] [--stages N] [--readers N] "
-                       "[--blocks-per-sm N] [--claim N] [--ahead N]\n");
+                       "usage: cuda_step_stream_bench [--f16 | --multiply] [--layers N] [--depth N] [--chunk KB] "
+                       "[--stages N] [--readers N] [--blocks-per-sm N] [--claim N] [--ahead N]\n");
             std::exit(2);
         }
     }
     return o;
 }
 
+// The bytes the weights are filled with: every 144-byte Q4_K super-block's d and dmin 2^-7 (so no
+// half is a NaN), the rest a hash of the byte's index. Pieces start on super-blocks.
+__host__ __device__ inline uint8_t weight_byte(int64_t i) {
+    if (i % 144 < 4) return i % 2 == 0 ? 0x00 : 0x20;
+    uint64_t h = static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+    return static_cast<uint8_t>(h * 0xbf58476d1ce4e5b9ull >> 56);
+}
+
+__global__ void fill_weights_kernel(uint8_t* weights, int64_t bytes) {
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < bytes;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+        weights[i] = weight_byte(i);
+}
+
+// Row r of the Q4_K matrix at `offset`, times the activations, in double: what the multiplying
+// readers must give.
+double q4k_row_reference(int64_t offset, int64_t cols, int64_t r, const std::vector<int8_t>& values,
+                         const std::vector<float>& scales) {
+    const auto half_at = [](int64_t i) {
+        const uint16_t bits = static_cast<uint16_t>(weight_byte(i) | weight_byte(i + 1) << 8);
+        __half_raw raw;
+        raw.x = bits;
+        return static_cast<double>(__half2float(__half(raw)));
+    };
+    double sum = 0;
+    const int64_t row = offset + r * (cols / 256 * 144);
+    for (int64_t block = 0; block < cols / 256; ++block) {
+        const int64_t b = row + block * 144;
+        const double d = half_at(b), dmin = half_at(b + 2);
+        uint8_t packed[12];
+        for (int i = 0; i < 12; ++i) packed[i] = weight_byte(b + 4 + i);
+        for (int j = 0; j < 8; ++j) {
+            const int scale = j < 4 ? packed[j] & 63 : (packed[j + 4] & 0x0f) | ((packed[j - 4] >> 6) << 4);
+            const int min = j < 4 ? packed[j + 4] & 63 : (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
+            for (int v = 0; v < 32; ++v) {
+                const uint8_t q = weight_byte(b + 16 + 32 * (j / 2) + v);
+                const int nibble = j % 2 == 0 ? q & 0x0f : q >> 4;
+                const int64_t at = block * 256 + 32 * j + v;
+                sum += (d * scale * nibble - dmin * min) * values[at] * scales[at / 32];
+            }
+        }
+    }
+    return sum;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const Options o = parse(argc, argv);
+    const bool multiply = o.weights == Weights::Q4_K;
     cudaStream_t stream;
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
     cudaDeviceProp props{};
     check(cudaGetDeviceProperties(&props, 0), "device properties");
 
-    const std::vector<Piece> pieces = step_pieces(o.layers, o.depth, o.f16, false);
+    const std::vector<Piece> pieces = step_pieces(o.layers, o.depth, o.weights, false);
     const int64_t total = weight_bytes(pieces);
     int4 *weights = nullptr, *kv = nullptr;
     int* sink = nullptr;
     unsigned* counters = nullptr;
     const int64_t kv_total = 8 * o.depth * 128 * 2 * 2;
     check(cudaMalloc(&weights, total), "the step's weights");
-    check(cudaMemset(weights, 1, total), "the step's weights");
+    fill_weights_kernel<<<props.multiProcessorCount * 8, 256, 0, stream>>>(reinterpret_cast<uint8_t*>(weights), total);
+    check(cudaStreamSynchronize(stream), "filling the weights");
     check(cudaMalloc(&kv, kv_total), "keys and values");
     check(cudaMemset(kv, 1, kv_total), "keys and values");
     check(cudaMalloc(&sink, sizeof(int)), "sink");
     check(cudaMalloc(&counters, kCounterBytes), "counters");
     const StepCounters step_counters{counters};
 
-    fmt::print("{}: {} SMs; a step of {} layers, {:.1f} MB of weights in {} pieces, attention at depth {}\n\n",
-               props.name, props.multiProcessorCount, o.layers, total / 1e6, pieces.size(), o.depth);
+    // Activations for the multiplying readers: int8 values, each block's scale and scaled sum.
+    std::vector<int8_t> values(kMaxCols);
+    std::vector<float> scales(kMaxCols / 32), sums(kMaxCols / 32, 0.0f);
+    for (int i = 0; i < kMaxCols; ++i) values[i] = static_cast<int8_t>(static_cast<int>(weight_byte(7 * i + 5)) - 128);
+    for (int b = 0; b < kMaxCols / 32; ++b) {
+        scales[b] = 0.01f * static_cast<float>(1 + b % 7);
+        for (int v = 0; v < 32; ++v) sums[b] += scales[b] * values[32 * b + v];
+    }
+    int8_t* device_values = nullptr;
+    float *device_scales = nullptr, *device_sums = nullptr, *rows_out = nullptr;
+    constexpr int64_t kMostRows = 128256;
+    check(cudaMalloc(&device_values, kMaxCols), "activations");
+    check(cudaMalloc(&device_scales, kMaxCols / 32 * sizeof(float)), "activations");
+    check(cudaMalloc(&device_sums, kMaxCols / 32 * sizeof(float)), "activations");
+    check(cudaMalloc(&rows_out, kMostRows * sizeof(float)), "row sums");
+    check(cudaMemcpy(device_values, values.data(), kMaxCols, cudaMemcpyHostToDevice), "activations");
+    check(cudaMemcpy(device_scales, scales.data(), scales.size() * sizeof(float), cudaMemcpyHostToDevice), "activations");
+    check(cudaMemcpy(device_sums, sums.data(), sums.size() * sizeof(float), cudaMemcpyHostToDevice), "activations");
+    const Activations activations{device_values, device_scales, device_sums};
+
+    const char* kind = o.weights == Weights::F16 ? "F16" : multiply ? "all Q4_K" : "Q4_K_M";
+    fmt::print("{}: {} SMs; a {} step of {} layers, {:.1f} MB of weights in {} pieces, attention at depth {}\n\n",
+               props.name, props.multiProcessorCount, kind, o.layers, total / 1e6, pieces.size(), o.depth);
     fmt::print("| way | us a step | GB/s | % of the probe | tok/s equivalent |\n| --- | ---: | ---: | ---: | ---: |\n");
     double probe_gbs = 0;
     const auto report = [&](const std::string& way, double us) {
@@ -532,8 +702,8 @@ int main(int argc, char** argv) {
     report("launches: the weight pieces only", hearth::bench::median_replay_us(stream, 1));
 
     const int64_t chunk_bytes = o.chunk_kb * 1024;
-    const StepPlan plan = plan_of(pieces, chunk_bytes);
-    const StepPlan norms_plan = plan_of(step_pieces(o.layers, o.depth, o.f16, true), chunk_bytes);
+    const StepPlan plan = plan_of(pieces, chunk_bytes, multiply);
+    const StepPlan norms_plan = plan_of(step_pieces(o.layers, o.depth, o.weights, true), chunk_bytes, multiply);
     const int sms = props.multiProcessorCount;
     for (const int per_sm : {o.blocks_per_sm, 2 * o.blocks_per_sm}) {
         const auto blocks = static_cast<unsigned>(sms * per_sm);
@@ -545,40 +715,74 @@ int main(int argc, char** argv) {
                hearth::bench::median_replay_us(stream, 1));
     }
 
-    // Stages a multiple of the readers (each reader owns every readers-th stage).
+    // Stages a multiple of the readers (each reader owns every readers-th stage); then the
+    // barriers, the tags and the activations.
     const int stages = (o.stages + o.readers - 1) / o.readers * o.readers;
     const size_t shared = static_cast<size_t>(stages) * chunk_bytes + 2 * stages * sizeof(uint64_t) +
-                          stages * sizeof(StageTag);
-    check(cudaFuncSetAttribute(pipelined_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
-          "shared memory for the ring");
+                          stages * sizeof(StageTag) + 2 * (kMaxCols / 32) * sizeof(float) + kMaxCols;
+    for (auto* kernel : {pipelined_kernel<false>, pipelined_kernel<true>})
+        check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+              "shared memory for the ring");
     int resident = 0;
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, pipelined_kernel, (o.readers + 1) * kWarp, shared),
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, pipelined_kernel<true>, (o.readers + 1) * kWarp,
+                                                        shared),
           "occupancy");
     // Chunks claimed one an atomic, or dealt in turn (and with --ahead, asked of L2 ahead); every
-    // piece waiting for the one before, or only those after a norm and attention.
+    // piece waiting for the one before, or only those after a norm and attention; reading, or (with
+    // --multiply) multiplying.
     struct Variant {
         unsigned claim;
         int ahead;
-        bool norms_only;
+        bool norms_only, multiplies;
     };
-    std::vector<Variant> variants = {{1, 0, false}, {0, 0, false}, {1, 0, true}, {0, 0, true}};
-    if (o.ahead > 0) variants.push_back({0, o.ahead, false});
+    std::vector<Variant> variants;
+    for (const bool multiplies : {false, true}) {
+        if (multiplies && !multiply) continue;
+        for (const bool norms_only : {false, true})
+            for (const unsigned claim : {1u, 0u}) variants.push_back({claim, 0, norms_only, multiplies});
+    }
+    if (o.ahead > 0) variants.push_back({0, o.ahead, false, false});
     for (int per_sm = 1; per_sm <= std::min(resident, 2); ++per_sm)
         for (const Variant& v : variants) {
             const auto blocks = static_cast<unsigned>(sms * per_sm);
+            check(cudaMemset(rows_out, 0xff, kMostRows * sizeof(float)), "poisoning the row sums");
             check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
             cudaMemsetAsync(counters, 0, kCounterBytes, stream);
-            pipelined_kernel<<<blocks, (o.readers + 1) * kWarp, shared, stream>>>(
-                v.norms_only ? norms_plan : plan, weights, kv, step_counters, sink, stages, v.claim, v.ahead);
+            const StepPlan& p = v.norms_only ? norms_plan : plan;
+            const dim3 threads((o.readers + 1) * kWarp);
+            if (v.multiplies)
+                pipelined_kernel<true><<<blocks, threads, shared, stream>>>(p, weights, kv, step_counters, sink, stages,
+                                                                            v.claim, v.ahead, activations, rows_out);
+            else
+                pipelined_kernel<false><<<blocks, threads, shared, stream>>>(p, weights, kv, step_counters, sink, stages,
+                                                                             v.claim, v.ahead, activations, rows_out);
             const std::string chunks = v.claim == 0 ? (v.ahead > 0 ? fmt::format("dealt, {} asked of L2 ahead", v.ahead)
                                                                   : std::string("dealt in turn"))
                                                     : std::string("one an atomic");
-            report(fmt::format("pipelined: {} a SM, {} readers, {} x {} KB, chunks {}, {}", per_sm, o.readers, stages,
-                               o.chunk_kb, chunks, v.norms_only ? "waits after norms only" : "every piece waits"),
+            report(fmt::format("pipelined{}: {} a SM, {} readers, {} x {} KB, chunks {}, {}",
+                               v.multiplies ? " and multiplying" : "", per_sm, o.readers, stages, o.chunk_kb, chunks,
+                               v.norms_only ? "waits after norms only" : "every piece waits"),
                    hearth::bench::median_replay_us(stream, 1));
+            if (!v.multiplies) continue;
+            // The output matrix is the last piece, so its rows are what rows_out holds.
+            const Piece& output = pieces.back();
+            std::vector<float> got(8);
+            check(cudaMemcpy(got.data(), rows_out, got.size() * sizeof(float), cudaMemcpyDeviceToHost), "row sums");
+            for (int64_t r = 0; r < static_cast<int64_t>(got.size()); ++r) {
+                const double want = q4k_row_reference(output.offset, output.cols, r, values, scales);
+                if (!(std::fabs(got[r] - want) <= 1e-4 * std::fabs(want) + 1e-3)) {
+                    fmt::print(stderr, "cuda_step_stream_bench: output row {} is {}, the reference {}\n", r, got[r],
+                               want);
+                    std::exit(1);
+                }
+            }
         }
     if (resident < 1) fmt::print("pipelined: {} KB of shared memory a block does not fit a SM\n", shared / 1024);
 
+    cudaFree(rows_out);
+    cudaFree(device_sums);
+    cudaFree(device_scales);
+    cudaFree(device_values);
     cudaFree(counters);
     cudaFree(sink);
     cudaFree(kv);
