@@ -263,25 +263,40 @@ __global__ void persistent_kernel(const __grid_constant__ StepPlan plan, const i
 
 // ---- pipelined: a copying warp fills a ring of shared-memory stages ahead of the readers ----
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 __device__ __forceinline__ uint32_t shared_address(const void* p) {
     return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
+#endif
 
 __device__ __forceinline__ void barrier_init(uint64_t* bar, unsigned count) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(count) : "memory");
+#else
+    __trap();  // Hopper only: main() runs the pipelined kernels only there
+#endif
 }
 
 __device__ __forceinline__ void barrier_arrive(uint64_t* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(shared_address(bar)) : "memory");
+#else
+    __trap();  // Hopper only: main() runs the pipelined kernels only there
+#endif
 }
 
 __device__ __forceinline__ void barrier_arrive_expecting(uint64_t* bar, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes)
                  : "memory");
+#else
+    __trap();  // Hopper only: main() runs the pipelined kernels only there
+#endif
 }
 
 // Waits until the barrier's phase of parity `parity` has completed.
 __device__ __forceinline__ void barrier_wait(uint64_t* bar, unsigned parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     const uint32_t address = shared_address(bar);
     uint32_t done = 0;
     while (!done) {
@@ -291,18 +306,29 @@ __device__ __forceinline__ void barrier_wait(uint64_t* bar, unsigned parity) {
             : "r"(address), "r"(parity)
             : "memory");
     }
+#else
+    __trap();  // Hopper only: main() runs the pipelined kernels only there
+#endif
 }
 
 // `bytes` (a multiple of 16) from global to shared memory, counted on `bar` when they land.
 __device__ __forceinline__ void bulk_copy(void* to, const void* from, unsigned bytes, uint64_t* bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
                      shared_address(to)),
                  "l"(from), "r"(bytes), "r"(shared_address(bar))
                  : "memory");
+#else
+    __trap();  // Hopper only: main() runs the pipelined kernels only there
+#endif
 }
 
 __device__ __forceinline__ void prefetch_to_l2(const void* from, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(from), "r"(bytes) : "memory");
+#else
+    __trap();  // Hopper only: main() runs the pipelined kernels only there
+#endif
 }
 
 // Walks the weight chunks a block is dealt (b, b + blocks, ... of each weight piece in turn).
@@ -417,7 +443,9 @@ __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const in
             barrier_init(full + s, 1);
             barrier_init(empty + s, 1);
         }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#endif
     }
     __syncthreads();
 
@@ -715,6 +743,11 @@ int main(int argc, char** argv) {
                hearth::bench::median_replay_us(stream, 1));
     }
 
+    if (props.major < 9) {
+        fmt::print("pipelined: needs the bulk copy engine of compute capability 9.0 (this GPU: {}.{})\n", props.major,
+                   props.minor);
+        return 0;
+    }
     // Stages a multiple of the readers (each reader owns every readers-th stage); then the
     // barriers, the tags and the activations.
     const int stages = (o.stages + o.readers - 1) / o.readers * o.readers;
