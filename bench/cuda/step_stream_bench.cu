@@ -40,10 +40,12 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/block_decode.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/warp.cuh"
 #include "cuda_check.h"
 #include "graph_timing.h"
+#include "q4k_reference.h"
 
 namespace {
 
@@ -373,17 +375,6 @@ struct Activations {
     const float* sums;
 };
 
-// Sub-block j's 6-bit scale and min of a Q4_K super-block's 12 packed bytes.
-__device__ __forceinline__ void q4k_scale_min(const uint8_t* packed, int j, float& scale, float& min) {
-    if (j < 4) {
-        scale = packed[j] & 63;
-        min = packed[j + 4] & 63;
-    } else {
-        scale = (packed[j + 4] & 0x0f) | ((packed[j - 4] >> 6) << 4);
-        min = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
-    }
-}
-
 // A Q4_K row (in shared memory) times the activations (in shared memory); every lane returns the
 // row's sum. Per 144-byte super-block (d, dmin, 12 packed scales, 128 bytes of nibbles: four runs
 // of 32 bytes, each the low nibbles of one 32-value sub-block and the high nibbles of the next),
@@ -393,16 +384,15 @@ __device__ float q4k_row_dot(const uint8_t* row, int64_t cols, const Activations
     float sum = 0.0f;
     for (int64_t block = 0; block < cols / 256; ++block) {
         const uint8_t* b = row + block * 144;
-        const float d = __half2float(*reinterpret_cast<const __half*>(b));
-        const float dmin = __half2float(*reinterpret_cast<const __half*>(b + 2));
+        const float d = cuda::load_half(b), dmin = cuda::load_half(b + 2);
         const int q = *reinterpret_cast<const int*>(b + 16 + 32 * run + at);
         const int64_t first = block * 256 + 64 * run + at;  // this lane's low values; high ones 32 on
         const int low = __dp4a(q & 0x0f0f0f0f, *reinterpret_cast<const int*>(x.values + first), 0);
         const int high = __dp4a((q >> 4) & 0x0f0f0f0f, *reinterpret_cast<const int*>(x.values + first + 32), 0);
         const int64_t sub = block * 8 + 2 * run;  // activation blocks of the two sub-blocks
-        float scale_low, min_low, scale_high, min_high;
-        q4k_scale_min(b + 4, 2 * run, scale_low, min_low);
-        q4k_scale_min(b + 4, 2 * run + 1, scale_high, min_high);
+        int scale_low, min_low, scale_high, min_high;
+        cuda::unpack_scale_min_k4(b + 4, 2 * run, scale_low, min_low);
+        cuda::unpack_scale_min_k4(b + 4, 2 * run + 1, scale_high, min_high);
         sum += d * (scale_low * x.scales[sub] * low + scale_high * x.scales[sub + 1] * high);
         // The mins once a sub-block: by the first of its 8 lanes.
         if (at == 0) sum -= dmin * (min_low * x.sums[sub] + min_high * x.sums[sub + 1]);
@@ -623,35 +613,14 @@ __global__ void fill_weights_kernel(uint8_t* weights, int64_t bytes) {
         weights[i] = weight_byte(i);
 }
 
-// Row r of the Q4_K matrix at `offset`, times the activations, in double: what the multiplying
-// readers must give.
+// Row r of the Q4_K matrix at `offset`, decoded by the CPU's reference, times the activations:
+// what the multiplying readers must give.
 double q4k_row_reference(int64_t offset, int64_t cols, int64_t r, const std::vector<int8_t>& values,
                          const std::vector<float>& scales) {
-    const auto half_at = [](int64_t i) {
-        const uint16_t bits = static_cast<uint16_t>(weight_byte(i) | weight_byte(i + 1) << 8);
-        __half_raw raw;
-        raw.x = bits;
-        return static_cast<double>(__half2float(__half(raw)));
-    };
-    double sum = 0;
-    const int64_t row = offset + r * (cols / 256 * 144);
-    for (int64_t block = 0; block < cols / 256; ++block) {
-        const int64_t b = row + block * 144;
-        const double d = half_at(b), dmin = half_at(b + 2);
-        uint8_t packed[12];
-        for (int i = 0; i < 12; ++i) packed[i] = weight_byte(b + 4 + i);
-        for (int j = 0; j < 8; ++j) {
-            const int scale = j < 4 ? packed[j] & 63 : (packed[j + 4] & 0x0f) | ((packed[j - 4] >> 6) << 4);
-            const int min = j < 4 ? packed[j + 4] & 63 : (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
-            for (int v = 0; v < 32; ++v) {
-                const uint8_t q = weight_byte(b + 16 + 32 * (j / 2) + v);
-                const int nibble = j % 2 == 0 ? q & 0x0f : q >> 4;
-                const int64_t at = block * 256 + 32 * j + v;
-                sum += (d * scale * nibble - dmin * min) * values[at] * scales[at / 32];
-            }
-        }
-    }
-    return sum;
+    const int64_t row_bytes = cols / 256 * 144, row = offset + r * row_bytes;
+    std::vector<uint8_t> bytes(static_cast<size_t>(row_bytes));
+    for (int64_t i = 0; i < row_bytes; ++i) bytes[static_cast<size_t>(i)] = weight_byte(row + i);
+    return hearth::bench::q4k_row_times(bytes.data(), cols, values.data(), scales.data());
 }
 
 }  // namespace
