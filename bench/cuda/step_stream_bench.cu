@@ -20,8 +20,8 @@
 //               as it is made).
 // With --multiply, every matrix is Q4_K, chunks hold whole rows, and the pipelined readers also
 // multiply each row by int8 activations in shared memory (the backend's arithmetic; the output
-// matrix's first rows checked against a float64 reference): what a decode step as one persistent
-// kernel could reach with its arithmetic.
+// matrix's first rows checked against the CPU's reference decoding): what a decode step as one
+// persistent kernel could reach with its arithmetic.
 // And the probe: one kernel reading the same bytes as one piece. Every way's time is the median of
 // graph replays; the table gives each as GB/s and as a share of the probe. What it found (H100,
 // docs/performance.md, eighth pass): launches reach 78.5 % of the probe at Q4_K_M (87 % without
