@@ -77,7 +77,7 @@ fi
 # What a step's launch structure allows with no arithmetic (bench/cuda/step_stream_bench.cu): a
 # Q4_K_M and an F16 step's weight bytes, launched as the backend does and as one persistent kernel.
 if [ -x "$PWD/$pack/cuda_step_stream_bench" ]; then
-    { "$PWD/$pack/cuda_step_stream_bench" && "$PWD/$pack/cuda_step_stream_bench" --f16 && "$PWD/$pack/cuda_step_stream_bench" --multiply; } >"$out/step-stream.md" 2>&1
+    for args in "" --f16 --multiply; do "$PWD/$pack/cuda_step_stream_bench" $args; done >"$out/step-stream.md" 2>&1
     note "## A step's weight bytes by launch structure"
     cat "$out/step-stream.md" >>"$summary"
     note ""
