@@ -74,8 +74,9 @@ if [ -x "$PWD/$pack/cuda_launch_bench" ]; then
     note ""
 fi
 
-# What a step's launch structure allows with no arithmetic (bench/cuda/step_stream_bench.cu): a
-# Q4_K_M and an F16 step's weight bytes, launched as the backend does and as one persistent kernel.
+# What a step's launch structure allows (bench/cuda/step_stream_bench.cu): a Q4_K_M and an F16
+# step's weight bytes read as the backend launches them and as one persistent kernel; then an
+# all-Q4_K step whose persistent readers also do the arithmetic.
 if [ -x "$PWD/$pack/cuda_step_stream_bench" ]; then
     for args in "" --f16 --multiply; do "$PWD/$pack/cuda_step_stream_bench" $args; done >"$out/step-stream.md" 2>&1
     note "## A step's weight bytes by launch structure"
