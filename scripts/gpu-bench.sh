@@ -78,7 +78,9 @@ fi
 # step's weight bytes read as the backend launches them and as one persistent kernel; then an
 # all-Q4_K step whose persistent readers also do the arithmetic.
 if [ -x "$PWD/$pack/cuda_step_stream_bench" ]; then
-    for args in "" --f16 --multiply; do "$PWD/$pack/cuda_step_stream_bench" $args; done >"$out/step-stream.md" 2>&1
+    for args in "" --f16 --multiply "--multiply --readers 8 --stages 8 --chunk 16"; do
+        "$PWD/$pack/cuda_step_stream_bench" $args
+    done >"$out/step-stream.md" 2>&1
     note "## A step's weight bytes by launch structure"
     cat "$out/step-stream.md" >>"$summary"
     note ""

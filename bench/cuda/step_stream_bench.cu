@@ -368,7 +368,7 @@ constexpr unsigned kEndOfStep = 0xffffffffu;
 
 // The activations a multiplying reader takes: int8 values with a scale and the scaled sum of each
 // block of 32 (as the backend's q8 activations), for rows of up to kMaxCols columns.
-constexpr int kMaxCols = 14336;
+constexpr int kMaxCols = 14336;  // a multiple of 128: what follows it in shared memory stays aligned
 struct Activations {
     const int8_t* values;
     const float* scales;
@@ -376,26 +376,38 @@ struct Activations {
 };
 
 // A Q4_K row (in shared memory) times the activations (in shared memory); every lane returns the
-// row's sum. Per 144-byte super-block (d, dmin, 12 packed scales, 128 bytes of nibbles: four runs
-// of 32 bytes, each the low nibbles of one 32-value sub-block and the high nibbles of the next),
-// lane l takes 4 bytes of run l / 8: 4 values of each of its two sub-blocks.
+// row's sum. A 144-byte super-block is d, dmin, 12 packed scales and 128 bytes of nibbles: four
+// runs of 32 bytes, each the low nibbles of one 32-value sub-block and the high nibbles of the
+// next. Eight lanes share a super-block, so a warp takes four at a time: lane l the 16 bytes of
+// half l % 2 of run (l % 8) / 2 of super-block l / 8, 16 values of each of two sub-blocks (the
+// backend's matrix-vector kernel also takes 16 bytes a lane).
 __device__ float q4k_row_dot(const uint8_t* row, int64_t cols, const Activations& x, int lane) {
-    const int run = lane / 8, at = 4 * (lane % 8);
+    const int run = (lane % 8) / 2, half = lane % 2;
+    const int64_t blocks = cols / 256;
     float sum = 0.0f;
-    for (int64_t block = 0; block < cols / 256; ++block) {
+    for (int64_t block = lane / 8; block < blocks; block += kWarp / 8) {
         const uint8_t* b = row + block * 144;
         const float d = cuda::load_half(b), dmin = cuda::load_half(b + 2);
-        const int q = *reinterpret_cast<const int*>(b + 16 + 32 * run + at);
-        const int64_t first = block * 256 + 64 * run + at;  // this lane's low values; high ones 32 on
-        const int low = __dp4a(q & 0x0f0f0f0f, *reinterpret_cast<const int*>(x.values + first), 0);
-        const int high = __dp4a((q >> 4) & 0x0f0f0f0f, *reinterpret_cast<const int*>(x.values + first + 32), 0);
+        const int4 q = *reinterpret_cast<const int4*>(b + 16 + 32 * run + 16 * half);
+        const int64_t first = block * 256 + 64 * run + 16 * half;  // this lane's low values; high ones 32 on
+        const int4 x_low = *reinterpret_cast<const int4*>(x.values + first);
+        const int4 x_high = *reinterpret_cast<const int4*>(x.values + first + 32);
+        constexpr int kLow = 0x0f0f0f0f;
+        int low = __dp4a(q.x & kLow, x_low.x, 0);
+        low = __dp4a(q.y & kLow, x_low.y, low);
+        low = __dp4a(q.z & kLow, x_low.z, low);
+        low = __dp4a(q.w & kLow, x_low.w, low);
+        int high = __dp4a((q.x >> 4) & kLow, x_high.x, 0);
+        high = __dp4a((q.y >> 4) & kLow, x_high.y, high);
+        high = __dp4a((q.z >> 4) & kLow, x_high.z, high);
+        high = __dp4a((q.w >> 4) & kLow, x_high.w, high);
         const int64_t sub = block * 8 + 2 * run;  // activation blocks of the two sub-blocks
         int scale_low, min_low, scale_high, min_high;
         cuda::unpack_scale_min_k4(b + 4, 2 * run, scale_low, min_low);
         cuda::unpack_scale_min_k4(b + 4, 2 * run + 1, scale_high, min_high);
         sum += d * (scale_low * x.scales[sub] * low + scale_high * x.scales[sub + 1] * high);
-        // The mins once a sub-block: by the first of its 8 lanes.
-        if (at == 0) sum -= dmin * (min_low * x.sums[sub] + min_high * x.sums[sub + 1]);
+        // The mins once a sub-block: by the first of its two lanes.
+        if (half == 0) sum -= dmin * (min_low * x.sums[sub] + min_high * x.sums[sub + 1]);
     }
     return cuda::warp_sum(sum);
 }
@@ -412,13 +424,14 @@ __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const in
     extern __shared__ __align__(128) unsigned char shared[];
     const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
     const int readers = blockDim.x / kWarp - 1;
+    // The ring, the activations (16-byte loads), then the barriers and the tags.
     unsigned char* ring = shared;
-    auto* full = reinterpret_cast<uint64_t*>(ring + stages * plan.chunk_bytes);
+    auto* x_values = reinterpret_cast<int8_t*>(ring + stages * plan.chunk_bytes);
+    auto* x_scales = reinterpret_cast<float*>(x_values + kMaxCols);
+    float* x_sums = x_scales + kMaxCols / 32;
+    auto* full = reinterpret_cast<uint64_t*>(x_sums + kMaxCols / 32);
     uint64_t* empty = full + stages;
     auto* tags = reinterpret_cast<StageTag*>(empty + stages);
-    auto* x_scales = reinterpret_cast<float*>(tags + stages);
-    float* x_sums = x_scales + kMaxCols / 32;
-    auto* x_values = reinterpret_cast<int8_t*>(x_sums + kMaxCols / 32);
     if (kMultiply) {
         for (int i = threadIdx.x; i < kMaxCols / 32; i += blockDim.x) {
             x_scales[i] = activations.scales[i];
@@ -718,7 +731,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     // Stages a multiple of the readers (each reader owns every readers-th stage); then the
-    // barriers, the tags and the activations.
+    // activations, the barriers and the tags.
     const int stages = (o.stages + o.readers - 1) / o.readers * o.readers;
     const size_t shared = static_cast<size_t>(stages) * chunk_bytes + 2 * stages * sizeof(uint64_t) +
                           stages * sizeof(StageTag) + 2 * (kMaxCols / 32) * sizeof(float) + kMaxCols;
