@@ -288,6 +288,7 @@ void CudaBackend::begin_forward(const backend::KvCache& cache, backend::Activati
     if (profile_) profile_->begin_pass(rows.rows());
     positions_current_ = false;
     pages_current_ = false;
+    in_pass_ = true;
     quantized_source_ = nullptr;
     f16_source_ = nullptr;
     // Recorded: decoding passes, whose ops depend on nothing but their shape (a prompt's attention
@@ -326,6 +327,7 @@ void CudaBackend::finish_step() {
     }
     if (mode_ != Mode::Eager) check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(step_->exec), stream_), "replaying a pass");
     mode_ = Mode::Eager;
+    in_pass_ = false;
 }
 
 const int32_t* CudaBackend::upload_small(std::span<const int32_t> values, PinnedBuffer& pinned, DeviceBuffer& device,
@@ -546,11 +548,15 @@ void CudaBackend::rope(backend::Activations x, std::span<const int32_t> position
 
 KvPages CudaBackend::device_pages(const backend::KvBatch& rows) {
     if (!rows.paged()) return {};
-    // As the positions: once a pass, and again when ops outside a pass name other tables.
+    // Once a pass (its tables do not change within it: no comparing them at every layer), and again
+    // when ops outside a pass name other tables than the last uploaded.
     const auto same = [](std::span<const int32_t> a, const std::vector<int32_t>& b) {
         return std::equal(a.begin(), a.end(), b.begin(), b.end());
     };
-    if (!pages_current_ || !same(rows.tables, tables_host_) || !same(rows.sequence_of, sequences_host_)) {
+    const auto other_tables = [&] {
+        return !same(rows.tables, tables_host_) || !same(rows.sequence_of, sequences_host_);
+    };
+    if (!pages_current_ || (!in_pass_ && other_tables())) {
         upload_small(rows.tables, tables_pinned_, tables_, "block tables");
         upload_small(rows.sequence_of, sequences_pinned_, sequences_, "sequence ids");
         tables_host_.assign(rows.tables.begin(), rows.tables.end());

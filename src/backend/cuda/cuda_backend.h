@@ -189,6 +189,7 @@ class CudaBackend final : public backend::Backend {
     bool positions_current_ = false;  // positions_ holds this pass's positions
     std::vector<int32_t> tables_host_, sequences_host_;
     bool pages_current_ = false;      // tables_ and sequences_ hold this pass's
+    bool in_pass_ = false;            // from begin_forward to the pass's end (finish_step)
     Mode mode_ = Mode::Eager;
     bool graphs_enabled_ = true;
     bool multiplied_any_ = false, all_f16_mma_ = true;  // over every product so far
