@@ -591,22 +591,23 @@ void attention(KvRows keys, KvRows values, const float* q, int64_t rows, int64_t
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(heads), static_cast<unsigned>(ranges));
     const int64_t group = heads / kv_heads;
     const dim3 group_grid(static_cast<unsigned>(rows), static_cast<unsigned>(kv_heads), static_cast<unsigned>(ranges));
-    // One range (many rows: 64 streams): the group kernel writes the outputs itself.
-    const bool finished_in_place = ranges == 1;
+    // One range (many rows: 64 streams): a group kernel writes the outputs itself.
+    const bool in_place = ranges == 1;
     const auto by_group = [&](auto kernel) {
         launch(kernel, group_grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, positions, pages,
-               scale, scratch, finished_in_place ? out : nullptr, finished_in_place ? copies : ActivationCopies{});
-        return finished_in_place;
+               scale, scratch, in_place ? out : nullptr, in_place ? copies : ActivationCopies{});
     };
-    bool finished = false;
-    if (group == 4 && head_dim == 128) finished = by_group(attention_group_kernel<4, 4>);
-    else if (group == 4 && head_dim == 64) finished = by_group(attention_group_kernel<4, 2>);
-    else if (group == 8 && head_dim == 128) finished = by_group(attention_group_kernel<8, 4>);
-    else if (group == 2 && head_dim == 128) finished = by_group(attention_group_kernel<2, 4>);
-    else
+    bool grouped = true;
+    if (group == 4 && head_dim == 128) by_group(attention_group_kernel<4, 4>);
+    else if (group == 4 && head_dim == 64) by_group(attention_group_kernel<4, 2>);
+    else if (group == 8 && head_dim == 128) by_group(attention_group_kernel<8, 4>);
+    else if (group == 2 && head_dim == 128) by_group(attention_group_kernel<2, 4>);
+    else {
+        grouped = false;
         launch(attention_kernel, grid, kWarp * kWarpsPerBlock, stream, keys, values, q, heads, kv_heads, head_dim,
                positions, pages, scale, scratch);
-    if (finished) return;
+    }
+    if (grouped && in_place) return;
     launch(merge_kernel, dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads)), kMergeThreads, stream,
            scratch, heads, head_dim, ranges, out, copies);
 }
