@@ -94,7 +94,8 @@ double time_case(const Case& c, uint32_t kv_type, cudaStream_t stream) {
     }
     const double us = hearth::bench::median_replay_us(stream, kCallsPerGraph);
     if (us < 0) {
-        fmt::print(stderr, "cuda_attention_bench: replaying the attention calls: {}\n", cudaGetErrorString(cudaGetLastError()));
+        fmt::print(stderr, "cuda_attention_bench: replaying the attention calls: {}\n",
+                   cudaGetErrorString(cudaGetLastError()));
         std::exit(1);
     }
     std::vector<float> result(q.size());
@@ -144,7 +145,8 @@ int main(int argc, char** argv) {
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
     fmt::print("decode attention, 32 heads on 8 kv heads of 128 dims, {} cache, paged; read probe {:.0f} GB/s\n\n",
                kv_type == cuda::type_id::F16 ? "f16" : "q8_0", probe / 1e9);
-    fmt::print("| streams | depth | cache MB read | us a call | GB/s | % of probe |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    fmt::print("| streams | depth | cache MB read | us a call | GB/s | % of probe |\n");
+    fmt::print("| ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (const Case& c : cases) {
         const size_t row_bytes = kv_type == cuda::type_id::F16 ? kHeadDim * 2 : kHeadDim / 32 * 34;
         const double bytes = 2.0 * static_cast<double>(c.streams * c.depth * kKvHeads) * static_cast<double>(row_bytes);

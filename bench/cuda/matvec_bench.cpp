@@ -5,9 +5,11 @@
 // probe measured in the same run: the number the decode kernels are tuned against. With --mma,
 // the int8 tensor-core product for batched decoding instead (matmul_int8_mma; by default Q4_K and
 // Q6_K, the layer's shapes, 16 and 64 tokens); with --f16, the f16 tensor-core product that
-// replaces it for Q4_K and Q6_K from kMinF16MmaTokens tokens (matmul_f16_mma). With --groups, the products a layer launches
-// together (Q, K and V; gate and up), as one launch and as one launch each, in the same run.
-//   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...] [--mma | --f16] [--groups]
+// replaces it for Q4_K and Q6_K from kMinF16MmaTokens tokens (matmul_f16_mma). With --groups,
+// the products a layer launches together (Q, K and V; gate and up), as one launch and as one
+// launch each, in the same run.
+//   cuda_matvec_bench [--tokens N] [--types Q4_K,Q6_K,...] [--shapes attn_q,ffn_gate,...]
+//                     [--mma | --f16] [--groups]
 #include <cuda_runtime.h>
 #include <fmt/core.h>
 

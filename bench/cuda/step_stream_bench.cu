@@ -677,7 +677,8 @@ int main(int argc, char** argv) {
     check(cudaMalloc(&device_sums, kMaxCols / 32 * sizeof(float)), "activations");
     check(cudaMalloc(&rows_out, kMostRows * sizeof(float)), "row sums");
     check(cudaMemcpy(device_values, values.data(), kMaxCols, cudaMemcpyHostToDevice), "activations");
-    check(cudaMemcpy(device_scales, scales.data(), scales.size() * sizeof(float), cudaMemcpyHostToDevice), "activations");
+    check(cudaMemcpy(device_scales, scales.data(), scales.size() * sizeof(float), cudaMemcpyHostToDevice),
+          "activations");
     check(cudaMemcpy(device_sums, sums.data(), sums.size() * sizeof(float), cudaMemcpyHostToDevice), "activations");
     const Activations activations{device_values, device_scales, device_sums};
 
@@ -765,12 +766,9 @@ int main(int argc, char** argv) {
             cudaMemsetAsync(counters, 0, kCounterBytes, stream);
             const StepPlan& p = v.norms_only ? norms_plan : plan;
             const dim3 threads((o.readers + 1) * kWarp);
-            if (v.multiplies)
-                pipelined_kernel<true><<<blocks, threads, shared, stream>>>(p, weights, kv, step_counters, sink, stages,
-                                                                            v.claim, v.ahead, activations, rows_out);
-            else
-                pipelined_kernel<false><<<blocks, threads, shared, stream>>>(p, weights, kv, step_counters, sink, stages,
-                                                                             v.claim, v.ahead, activations, rows_out);
+            const auto kernel = v.multiplies ? pipelined_kernel<true> : pipelined_kernel<false>;
+            kernel<<<blocks, threads, shared, stream>>>(p, weights, kv, step_counters, sink, stages, v.claim, v.ahead,
+                                                        activations, rows_out);
             const std::string chunks = v.claim == 0 ? (v.ahead > 0 ? fmt::format("dealt, {} asked of L2 ahead", v.ahead)
                                                                   : std::string("dealt in turn"))
                                                     : std::string("one an atomic");

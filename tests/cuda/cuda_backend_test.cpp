@@ -526,7 +526,8 @@ TEST_F(CudaTest, ProductAfterRmsnormOrSwigluReadsTheirCopiedOutput) {
                     for (int64_t i = 0; i < cols; ++i)
                         expected += double{dequantized[r * cols + i]} * input[t * cols + i];
                     // The input itself differs from the reference's by f32 rounding: a little slack.
-                    const double allowed = 1.5 * tolerance(c.type, tokens, &dequantized[r * cols], &input[t * cols], cols);
+                    const double allowed =
+                        1.5 * tolerance(c.type, tokens, &dequantized[r * cols], &input[t * cols], cols);
                     ASSERT_LE(std::fabs(y[t * rows + r] - expected), allowed)
                         << quant::type_name(c.type) << " tokens " << tokens << (through_swiglu ? " swiglu" : " rmsnorm")
                         << " token " << t << " row " << r;
@@ -640,7 +641,9 @@ TEST_F(CudaTest, BatchedDecodeAttentionOfManySequencesMatchesTheReference) {
         const std::vector<float> v = normal_values(sequences * depth * kv_cols, kSeed + 52);
         const std::vector<float> k_rounded = rounded_as_cached(kv_type, k, head_dim);
         const std::vector<float> v_rounded = rounded_as_cached(kv_type, v, head_dim);
-        const auto at = [&](const std::vector<float>& x, int64_t s, int64_t p) { return &x[(s * depth + p) * kv_cols]; };
+        const auto at = [&](const std::vector<float>& x, int64_t s, int64_t p) {
+            return &x[(s * depth + p) * kv_cols];
+        };
         for (int64_t p = 0; p < depth; ++p) {
             std::vector<float> q = normal_values(sequences * q_cols, kSeed + 53 + static_cast<uint32_t>(p));
             std::vector<float> kp(sequences * kv_cols), vp(sequences * kv_cols);

@@ -1,8 +1,8 @@
 // Q4_K and Q6_K matrix products for batched decoding on f16 tensor cores: the weights are
 // dequantized to f16 in registers, their scales (and Q4_K's mins) applied there, and the mma adds
-// whole steps of 256 (Q4_K) or 128 (Q6_K) values into f32 accumulators. The int8 kernel (matmul_mma.cu) scales each 32-value dot of every (row,
-// token) after its mma: at 64 tokens ten instructions per mma, and it ran at 10-20 % of the read
-// bandwidth, bound by issuing them (Nsight Compute, docs/performance.md). Here a weight is
+// whole steps of 256 (Q4_K) or 128 (Q6_K) values into f32 accumulators. The int8 kernel
+// (matmul_mma.cu) scales each 32-value dot of every (row, token) after its mma: at 64 tokens ten
+// instructions per mma, and it ran at 10-20 % of the read bandwidth, bound by issuing them (Nsight Compute, docs/performance.md). Here a weight is
 // dequantized once per launch and serves every token: the work per token is the mma's alone.
 //
 // The tokens are the mma's rows (m16, A from shared memory by ldmatrix) and the weight rows its
