@@ -76,9 +76,9 @@ fi
 
 # What a step's launch structure allows (bench/cuda/step_stream_bench.cu): a Q4_K_M and an F16
 # step's weight bytes read as the backend launches them and as one persistent kernel; then an
-# all-Q4_K step whose persistent readers also do the arithmetic.
+# all-Q4_K step whose persistent readers also do the arithmetic (12 readers: its best, ninth pass).
 if [ -x "$PWD/$pack/cuda_step_stream_bench" ]; then
-    for args in "" --f16 --multiply "--multiply --readers 8 --stages 8 --chunk 16"; do
+    for args in "" --f16 "--multiply --readers 12 --stages 12 --chunk 16"; do
         "$PWD/$pack/cuda_step_stream_bench" $args
     done >"$out/step-stream.md" 2>&1
     note "## A step's weight bytes by launch structure"

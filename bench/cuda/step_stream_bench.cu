@@ -21,11 +21,14 @@
 // With --multiply, every matrix is Q4_K, chunks hold whole rows, and the pipelined readers also
 // multiply each row by int8 activations in shared memory (the backend's arithmetic; the output
 // matrix's first rows checked against the CPU's reference decoding): what a decode step as one
-// persistent kernel could reach with its arithmetic.
+// persistent kernel could reach with its arithmetic. A last row lets no piece wait at all: the
+// readers' own throughput, a diagnostic and not a step.
 // And the probe: one kernel reading the same bytes as one piece. Every way's time is the median of
 // graph replays; the table gives each as GB/s and as a share of the probe. What it found (H100,
-// docs/performance.md, eighth pass): launches reach 78.5 % of the probe at Q4_K_M (87 % without
-// the small launches), the pipelined ring 81 %, the register-fed persistent kernel under 52 %.
+// docs/performance.md, eighth and ninth passes): launches reach 78.5 % of the probe at Q4_K_M (87 %
+// without the small launches), the pipelined ring 81 % (90 % with waits after norms only), the
+// register-fed persistent kernel under 52 %; multiplying, the ring reaches 63 % at best (12
+// readers, waits after norms only), its readers alone 87 %.
 //   cuda_step_stream_bench [--f16 | --multiply] [--layers N] [--depth N] [--chunk KB] [--stages N]
 //                          [--readers N] [--blocks-per-sm N] [--claim N] [--ahead N]
 #include <cuda_fp16.h>
@@ -124,6 +127,9 @@ __device__ __forceinline__ uint32_t folded(int4 v) { return static_cast<uint32_t
 __device__ __forceinline__ void keep(uint32_t sum, int* sink) {
     if (sum == 0x7fedcba9u) *sink = 1;
 }
+
+// Which pieces of the pipelined kernel's step wait for the ones before them.
+enum class Waits { EveryPiece, AfterNorms, None };
 
 // ---- launches: a kernel a piece ----
 
@@ -375,40 +381,54 @@ struct Activations {
     const float* sums;
 };
 
-// A Q4_K row (in shared memory) times the activations (in shared memory); every lane returns the
-// row's sum. A 144-byte super-block is d, dmin, 12 packed scales and 128 bytes of nibbles: four
-// runs of 32 bytes, each the low nibbles of one 32-value sub-block and the high nibbles of the
-// next. Eight lanes share a super-block, so a warp takes four at a time: lane l the 16 bytes of
-// half l % 2 of run (l % 8) / 2 of super-block l / 8, 16 values of each of two sub-blocks (the
-// backend's matrix-vector kernel also takes 16 bytes a lane).
-__device__ float q4k_row_dot(const uint8_t* row, int64_t cols, const Activations& x, int lane) {
+// Part of a Q4_K row (in shared memory) times the activations (in shared memory): four
+// super-blocks from column `first_col` on; every lane returns its share. A 144-byte super-block is
+// d, dmin, 12 packed scales and 128 bytes of nibbles: four runs of 32 bytes, each the low nibbles of
+// one 32-value sub-block and the high nibbles of the next. Eight lanes share a super-block: lane l
+// the 16 bytes of half l % 2 of run (l % 8) / 2 of super-block l / 8, 16 values of each of two
+// sub-blocks (the backend's matrix-vector kernel also takes 16 bytes a lane). Word loads and
+// 32-bit offsets: byte loads of the scales and 64-bit index arithmetic cost more instructions
+// than the arithmetic itself.
+__device__ __forceinline__ float q4k_four_blocks(const uint8_t* blocks, int first_col, const Activations& x,
+                                                 int lane) {
     const int run = (lane % 8) / 2, half = lane % 2;
-    const int64_t blocks = cols / 256;
-    float sum = 0.0f;
-    for (int64_t block = lane / 8; block < blocks; block += kWarp / 8) {
-        const uint8_t* b = row + block * 144;
-        const float d = cuda::load_half(b), dmin = cuda::load_half(b + 2);
-        const int4 q = *reinterpret_cast<const int4*>(b + 16 + 32 * run + 16 * half);
-        const int64_t first = block * 256 + 64 * run + 16 * half;  // this lane's low values; high ones 32 on
-        const int4 x_low = *reinterpret_cast<const int4*>(x.values + first);
-        const int4 x_high = *reinterpret_cast<const int4*>(x.values + first + 32);
-        constexpr int kLow = 0x0f0f0f0f;
-        int low = __dp4a(q.x & kLow, x_low.x, 0);
-        low = __dp4a(q.y & kLow, x_low.y, low);
-        low = __dp4a(q.z & kLow, x_low.z, low);
-        low = __dp4a(q.w & kLow, x_low.w, low);
-        int high = __dp4a((q.x >> 4) & kLow, x_high.x, 0);
-        high = __dp4a((q.y >> 4) & kLow, x_high.y, high);
-        high = __dp4a((q.z >> 4) & kLow, x_high.z, high);
-        high = __dp4a((q.w >> 4) & kLow, x_high.w, high);
-        const int64_t sub = block * 8 + 2 * run;  // activation blocks of the two sub-blocks
-        int scale_low, min_low, scale_high, min_high;
-        cuda::unpack_scale_min_k4(b + 4, 2 * run, scale_low, min_low);
-        cuda::unpack_scale_min_k4(b + 4, 2 * run + 1, scale_high, min_high);
-        sum += d * (scale_low * x.scales[sub] * low + scale_high * x.scales[sub + 1] * high);
-        // The mins once a sub-block: by the first of its two lanes.
-        if (half == 0) sum -= dmin * (min_low * x.sums[sub] + min_high * x.sums[sub + 1]);
+    const uint8_t* b = blocks + (lane / 8) * 144;
+    const float2 d_dmin = __half22float2(*reinterpret_cast<const __half2*>(b));
+    const auto* packed = reinterpret_cast<const uint32_t*>(b + 4);
+    int scale_low, min_low, scale_high, min_high;
+    cuda::unpack_scale_min_k4(packed[0], packed[1], packed[2], 2 * run, scale_low, min_low);
+    cuda::unpack_scale_min_k4(packed[0], packed[1], packed[2], 2 * run + 1, scale_high, min_high);
+    const int4 q = *reinterpret_cast<const int4*>(b + 16 + 32 * run + 16 * half);
+    const int first = first_col + (lane / 8) * 256 + 64 * run + 16 * half;  // low values; high ones 32 on
+    const int4 x_low = *reinterpret_cast<const int4*>(x.values + first);
+    const int4 x_high = *reinterpret_cast<const int4*>(x.values + first + 32);
+    constexpr int kLow = 0x0f0f0f0f;
+    int low = __dp4a(q.x & kLow, x_low.x, 0);
+    low = __dp4a(q.y & kLow, x_low.y, low);
+    low = __dp4a(q.z & kLow, x_low.z, low);
+    low = __dp4a(q.w & kLow, x_low.w, low);
+    int high = __dp4a((q.x >> 4) & kLow, x_high.x, 0);
+    high = __dp4a((q.y >> 4) & kLow, x_high.y, high);
+    high = __dp4a((q.z >> 4) & kLow, x_high.z, high);
+    high = __dp4a((q.w >> 4) & kLow, x_high.w, high);
+    const int sub = (first_col + (lane / 8) * 256) / 32 + 2 * run;  // activation blocks of the two sub-blocks
+    const float2 scales = *reinterpret_cast<const float2*>(x.scales + sub);
+    float sum = d_dmin.x * (static_cast<float>(scale_low * low) * scales.x +
+                            static_cast<float>(scale_high * high) * scales.y);
+    // The mins once a sub-block: by the first of its two lanes.
+    if (half == 0) {
+        const float2 sums = *reinterpret_cast<const float2*>(x.sums + sub);
+        sum -= d_dmin.y * (static_cast<float>(min_low) * sums.x + static_cast<float>(min_high) * sums.y);
     }
+    return sum;
+}
+
+// A Q4_K row (in shared memory) times the activations; every lane returns the row's sum.
+__device__ float q4k_row_dot(const uint8_t* row, int cols, const Activations& x, int lane) {
+    float sum = 0.0f;
+#pragma unroll 2
+    for (int first_col = 0; first_col < cols; first_col += 1024)
+        sum += q4k_four_blocks(row + first_col / 256 * 144, first_col, x, lane);
     return cuda::warp_sum(sum);
 }
 
@@ -520,7 +540,7 @@ __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const in
             const int64_t row_bytes = plan.row_bytes[tag.piece];
             const int64_t first_row = tag.chunk * (plan.chunk_stride[tag.piece] / row_bytes);
             for (int64_t r = 0; r < tag.bytes / row_bytes; ++r) {
-                const float y = q4k_row_dot(stage + r * row_bytes, plan.cols[tag.piece], x, lane);
+                const float y = q4k_row_dot(stage + r * row_bytes, static_cast<int>(plan.cols[tag.piece]), x, lane);
                 if (lane == 0) rows_out[first_row + r] = y;
             }
         } else if (tag.bytes > 0) {
@@ -715,6 +735,9 @@ int main(int argc, char** argv) {
     const int64_t chunk_bytes = o.chunk_kb * 1024;
     const StepPlan plan = plan_of(pieces, chunk_bytes, multiply);
     const StepPlan norms_plan = plan_of(step_pieces(o.layers, o.depth, o.weights, true), chunk_bytes, multiply);
+    // No piece waits at all: what the readers' own throughput allows (not a step: a diagnostic).
+    StepPlan free_plan = plan;
+    for (int i = 0; i < free_plan.pieces; ++i) free_plan.whole[i] = false;
     const int sms = props.multiProcessorCount;
     for (const int per_sm : {o.blocks_per_sm, 2 * o.blocks_per_sm}) {
         const auto blocks = static_cast<unsigned>(sms * per_sm);
@@ -749,22 +772,24 @@ int main(int argc, char** argv) {
     struct Variant {
         unsigned claim;
         int ahead;
-        bool norms_only, multiplies;
+        Waits waits;
+        bool multiplies;
     };
     std::vector<Variant> variants;
     for (const bool multiplies : {false, true}) {
         if (multiplies && !multiply) continue;
-        for (const bool norms_only : {false, true})
-            for (const unsigned claim : {1u, 0u}) variants.push_back({claim, 0, norms_only, multiplies});
+        for (const Waits waits : {Waits::EveryPiece, Waits::AfterNorms})
+            for (const unsigned claim : {1u, 0u}) variants.push_back({claim, 0, waits, multiplies});
+        variants.push_back({1u, 0, Waits::None, multiplies});
     }
-    if (o.ahead > 0) variants.push_back({0, o.ahead, false, false});
+    if (o.ahead > 0) variants.push_back({0, o.ahead, Waits::EveryPiece, false});
     for (int per_sm = 1; per_sm <= std::min(resident, 2); ++per_sm)
         for (const Variant& v : variants) {
             const auto blocks = static_cast<unsigned>(sms * per_sm);
             check(cudaMemset(rows_out, 0xff, kMostRows * sizeof(float)), "poisoning the row sums");
             check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
             cudaMemsetAsync(counters, 0, kCounterBytes, stream);
-            const StepPlan& p = v.norms_only ? norms_plan : plan;
+            const StepPlan& p = v.waits == Waits::AfterNorms ? norms_plan : v.waits == Waits::None ? free_plan : plan;
             const dim3 threads((o.readers + 1) * kWarp);
             const auto kernel = v.multiplies ? pipelined_kernel<true> : pipelined_kernel<false>;
             kernel<<<blocks, threads, shared, stream>>>(p, weights, kv, step_counters, sink, stages, v.claim, v.ahead,
@@ -774,12 +799,14 @@ int main(int argc, char** argv) {
                                                     : std::string("one an atomic");
             report(fmt::format("pipelined{}: {} a SM, {} readers, {} x {} KB, chunks {}, {}",
                                v.multiplies ? " and multiplying" : "", per_sm, o.readers, stages, o.chunk_kb, chunks,
-                               v.norms_only ? "waits after norms only" : "every piece waits"),
+                               v.waits == Waits::AfterNorms ? "waits after norms only"
+                               : v.waits == Waits::None     ? "nothing waits (the readers' own bound)"
+                                                            : "every piece waits"),
                    hearth::bench::median_replay_us(stream, 1));
             if (!v.multiplies) continue;
             // The output matrix is the last piece, so its rows are what rows_out holds.
             const Piece& output = pieces.back();
-            std::vector<float> got(8);
+            std::vector<float> got(32);  // rows of several chunks, and so of several readers
             check(cudaMemcpy(got.data(), rows_out, got.size() * sizeof(float), cudaMemcpyDeviceToHost), "row sums");
             for (int64_t r = 0; r < static_cast<int64_t>(got.size()); ++r) {
                 const double want = q4k_row_reference(output.offset, output.cols, r, values, scales);
