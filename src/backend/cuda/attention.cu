@@ -429,16 +429,21 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock, kAttentionBlocksPerSm<k
             weights[w] = warp_sum_of[w][g] > 0.0f ? expf(warp_max_of[w][g] - block_max) : 0.0f;
             block_sum += weights[w] * warp_sum_of[w][g];
         }
+        // Dim d of the warps' outputs, weighted to the block's max.
+        const auto merged = [&](int d) {
+            float sum = 0.0f;
+            for (int w = 0; w < kWarpsPerBlock; ++w) sum += weights[w] * warp_out[w][g][d];
+            return sum;
+        };
         const int64_t head = kv_head * kGroup + g;
         if (result) {
             // Every key is this block's: block_sum > 0 (position 0 is always visible).
             const float inverse = 1.0f / block_sum;
             for (int d = lane; d < kHeadDim; d += kWarp) {  // whole warps: a 32-value block at a time
-                float merged = 0.0f;
-                for (int w = 0; w < kWarpsPerBlock; ++w) merged += weights[w] * warp_out[w][g][d];
                 const int64_t at = (row * heads + head) * kHeadDim + d;
-                result[at] = merged * inverse;
-                write_copies(copies, merged * inverse, lane, at);
+                const float value = merged(d) * inverse;
+                result[at] = value;
+                write_copies(copies, value, lane, at);
             }
             continue;
         }
@@ -447,11 +452,7 @@ __global__ void __launch_bounds__(kWarp* kWarpsPerBlock, kAttentionBlocksPerSm<k
             partial[0] = block_max;
             partial[1] = block_sum;
         }
-        for (int d = lane; d < kHeadDim; d += kWarp) {
-            float merged = 0.0f;
-            for (int w = 0; w < kWarpsPerBlock; ++w) merged += weights[w] * warp_out[w][g][d];
-            partial[2 + d] = merged;
-        }
+        for (int d = lane; d < kHeadDim; d += kWarp) partial[2 + d] = merged(d);
     }
 }
 

@@ -162,6 +162,13 @@ __device__ __forceinline__ uint32_t kept_bytes_selector(Lane lane) { return lane
 
 __device__ __forceinline__ uint32_t load_word(const uint8_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
+// The activations' row this lane gives ldmatrix: token lane_id % 16 of a tile, at value
+// 8 (lane_id / 16) of a 16-value chunk.
+template <int kValuesPerStep>
+__device__ __forceinline__ const uint8_t* ldmatrix_row(const uint8_t* activations, int lane_id) {
+    return activations + (lane_id % 16) * token_row_bytes(kValuesPerStep) + 16 * (lane_id / 16);
+}
+
 // The warp's mmas for two 16-value chunks of a step, `first_chunk` and the next, whose B fragments
 // b[tile][0, 1] and b[tile][2, 3] hold: every token tile's A fragment by ldmatrix, then one mma
 // per (token tile, row tile).
@@ -206,8 +213,7 @@ struct Q4KSteps {
     __device__ static void multiply(const uint8_t* weights, const uint8_t* activations, int64_t /*step*/, int warp,
                                     Lane lane, int lane_id, Sums<kTokenTiles, kTilesPerWarp>& sums) {
         constexpr int kTokenRowBytes = token_row_bytes(kValuesPerStep);
-        // ldmatrix rows: lane l gives token l % 16 of a tile, at value 8 (l / 16) of the chunk.
-        const uint8_t* a_row = activations + (lane_id % 16) * kTokenRowBytes + 16 * (lane_id / 16);
+        const uint8_t* a_row = ldmatrix_row<kValuesPerStep>(activations, lane_id);
         const uint32_t keep_bytes = kept_bytes_selector(lane);
         const uint8_t* rows[kTilesPerWarp];
         PackedScales packed[kTilesPerWarp];
@@ -304,7 +310,7 @@ struct Q6KSteps {
     __device__ static void multiply(const uint8_t* weights, const uint8_t* activations, int64_t step, int warp,
                                     Lane lane, int lane_id, Sums<kTokenTiles, kTilesPerWarp>& sums) {
         constexpr int kTokenRowBytes = token_row_bytes(kValuesPerStep);
-        const uint8_t* a_row = activations + (lane_id % 16) * kTokenRowBytes + 16 * (lane_id / 16);
+        const uint8_t* a_row = ldmatrix_row<kValuesPerStep>(activations, lane_id);
         const uint32_t keep_bytes = kept_bytes_selector(lane);
         const int half = static_cast<int>(step % 2), d_at = 2 * static_cast<int>((step / 2) % 8);
         const int word = 4 * (lane.quad / 2);
