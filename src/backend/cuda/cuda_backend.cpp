@@ -262,12 +262,20 @@ void CudaBackend::wrote(backend::Activations out) {
 
 const uint16_t* CudaBackend::f16_copy(backend::Activations x) {
     if (f16_source_ == x.data && f16_rows_ == x.rows) return f16_activations_.as<uint16_t>();
-    reserve(f16_activations_, static_cast<size_t>(x.rows * x.cols) * 2, "f16 activations");
+    reserve_f16(x);
     convert_to_f16(x.data, x.rows * x.cols, f16_activations_.as<uint16_t>(), stream_);
     check_launch("converting activations to f16");
+    now_f16(x);
+    return f16_activations_.as<uint16_t>();
+}
+
+void CudaBackend::reserve_f16(backend::Activations x) {
+    reserve(f16_activations_, static_cast<size_t>(x.rows * x.cols) * 2, "f16 activations");
+}
+
+void CudaBackend::now_f16(backend::Activations x) {
     f16_source_ = x.data;
     f16_rows_ = x.rows;
-    return f16_activations_.as<uint16_t>();
 }
 
 void CudaBackend::drop_recording() {
@@ -377,7 +385,7 @@ ActivationCopies CudaBackend::copies_for(backend::Activations out) {
     if (out.cols % 32 != 0) return {};
     const bool f16 = out.rows >= kMinF16MmaTokens && (out.rows > kMaxMmaTokens || (multiplied_any_ && all_f16_mma_));
     if (f16) {
-        reserve(f16_activations_, static_cast<size_t>(out.rows * out.cols) * 2, "f16 activations");
+        reserve_f16(out);
         return {nullptr, nullptr, f16_activations_.as<uint16_t>()};
     }
     if (out.rows > kMaxMmaTokens) return {};
@@ -388,10 +396,7 @@ ActivationCopies CudaBackend::copies_for(backend::Activations out) {
 void CudaBackend::now_copied(backend::Activations out, const ActivationCopies& copies) {
     wrote(out);  // whatever copies of it there were are stale
     if (copies.values) now_quantized(out);
-    if (copies.f16) {
-        f16_source_ = out.data;
-        f16_rows_ = out.rows;
-    }
+    if (copies.f16) now_f16(out);
 }
 
 void CudaBackend::reserve_quantized(backend::Activations x) {

@@ -140,6 +140,9 @@ class CudaBackend final : public backend::Backend {
     // Room for x rounded to int8 (values and block scales), and noting that it is there.
     void reserve_quantized(backend::Activations x);
     void now_quantized(backend::Activations x);
+    // The same for x as f16.
+    void reserve_f16(backend::Activations x);
+    void now_f16(backend::Activations x);
     // x as f16 for cuBLAS, converted once for the GEMMs that share it (Q, K, V; gate, up).
     const uint16_t* f16_copy(backend::Activations x);
     // An op wrote `out`: quantized and f16 copies of it are stale.
