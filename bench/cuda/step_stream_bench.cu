@@ -187,6 +187,12 @@ struct StepPlan {
     int chunks[kMaxPieces];  // a weight piece's chunks, or attention's kv items
     int64_t kv_bytes[kMaxPieces];
     bool whole[kMaxPieces];
+
+    // Where chunk `chunk` of weight piece `piece` starts, and its bytes (the last may be short).
+    __device__ int64_t chunk_at(int piece, unsigned chunk) const { return offset[piece] + chunk * chunk_stride[piece]; }
+    __device__ int64_t chunk_bytes_at(int piece, int64_t at) const {
+        return min(chunk_stride[piece], offset[piece] + bytes[piece] - at);
+    }
 };
 
 // Per piece: chunks handed out, and chunks finished (zeroed before each step). Each counter has
@@ -256,9 +262,8 @@ __global__ void persistent_kernel(const __grid_constant__ StepPlan plan, const i
             }
             if (chunk >= chunks) break;
             if (plan.bytes[piece] > 0) {
-                const int64_t at = plan.offset[piece] + chunk * plan.chunk_stride[piece];
-                const int64_t bytes = min(plan.chunk_stride[piece], plan.offset[piece] + plan.bytes[piece] - at);
-                sum ^= read_global(weights + at / 16, bytes, lane);
+                const int64_t at = plan.chunk_at(piece, chunk);
+                sum ^= read_global(weights + at / 16, plan.chunk_bytes_at(piece, at), lane);
             } else {
                 sum ^= read_global(kv + chunk * plan.kv_bytes[piece] / 16, plan.kv_bytes[piece], lane);
             }
@@ -357,9 +362,9 @@ struct DealtChunks {
     }
     // Asks L2 for this chunk's bytes.
     __device__ void prefetch(const StepPlan& plan, const int4* weights) const {
-        const int64_t at = plan.offset[piece] + chunk * plan.chunk_stride[piece];
-        const int64_t bytes = min(plan.chunk_stride[piece], plan.offset[piece] + plan.bytes[piece] - at);
-        prefetch_to_l2(reinterpret_cast<const char*>(weights) + at, static_cast<unsigned>(bytes));
+        const int64_t at = plan.chunk_at(piece, chunk);
+        const auto bytes = static_cast<unsigned>(plan.chunk_bytes_at(piece, at));
+        prefetch_to_l2(reinterpret_cast<const char*>(weights) + at, bytes);
     }
 };
 
@@ -508,9 +513,8 @@ __global__ void pipelined_kernel(const __grid_constant__ StepPlan plan, const in
                 }
                 if (chunk >= chunks) break;
                 if (plan.bytes[piece] > 0) {
-                    const int64_t at = plan.offset[piece] + chunk * plan.chunk_stride[piece];
-                    const auto bytes =
-                        static_cast<int>(min(plan.chunk_stride[piece], plan.offset[piece] + plan.bytes[piece] - at));
+                    const int64_t at = plan.chunk_at(piece, chunk);
+                    const auto bytes = static_cast<int>(plan.chunk_bytes_at(piece, at));
                     next_stage(piece, static_cast<int>(chunk), bytes, reinterpret_cast<const char*>(weights) + at);
                 } else {
                     next_stage(piece, static_cast<int>(chunk), 0, nullptr);
